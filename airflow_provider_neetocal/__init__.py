@@ -1,20 +1,13 @@
 """Apache Airflow provider for NeetoCal.
 
-This module is what Airflow's providers manager loads through the ``apache_airflow_provider``
-entry point, so it stays import-light: no Airflow import here, only the version and the static
-provider description. The hook, operators and links are imported lazily by Airflow from the dotted
-paths below.
+Loaded by Airflow's providers manager through the ``apache_airflow_provider`` entry point, so it
+stays import-light: the version and the static provider description, no Airflow import.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from airflow_provider_neetocal.provider_info import get_provider_info
 
 __version__ = "0.1.0"
 
-PACKAGE_NAME = "airflow-provider-neetocal"
-
-
-def get_provider_info() -> dict[str, Any]:
-    """Describe the provider to Airflow (placeholder until the hook lands)."""
-    return {"package-name": PACKAGE_NAME, "name": "NeetoCal", "versions": [__version__]}
+__all__ = ["__version__", "get_provider_info"]

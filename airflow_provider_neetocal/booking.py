@@ -1,0 +1,313 @@
+"""The pure core: turn operator arguments into a NeetoCal ``POST /bookings`` payload, or refuse.
+
+No Airflow task context and no HTTP here, only plain values in and a plain ``dict`` out, so every
+rule of the contract in ``shared/api/create-booking.md`` can be tested without a server and, more
+importantly, every violation is caught *before* a request could create half a booking.
+
+Arguments arrive as templates render them: usually strings (``"{{ params.slot_start }}"``), a
+JSON string where a mapping was templated, and Jinja's ``"None"`` where an optional Param was left
+empty. The builder accepts those forms on purpose; everything it sends is normalised to the one
+form NeetoCal documents.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import pendulum
+from email_validator import EmailNotValidError, validate_email
+
+from airflow_provider_neetocal.exceptions import FieldProblem, NeetoCalValidationError
+
+#: Meeting spots NeetoCal accepts for ``preferred_meeting_spot`` (the meeting must also offer it).
+MEETING_SPOTS: tuple[str, ...] = (
+    "custom",
+    "jitsi",
+    "in_person",
+    "daily",
+    "zoom",
+    "whereby",
+    "google_meet",
+    "teams",
+)
+
+#: Longest free-text value accepted (name, slug). NeetoCal's limit is undocumented; this bound only
+#: keeps absurd values (a whole file rendered into a template) from reaching the API.
+MAX_TEXT_LENGTH = 255
+
+SLOT_DATE_FORMAT = "YYYY-MM-DD, e.g. '2025-07-15'"
+SLOT_TIME_FORMAT = "'hh:mm AM/PM' (e.g. '01:30 PM'), 'h:mm am/pm' or 24-hour 'HH:MM' (e.g. '13:30')"
+SLOT_START_FORMAT = (
+    "an ISO-8601 date-time such as '2025-07-15T13:30:00+05:30' (a time without an offset is read in "
+    "time_zone), a datetime or a pendulum DateTime, on a whole minute"
+)
+
+_SLUG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TIME_RE = re.compile(r"^(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2}))?\s*(?P<ampm>[AaPp][Mm])?$")
+_GUESTS_FIELD = "guest_email_s"
+#: What Jinja renders for ``None``: an optional Param left empty arrives as this string.
+_RENDERED_NONE = "None"
+
+
+def is_absent(value: Any) -> bool:
+    """Whether an optional argument counts as not given.
+
+    ``None``, an empty or blank string and the string ``"None"`` all do: the last is what
+    ``"{{ params.x }}"`` renders to when the Param ``x`` defaults to ``None``, and sending the
+    literal text "None" to NeetoCal is never what the DAG author meant.
+    """
+    if value is None:
+        return True
+    return isinstance(value, str) and value.strip() in ("", _RENDERED_NONE)
+
+
+def build_booking_payload(
+    *,
+    meeting_slug: Any,
+    name: Any,
+    email: Any,
+    time_zone: Any,
+    slot_date: Any = None,
+    slot_start_time: Any = None,
+    slot_start: Any = None,
+    preferred_meeting_spot: Any = None,
+    form_responses: Any = None,
+    metadata: Any = None,
+) -> dict[str, Any]:
+    """Validate booking arguments and build the JSON body of ``POST /bookings``.
+
+    The slot can be given as ``slot_start`` (one instant, converted into ``time_zone``) or as
+    ``slot_date`` + ``slot_start_time`` (wall-clock values in ``time_zone``); giving neither books
+    the meeting's first available slot, as the API allows. Optional arguments that are absent are
+    left out of the payload, never sent as ``null``.
+
+    :raises NeetoCalValidationError: listing every invalid argument; nothing should be sent then.
+    """
+    problems: list[FieldProblem] = []
+    payload: dict[str, Any] = {}
+
+    def check(field: str, value: Any, parse: Any) -> Any:
+        try:
+            return parse(value)
+        except _FieldError as invalid:
+            problems.append(FieldProblem(field, value, str(invalid)))
+            return None
+
+    payload["meeting_slug"] = check("meeting_slug", meeting_slug, _meeting_slug)
+    payload["name"] = check("name", name, _attendee_name)
+    payload["email"] = check("email", email, lambda v: _email(v, "an email address like 'eve@example.com'"))
+    zone = check("time_zone", time_zone, _time_zone)
+    payload["time_zone"] = zone.name if zone is not None else None
+
+    has_start = not is_absent(slot_start)
+    has_date, has_time = not is_absent(slot_date), not is_absent(slot_start_time)
+    if has_start and (has_date or has_time):
+        problems.append(
+            FieldProblem(
+                "slot_start",
+                slot_start,
+                "give either slot_start or slot_date + slot_start_time, not both",
+            )
+        )
+    elif has_start:
+        if zone is not None:
+            split = check("slot_start", slot_start, lambda v: _split_slot_start(v, zone))
+            if split is not None:
+                payload["slot_date"], payload["slot_start_time"] = split
+    elif has_date or has_time:
+        date = check("slot_date", slot_date, _slot_date) if has_date else None
+        time = check("slot_start_time", slot_start_time, _slot_start_time) if has_time else None
+        if has_date != has_time:
+            missing = "slot_start_time" if has_date else "slot_date"
+            given = "slot_date" if has_date else "slot_start_time"
+            problems.append(
+                FieldProblem(
+                    missing,
+                    None,
+                    f"required together with {given}; give both, or neither to book the first free slot",
+                )
+            )
+        else:
+            payload["slot_date"], payload["slot_start_time"] = date, time
+
+    if not is_absent(preferred_meeting_spot):
+        payload["preferred_meeting_spot"] = check("preferred_meeting_spot", preferred_meeting_spot, _meeting_spot)
+    if not is_absent(form_responses):
+        payload["form_responses"] = check("form_responses", form_responses, _form_responses)
+    if not is_absent(metadata):
+        payload["metadata"] = check("metadata", metadata, _metadata)
+
+    if problems:
+        raise NeetoCalValidationError(problems)
+    return payload
+
+
+def format_slot_time(hour: int, minute: int) -> str:
+    """Render a 24-hour wall-clock time the way NeetoCal documents it: zero-padded ``hh:mm AM/PM``."""
+    return dt.time(hour, minute).strftime("%I:%M %p")
+
+
+class _FieldError(ValueError):
+    """Internal signal from a field parser; becomes one :class:`FieldProblem`."""
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise _FieldError(f"expected {what} as a string, got {type(value).__name__}")
+    text = value.strip()
+    if not text or text == _RENDERED_NONE:
+        raise _FieldError(f"required: expected {what}")
+    if len(text) > MAX_TEXT_LENGTH:
+        raise _FieldError(f"too long ({len(text)} characters): expected {what} of at most {MAX_TEXT_LENGTH}")
+    if any(not ch.isprintable() for ch in text):
+        raise _FieldError(f"contains control characters: expected {what}")
+    return text
+
+
+def _meeting_slug(value: Any) -> str:
+    what = "the meeting's URL slug, e.g. 'meeting-with-oliver-smith'"
+    slug = _text(value, what)
+    if not _SLUG_RE.match(slug):
+        raise _FieldError(f"not a URL slug: expected {what} (letters, digits, '-' and '_')")
+    return slug
+
+
+def _attendee_name(value: Any) -> str:
+    return _text(value, "the attendee's name, e.g. 'Eve Smith'")
+
+
+def _email(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise _FieldError(f"expected {what} as a string, got {type(value).__name__}")
+    try:
+        return validate_email(value.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as error:
+        raise _FieldError(f"{error}: expected {what}") from None
+
+
+def _time_zone(value: Any) -> pendulum.Timezone:
+    what = "an IANA time zone name such as 'Asia/Kolkata' or 'UTC'"
+    if isinstance(value, pendulum.Timezone):
+        return value
+    name = _text(value, what)
+    try:
+        zone = pendulum.timezone(name)
+    except Exception:
+        raise _FieldError(f"unknown time zone: expected {what}") from None
+    if not isinstance(zone, pendulum.Timezone):
+        raise _FieldError(f"a fixed offset is not a time zone: expected {what}")
+    return zone
+
+
+def _slot_date(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        raise _FieldError(f"got a datetime: expected a date {SLOT_DATE_FORMAT} (or use slot_start)")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if not isinstance(value, str) or not _DATE_RE.match(value.strip()):
+        raise _FieldError(f"expected a date {SLOT_DATE_FORMAT}")
+    try:
+        return dt.date.fromisoformat(value.strip()).isoformat()
+    except ValueError as error:
+        raise _FieldError(f"not a real date ({error}): expected {SLOT_DATE_FORMAT}") from None
+
+
+def _slot_start_time(value: Any) -> str:
+    if isinstance(value, dt.time):
+        if value.second or value.microsecond:
+            raise _FieldError(f"not on a whole minute: expected {SLOT_TIME_FORMAT}")
+        return format_slot_time(value.hour, value.minute)
+    if not isinstance(value, str):
+        raise _FieldError(f"expected {SLOT_TIME_FORMAT}, got {type(value).__name__}")
+    match = _TIME_RE.match(value.strip())
+    if not match:
+        raise _FieldError(f"expected {SLOT_TIME_FORMAT}")
+    hour, minute = int(match["hour"]), int(match["minute"])
+    if minute > 59 or (match["second"] is not None and match["second"] != "00"):
+        raise _FieldError(f"no such time on a whole minute: expected {SLOT_TIME_FORMAT}")
+    if match["ampm"]:
+        if not 1 <= hour <= 12:
+            raise _FieldError(f"hour {hour} does not exist on a 12-hour clock: expected {SLOT_TIME_FORMAT}")
+        hour = hour % 12 + (12 if match["ampm"].lower() == "pm" else 0)
+    elif hour > 23:
+        raise _FieldError(f"hour {hour} does not exist on a 24-hour clock: expected {SLOT_TIME_FORMAT}")
+    return format_slot_time(hour, minute)
+
+
+def _split_slot_start(value: Any, zone: pendulum.Timezone) -> tuple[str, str]:
+    """Convert one instant into ``time_zone`` and split it into NeetoCal's date and time fields."""
+    if isinstance(value, dt.datetime):
+        instant = pendulum.instance(value, tz=zone)
+    elif isinstance(value, str) and value.strip()[:1].isdigit():
+        try:
+            parsed = pendulum.parse(value.strip(), tz=zone, exact=True)
+        except Exception:
+            raise _FieldError(f"not a date-time: expected {SLOT_START_FORMAT}") from None
+        if not isinstance(parsed, pendulum.DateTime):
+            raise _FieldError(f"a date without a time: expected {SLOT_START_FORMAT}")
+        instant = parsed
+    else:
+        raise _FieldError(f"expected {SLOT_START_FORMAT}")
+    local = instant.in_timezone(zone)
+    if local.second or local.microsecond:
+        raise _FieldError(f"not on a whole minute: expected {SLOT_START_FORMAT}")
+    return local.date().isoformat(), format_slot_time(local.hour, local.minute)
+
+
+def _meeting_spot(value: Any) -> str:
+    what = "one of " + ", ".join(MEETING_SPOTS)
+    spot = _text(value, what)
+    if spot not in MEETING_SPOTS:
+        raise _FieldError(f"unknown meeting spot: expected {what}")
+    return spot
+
+
+def _mapping(value: Any, what: str) -> dict[str, Any]:
+    """Accept a mapping, or a JSON object in a string (what a template renders a dict to)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise _FieldError(f"a string that is not JSON: expected {what}") from None
+    if not isinstance(value, Mapping):
+        raise _FieldError(f"expected {what}, got {type(value).__name__}")
+    for key in value:
+        if not isinstance(key, str) or not key.strip():
+            raise _FieldError(f"key {key!r} is not a non-empty string: expected {what}")
+    return dict(value)
+
+
+def _form_responses(value: Any) -> dict[str, Any]:
+    """Form answers keyed by field code: text → string, multi-select → list, guests → list of emails."""
+    what = "a mapping of question field codes to answers (string, number, boolean or list of strings)"
+    responses = _mapping(value, what)
+    for key, answer in responses.items():
+        if key == _GUESTS_FIELD:
+            if not isinstance(answer, list):
+                raise _FieldError(f"{key!r} must be a list of guest email addresses")
+            responses[key] = [_email(guest, f"{key!r} to hold guest email addresses") for guest in answer]
+        elif isinstance(answer, list):
+            if not all(isinstance(item, str) for item in answer):
+                raise _FieldError(f"answer to {key!r} is a list with non-string items: expected {what}")
+        elif isinstance(answer, float):
+            if not math.isfinite(answer):
+                raise _FieldError(f"answer to {key!r} is not a finite number: expected {what}")
+        elif not isinstance(answer, str | int | bool):
+            raise _FieldError(f"answer to {key!r} is a {type(answer).__name__}: expected {what}")
+    return responses
+
+
+def _metadata(value: Any) -> dict[str, Any]:
+    what = "a JSON object (mapping), e.g. {'pre_bookings': [...]}"
+    data = _mapping(value, what)
+    try:
+        json.dumps(data, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise _FieldError(f"not JSON-serialisable ({error}): expected {what}") from None
+    return data

@@ -1,0 +1,107 @@
+"""Where a ``neetocal`` connection points: pure rules from connection fields to the API root URL.
+
+The connection's host holds either the workspace subdomain (``acme`` → ``https://acme.neetocal.com``)
+or the origin of a NeetoCal-compatible server (the local sandbox, a proxy). Kept apart from the
+hook so that the rules, and each refusal's wording, are tested without Airflow or HTTP.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from urllib.parse import urlsplit
+
+from airflow_provider_neetocal.exceptions import NeetoCalConfigError
+
+API_PATH = "/api/external/v1"
+NEETOCAL_DOMAIN = "neetocal.com"
+
+_DNS_LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_HOSTNAME_RE = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
+
+
+def is_loopback(hostname: str) -> bool:
+    """Whether traffic to ``hostname`` stays on this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    name = hostname.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def api_root_url(host: str | None, port: int | None = None, base_url: str | None = None) -> str:
+    """Return the API root (``.../api/external/v1``, no trailing slash) for a connection.
+
+    :param host: the connection's host: a workspace subdomain (``acme``), ``acme.neetocal.com``,
+        an origin (``http://127.0.0.1:8765``) or a loopback address without scheme.
+    :param port: the connection's port, used with an address given without scheme.
+    :param base_url: the ``base_url`` extra; when set it wins over ``host``.
+    :raises NeetoCalConfigError: when the value cannot be a NeetoCal workspace or server, or would
+        send the API key in clear text to another machine.
+    """
+    if base_url and base_url.strip():
+        return _from_url(base_url.strip(), "base_url")
+    value = (host or "").strip()
+    if not value:
+        raise NeetoCalConfigError(
+            "host",
+            "empty: set Workspace to your NeetoCal subdomain (e.g. 'acme' for https://acme.neetocal.com) "
+            "or to the origin of a NeetoCal-compatible server (e.g. 'http://127.0.0.1:8765')",
+        )
+    if "://" in value:
+        return _from_url(value, "host")
+    lowered = value.lower().rstrip(".")
+    if lowered.endswith("." + NEETOCAL_DOMAIN):
+        lowered = lowered[: -len(NEETOCAL_DOMAIN) - 1]
+    if is_loopback(lowered):
+        netloc = f"[{lowered}]" if ":" in lowered else lowered
+        return f"http://{netloc}{f':{port}' if port else ''}{API_PATH}"
+    if not _DNS_LABEL_RE.match(lowered):
+        raise NeetoCalConfigError(
+            "host",
+            f"{value!r} is not a workspace subdomain: expected a DNS label of letters, digits and "
+            "hyphens (e.g. 'acme' for https://acme.neetocal.com), or a full URL starting with https://",
+        )
+    return f"https://{lowered}.{NEETOCAL_DOMAIN}{f':{port}' if port else ''}{API_PATH}"
+
+
+def _from_url(value: str, field: str) -> str:
+    try:
+        parts = urlsplit(value)
+        hostname = parts.hostname or ""
+        explicit_port = parts.port
+    except ValueError as error:
+        raise NeetoCalConfigError(field, f"{value!r} is not a valid URL ({error})") from None
+    expected = "an origin such as 'https://acme.neetocal.com' or 'http://127.0.0.1:8765'"
+    if parts.scheme not in ("http", "https"):
+        raise NeetoCalConfigError(field, f"scheme {parts.scheme!r} is not supported: expected {expected}")
+    if not hostname:
+        raise NeetoCalConfigError(field, f"{value!r} has no host name: expected {expected}")
+    if parts.username is not None or parts.password is not None:
+        raise NeetoCalConfigError(
+            field, "credentials in the URL are not supported: put the API key in the connection's password"
+        )
+    if parts.query or parts.fragment:
+        raise NeetoCalConfigError(field, f"{value!r} has a query or fragment: expected {expected}")
+    if not is_loopback(hostname):
+        try:
+            ipaddress.ip_address(hostname)
+        except ValueError:
+            if not _HOSTNAME_RE.match(hostname.lower()):
+                raise NeetoCalConfigError(field, f"{hostname!r} is not a valid host name") from None
+        if parts.scheme == "http":
+            raise NeetoCalConfigError(
+                field,
+                f"plain http:// to {hostname!r} would send the API key in clear text: use https://, "
+                "or a loopback address (127.0.0.1, localhost) for a local server",
+            )
+    netloc = f"[{hostname}]" if ":" in hostname else hostname
+    origin = f"{parts.scheme}://{netloc}{f':{explicit_port}' if explicit_port else ''}"
+    path = parts.path.rstrip("/")
+    if path.endswith(API_PATH):
+        path = path[: -len(API_PATH)]
+    return f"{origin}{path}{API_PATH}"

@@ -1,0 +1,250 @@
+"""What can go wrong when talking to NeetoCal, as types a DAG author can catch.
+
+The hierarchy encodes one decision that matters to Airflow: **is retrying the task worth it?**
+
+* :class:`NeetoCalValidationError`, :class:`NeetoCalConfigError` and :class:`NeetoCalClientError`
+  (a 4xx other than 408/429) derive from ``AirflowFailException``: the same input will fail the
+  same way, so the task fails at once without burning its Airflow retries.
+* :class:`NeetoCalRetryableError` and its subclasses (network errors, 5xx, 429 after the hook's
+  own retries, an unknown outcome) derive from plain ``AirflowException``, so Airflow's task
+  retries apply.
+
+Every message names what was attempted (method and path, never the API key), the HTTP status and
+NeetoCal's own words, because "400 Bad Request" alone sends people to read code.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from typing import Any
+
+from airflow_provider_neetocal._compat import AirflowException, AirflowFailException
+
+#: Longest excerpt of a response body quoted in an error message.
+MAX_BODY_EXCERPT = 300
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One invalid argument: which field, the value given and the form that was expected."""
+
+    field: str
+    value: Any
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.field}={_short_repr(self.value)}: {self.problem}"
+
+
+def _short_repr(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+class NeetoCalValidationError(AirflowFailException, ValueError):
+    """The booking arguments break NeetoCal's documented contract; nothing was sent.
+
+    Carries every problem found (``problems``), not just the first, so one failed run is enough
+    to fix a DAG.
+    """
+
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        self.problems = list(problems)
+        if len(self.problems) == 1:
+            message = f"Invalid NeetoCal booking argument {self.problems[0]}"
+        else:
+            lines = "\n".join(f"  - {p}" for p in self.problems)
+            message = f"{len(self.problems)} invalid NeetoCal booking arguments:\n{lines}"
+        super().__init__(message)
+
+    @property
+    def fields(self) -> list[str]:
+        """The names of the offending fields, in the order they were checked."""
+        return [p.field for p in self.problems]
+
+
+class NeetoCalConfigError(AirflowFailException, ValueError):
+    """The ``neetocal`` Airflow connection is unusable (bad workspace, URL or missing key)."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"Invalid NeetoCal connection {field}: {problem}")
+
+
+class NeetoCalApiError(AirflowException):
+    """NeetoCal answered with an error status (or did not answer usefully).
+
+    :param method: HTTP method of the request.
+    :param endpoint: path of the request below the API root, e.g. ``/bookings``.
+    :param status: HTTP status, or ``None`` when no response was received.
+    :param message: NeetoCal's own message (from ``error``, ``errors``, ``message`` or ``notice``),
+        or a description of the network failure.
+    """
+
+    def __init__(
+        self,
+        *,
+        method: str,
+        endpoint: str,
+        status: int | None,
+        message: str,
+        errors: list[str] | None = None,
+    ) -> None:
+        self.method = method
+        self.endpoint = endpoint
+        self.status = status
+        self.api_message = message
+        self.errors = errors or ([message] if message else [])
+        where = f"{method} {endpoint}"
+        prefix = f"NeetoCal answered HTTP {status} to {where}" if status else f"{where} failed"
+        super().__init__(f"{prefix}: {message}" if message else prefix)
+
+
+class NeetoCalClientError(NeetoCalApiError, AirflowFailException):
+    """A 4xx answer other than 408/429: the request itself is wrong; retrying cannot help."""
+
+
+class NeetoCalAuthError(NeetoCalClientError):
+    """401/403: the API key is missing, wrong, expired or lacks access to this workspace."""
+
+
+class NeetoCalNotFoundError(NeetoCalClientError):
+    """404: the booking, meeting or route does not exist in this workspace."""
+
+
+class NeetoCalRetryableError(NeetoCalApiError):
+    """A failure that may pass on its own: Airflow's task retries apply."""
+
+
+class NeetoCalRateLimitError(NeetoCalRetryableError):
+    """429 still answered after the hook's own bounded waits.
+
+    :param retry_after: seconds NeetoCal asked to wait (``Retry-After``), when it said so.
+    """
+
+    def __init__(self, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(**kwargs)
+
+
+class NeetoCalServerError(NeetoCalRetryableError):
+    """5xx or 408 from NeetoCal (or a proxy in front of it)."""
+
+
+class NeetoCalConnectionError(NeetoCalRetryableError):
+    """No HTTP answer at all: DNS, refused connection, TLS, timeout or a dropped connection.
+
+    :param request_sent: ``False`` when the failure happened before the request left this machine
+        (refused, DNS, connect timeout): repeating it is safe even for a write.
+    """
+
+    def __init__(self, *, request_sent: bool, **kwargs: Any) -> None:
+        self.request_sent = request_sent
+        super().__init__(**kwargs)
+
+
+class NeetoCalOutcomeUnknownError(NeetoCalRetryableError):
+    """A write may or may not have been applied (read timeout, dropped connection or 5xx after sending).
+
+    The hook never re-sends such a write blindly: for a booking that could create a duplicate.
+    ``cause`` is the underlying error.
+    """
+
+    def __init__(self, *, cause: NeetoCalApiError) -> None:
+        self.cause = cause
+        super().__init__(
+            method=cause.method,
+            endpoint=cause.endpoint,
+            status=cause.status,
+            message=(
+                f"{cause.api_message}. The request was sent, so NeetoCal may have applied it: "
+                "not re-sent automatically to avoid a duplicate"
+            ),
+            errors=cause.errors,
+        )
+
+
+def error_messages_from_body(body: str, content_type: str = "") -> list[str]:
+    """Extract NeetoCal's human-readable messages from an error response body.
+
+    NeetoCal's pages disagree on the shape, so every documented one is accepted:
+    ``{"error": "..."}``, ``{"errors": ["..."]}``, ``{"errors": {"field": ["..."]}}``,
+    ``{"message": "..."}`` and ``{"notice": "..."}``. A body that is not JSON (an HTML page from a
+    gateway, plain text) yields its title or leading text, truncated.
+    """
+    text = body.strip()
+    if not text:
+        return []
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return [_excerpt_of_non_json(text, content_type)]
+    messages: list[str] = []
+    if isinstance(data, dict):
+        for key in ("error", "errors", "message", "notice"):
+            if key in data:
+                messages.extend(_flatten_messages(data[key]))
+        if not messages:
+            messages.append(_truncate(json.dumps(data)))
+    else:
+        messages.extend(_flatten_messages(data))
+    return [m for m in messages if m]
+
+
+def _flatten_messages(value: Any, field: str | None = None) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [f"{field} {value}" if field and not value.lower().startswith(field.lower()) else value]
+    if isinstance(value, list):
+        return [m for item in value for m in _flatten_messages(item, field)]
+    if isinstance(value, dict):
+        return [m for key, item in value.items() for m in _flatten_messages(item, str(key))]
+    return [_truncate(str(value))]
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.title: list[str] = []
+        self.text: list[str] = []
+        self._in_title = False
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "title":
+            self._in_title = True
+        elif tag in ("script", "style"):
+            self._skip += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self._in_title = False
+        elif tag in ("script", "style") and self._skip:
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title.append(data)
+        elif not self._skip:
+            self.text.append(data)
+
+
+def _excerpt_of_non_json(text: str, content_type: str) -> str:
+    if "html" in content_type.lower() or text.lstrip().startswith("<"):
+        parser = _TextExtractor()
+        parser.feed(text)
+        title = " ".join("".join(parser.title).split())
+        if title:
+            return f"non-JSON response: {_truncate(title)}"
+        text = " ".join("".join(parser.text).split())
+    return f"non-JSON response: {_truncate(text)}"
+
+
+def _truncate(text: str, limit: int = MAX_BODY_EXCERPT) -> str:
+    text = re.sub(r"\s+", " ", text).strip()
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."

@@ -1,0 +1,146 @@
+"""Airflow operators over the booking core and the hook: the only code that knows the task context."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_neetocal._compat import BaseOperator
+from airflow_provider_neetocal.booking import build_booking_payload
+from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
+from airflow_provider_neetocal.links import (
+    BOOKING_SID_XCOM_KEY,
+    BOOKING_URL_XCOM_KEY,
+    NeetoCalBookingLink,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow_provider_neetocal._compat import Context
+
+
+class NeetoCalCreateBookingOperator(BaseOperator):
+    """Create a NeetoCal booking and return it, as NeetoCal answered, as the task's XCom.
+
+    Every payload argument is templated, so values can come from DAG params, upstream XComs or
+    macros such as ``{{ ds }}``. Arguments are validated in :meth:`execute`, before any request: a
+    violation fails the task at once (no Airflow retries, nothing sent) with a message naming each
+    field, the value and the expected form.
+
+    The slot is either ``slot_start`` (one instant, converted into ``time_zone``) or ``slot_date``
+    + ``slot_start_time`` (wall-clock values in ``time_zone``); with neither, NeetoCal books the
+    meeting's first available slot.
+
+    Besides the ``return_value`` XCom (the whole booking), the task pushes ``booking_sid`` and
+    ``booking_url`` (the admin URL) as soon as NeetoCal answers; the "NeetoCal booking" extra link
+    reads the latter.
+
+    :param meeting_slug: slug of the scheduling link, e.g. ``meeting-with-oliver-smith``.
+    :param name: the attendee's name.
+    :param email: the attendee's email address. Stored as ``attendee_email``, because
+        ``BaseOperator.email`` is where Airflow sends failure alerts, and an attendee must never
+        receive those.
+    :param time_zone: IANA zone of the attendee (``Asia/Kolkata``); the slot is read in it.
+    :param slot_start: the start as an ISO-8601 string (``{{ ts }}``, a date-time Param), a
+        ``datetime`` or a pendulum ``DateTime``. Exclusive with ``slot_date``/``slot_start_time``.
+    :param slot_date: the day, ``YYYY-MM-DD``.
+    :param slot_start_time: the time, ``01:30 PM``, ``1:30 pm`` or ``13:30``; sent as ``01:30 PM``.
+    :param preferred_meeting_spot: one of custom, jitsi, in_person, daily, zoom, whereby,
+        google_meet, teams (the meeting must offer it).
+    :param form_responses: answers keyed by question field code; a JSON string is accepted.
+        Guests go under ``guest_email_s`` as a list of addresses.
+    :param metadata: extra booking metadata (a mapping or a JSON string).
+    :param neetocal_conn_id: the ``neetocal`` connection to use.
+    """
+
+    template_fields: Sequence[str] = (
+        "meeting_slug",
+        "attendee_name",
+        "attendee_email",
+        "time_zone",
+        "slot_start",
+        "slot_date",
+        "slot_start_time",
+        "preferred_meeting_spot",
+        "form_responses",
+        "metadata",
+        "neetocal_conn_id",
+    )
+    template_fields_renderers = {"form_responses": "json", "metadata": "json"}
+    operator_extra_links = (NeetoCalBookingLink(),)
+    ui_color = "#e4f1fe"
+
+    def __init__(
+        self,
+        *,
+        meeting_slug: str,
+        name: str,
+        email: str,
+        time_zone: str,
+        slot_start: Any = None,
+        slot_date: Any = None,
+        slot_start_time: Any = None,
+        preferred_meeting_spot: str | None = None,
+        form_responses: dict[str, Any] | str | None = None,
+        metadata: dict[str, Any] | str | None = None,
+        neetocal_conn_id: str = NeetoCalHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.meeting_slug = meeting_slug
+        self.attendee_name = name
+        self.attendee_email = email
+        self.time_zone = time_zone
+        self.slot_start = slot_start
+        self.slot_date = slot_date
+        self.slot_start_time = slot_start_time
+        self.preferred_meeting_spot = preferred_meeting_spot
+        self.form_responses = form_responses
+        self.metadata = metadata
+        self.neetocal_conn_id = neetocal_conn_id
+
+    @cached_property
+    def hook(self) -> NeetoCalHook:
+        """The hook for ``neetocal_conn_id`` (created on first use, after templates are rendered)."""
+        return NeetoCalHook(self.neetocal_conn_id)
+
+    def build_payload(self) -> dict[str, Any]:
+        """The validated ``POST /bookings`` body for the rendered arguments."""
+        return build_booking_payload(
+            meeting_slug=self.meeting_slug,
+            name=self.attendee_name,
+            email=self.attendee_email,
+            time_zone=self.time_zone,
+            slot_start=self.slot_start,
+            slot_date=self.slot_date,
+            slot_start_time=self.slot_start_time,
+            preferred_meeting_spot=self.preferred_meeting_spot,
+            form_responses=self.form_responses,
+            metadata=self.metadata,
+        )
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Validate, create the booking, push its references and return it."""
+        payload = self.build_payload()
+        booking = self.hook.create_booking(payload)
+        push_booking_references(context, booking)
+        self.log.info(
+            "Created NeetoCal booking %s for meeting %s starting %s",
+            booking.get("sid"),
+            payload["meeting_slug"],
+            booking.get("starts_at"),
+        )
+        return booking
+
+    def on_kill(self) -> None:
+        """Release pooled HTTP connections when Airflow kills the task."""
+        if "hook" in self.__dict__:
+            self.hook.close()
+
+
+def push_booking_references(context: Context, booking: dict[str, Any]) -> None:
+    """Push ``booking_sid`` and ``booking_url`` so links and downstream tasks find the booking."""
+    ti = context["ti"]
+    ti.xcom_push(key=BOOKING_SID_XCOM_KEY, value=booking.get("sid"))
+    ti.xcom_push(key=BOOKING_URL_XCOM_KEY, value=booking.get("admin_booking_url"))
