@@ -1,0 +1,41 @@
+"""Test-wide set-up: a project-local Airflow home, no example DAGs, and connection helpers.
+
+Airflow reads its configuration when first imported, so the environment is fixed here, at
+collection time, before any test module imports it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".airflow" / "test"))
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "example_dags"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+
+#: A key long enough for Airflow's masker and recognisable when grepping output for leaks.
+TEST_API_KEY = "test-key-0123456789-do-not-leak"
+
+
+def neetocal_conn_json(host: str, password: str = TEST_API_KEY, **extra: object) -> str:
+    """The JSON form of an ``AIRFLOW_CONN_*`` value for a ``neetocal`` connection."""
+    conn: dict[str, object] = {"conn_type": "neetocal", "host": host, "password": password}
+    if extra:
+        conn["extra"] = extra
+    return json.dumps(conn)
+
+
+@pytest.fixture
+def neetocal_conn(monkeypatch: pytest.MonkeyPatch):
+    """Point ``neetocal_default`` at a workspace (or server) through an env var, no metadata DB."""
+
+    def make(host: str = "acme", password: str = TEST_API_KEY, conn_id: str = "neetocal_default", **extra: object):
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", neetocal_conn_json(host, password, **extra))
+        return conn_id
+
+    return make
