@@ -1,0 +1,234 @@
+"""``NeetoCalSandbox``: the sandbox as an object you start, inspect, break on purpose and stop."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from typing import TYPE_CHECKING, Any
+
+import pendulum
+
+from airflow_provider_neetocal.sandbox.api import API_PREFIX, SandboxAPI
+from airflow_provider_neetocal.sandbox.config import MeetingsSource, load_meetings
+from airflow_provider_neetocal.sandbox.faults import DEFAULT_RETRY_AFTER, Fault, Faults, FaultSwitch
+from airflow_provider_neetocal.sandbox.recording import RecordedRequest, RequestJournal
+from airflow_provider_neetocal.sandbox.server import SandboxHTTPServer
+from airflow_provider_neetocal.sandbox.store import BookingStore
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Callable
+    from datetime import datetime
+    from types import TracebackType
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+API_KEY_ENV = "NEETOCAL_SANDBOX_API_KEY"
+SERVE_POLL_INTERVAL = 0.05
+
+
+def generate_api_key() -> str:
+    return "sandbox-" + secrets.token_hex(16)
+
+
+def _real_clock() -> datetime:
+    return pendulum.now("UTC")
+
+
+class NeetoCalSandbox:
+    """A local, NeetoCal-compatible API server running in a background thread.
+
+    Use it as a context manager (or call :meth:`start` and :meth:`stop`)::
+
+        with NeetoCalSandbox() as sandbox:
+            requests.get(sandbox.api_url + "/meetings", headers={"X-Api-Key": sandbox.api_key})
+
+    :param host: interface to bind; loopback by default.
+    :param port: port to bind; 0 picks a free one.
+    :param api_key: the key clients must send in ``X-Api-Key``; random when not given.
+    :param state: a SQLite file keeping bookings across restarts; in memory when ``None``.
+    :param meetings: the workspace's meetings: a list of meeting dicts, ``{"meetings": [...]}``, or the
+        path of a JSON/YAML file of that shape; the shipped seed when ``None``.
+    :param faults: periodic faults to start with.
+    :param now: returns the current aware datetime; the real clock when ``None`` (tests freeze time).
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = DEFAULT_HOST,
+        port: int = 0,
+        api_key: str | None = None,
+        state: str | os.PathLike[str] | None = None,
+        meetings: MeetingsSource = None,
+        faults: Faults | None = None,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.host = host
+        self._requested_port = port
+        self.api_key = api_key or generate_api_key()
+        self._store = BookingStore(state)
+        self._fault_switch = FaultSwitch(faults)
+        self._journal = RequestJournal()
+        self._clock = now or _real_clock
+        self._api = SandboxAPI(load_meetings(meetings), self._store, now=self._clock, base_url=lambda: self.url)
+        self._stopping = threading.Event()
+        self._server: SandboxHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._url: str | None = None
+
+    # ---- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> NeetoCalSandbox:
+        """Bind the port and serve in a daemon thread; returns ``self``."""
+        if self._server is not None:
+            raise RuntimeError("The sandbox is already running")
+        self._stopping.clear()
+        server = SandboxHTTPServer(
+            (self.host, self._requested_port),
+            api=self._api,
+            api_key=self.api_key,
+            faults=self._fault_switch,
+            journal=self._journal,
+            stopping=self._stopping,
+        )
+        port = server.server_address[1]
+        shown_host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
+        if ":" in shown_host:
+            shown_host = f"[{shown_host}]"
+        self._url = f"http://{shown_host}:{port}"
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": SERVE_POLL_INTERVAL},
+            name=f"neetocal-sandbox-{port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close open connections and release the port. Safe to call twice."""
+        server, thread = self._server, self._thread
+        self._server, self._thread = None, None
+        self._stopping.set()
+        if server is not None:
+            server.shutdown()
+            server.close_connections()
+            server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+        self._store.close()
+
+    def __enter__(self) -> NeetoCalSandbox:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    # ---- addresses ------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The origin, e.g. ``http://127.0.0.1:54321`` (the API lives under :attr:`api_url`)."""
+        if self._url is None:
+            raise RuntimeError("The sandbox has not been started")
+        return self._url
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    @property
+    def api_url(self) -> str:
+        return self.url + API_PREFIX
+
+    # ---- inspection -----------------------------------------------------------------------------
+
+    @property
+    def bookings(self) -> list[dict[str, Any]]:
+        """Copies of every stored booking object, in creation order (as ``POST /bookings`` returns them)."""
+        return [self._api.render(record) for record in self._store.all()]
+
+    def booking(self, sid: str) -> dict[str, Any] | None:
+        """One booking as ``GET /bookings/{sid}`` shows it (with ``form_responses_as_hash``), or ``None``."""
+        record = self._store.get(sid)
+        return self._api.render(record, with_hash=True) if record else None
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received (except health checks), oldest first. The API key is never kept."""
+        return self._journal.items()
+
+    @property
+    def meetings(self) -> list[dict[str, Any]]:
+        return [meeting.to_api() for meeting in self._api.meetings]
+
+    def now(self) -> datetime:
+        """The sandbox's current time (the ``now`` callable, or the real clock)."""
+        return self._clock()
+
+    # ---- faults ---------------------------------------------------------------------------------
+
+    @property
+    def faults(self) -> Faults:
+        return self._fault_switch.faults
+
+    @faults.setter
+    def faults(self, faults: Faults | None) -> None:
+        """Replace the periodic faults; counting starts again from the next request."""
+        self._fault_switch.faults = faults
+
+    def inject(
+        self,
+        kind: str,
+        times: int = 1,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        status: int | None = None,
+        seconds: float | None = None,
+        retry_after: float | None = DEFAULT_RETRY_AFTER,
+    ) -> Fault:
+        """Queue a one-shot fault for the next ``times`` matching API requests.
+
+        :param kind: rate_limit, server_error, html_error, malformed_json, drop, delay (before anything
+            is committed) or commit_then_drop, commit_then_502, commit_then_delay (after).
+        :param times: how many matching requests get it.
+        :param method: only requests with this method (any when ``None``).
+        :param path: only routes (the path after ``/api/external/v1``) starting with this.
+        :param status: the status of rate_limit (429), server_error (500), html_error and commit_then_502 (502).
+        :param seconds: sleep of delay and commit_then_delay (1 s when ``None``).
+        :param retry_after: ``Retry-After`` of rate_limit; ``None`` sends none.
+        """
+        fault = Fault(
+            kind=kind,
+            times=times,
+            method=method,
+            path=path,
+            status=status,
+            seconds=seconds,
+            retry_after=retry_after,
+        )
+        self._fault_switch.inject(fault)
+        return fault
+
+    @property
+    def pending_faults(self) -> list[Fault]:
+        """One-shot faults not yet consumed."""
+        return self._fault_switch.pending()
+
+    def reset(self) -> None:
+        """Forget every booking (in the state file too), recorded request and fault."""
+        self._store.clear()
+        self._journal.clear()
+        self._fault_switch.clear()

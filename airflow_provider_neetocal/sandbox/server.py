@@ -1,0 +1,399 @@
+"""The sandbox's HTTP layer: a threaded stdlib server speaking HTTP/1.1 with keep-alive.
+
+It authenticates, applies the fault switch, parses bodies and writes answers; the endpoints
+themselves live in :mod:`.api`. Access logs go to the ``airflow_provider_neetocal.sandbox`` logger
+and name only the method, path and status: headers (and so the API key) are never logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import html
+import json
+import logging
+import socket
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
+
+from airflow_provider_neetocal.sandbox.api import API_PREFIX, ApiResponse, SandboxAPI
+from airflow_provider_neetocal.sandbox.recording import RecordedRequest, RequestJournal, public_headers
+
+if TYPE_CHECKING:
+    from airflow_provider_neetocal.sandbox.faults import FaultAction, FaultSwitch
+
+logger = logging.getLogger("airflow_provider_neetocal.sandbox")
+
+HEALTH_PATH = "/_sandbox/health"
+UNAUTHENTICATED = {"error": "Could not authenticate, invalid API Key"}
+NOT_FOUND = {"error": "Not found"}
+RATE_LIMITED = {"error": "Too many requests, try again after some time"}
+MALFORMED_JSON_BODY = b'{"id": "8f14e45f-ceea-4e7a-9c3b-6d1b0c2a4e5f", "sid": "q3x9'
+MAX_BODY_BYTES = 10 * 1024 * 1024
+
+
+class BodyError(ValueError):
+    """The request body cannot be read or parsed (answered 400)."""
+
+
+def gateway_page(status: int) -> bytes:
+    """An nginx-style HTML error page, what a proxy in front of the service answers."""
+    title = f"{status} {HTTPStatus(status).phrase}"
+    return (
+        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
+        f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+    ).encode()
+
+
+def format_retry_after(seconds: float) -> str:
+    """Whole seconds as HTTP wants them; fractions are kept (``0.2``) so fast tests can use them."""
+    return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:g}"
+
+
+def parse_body(raw: bytes, content_type: str) -> dict[str, Any]:
+    """The request body as a dict: JSON, or form-encoded; empty bodies are ``{}``."""
+    if not raw.strip():
+        return {}
+    media_type = content_type.split(";")[0].strip().lower()
+    if media_type == "application/x-www-form-urlencoded":
+        try:
+            return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+        except UnicodeDecodeError as exc:
+            raise BodyError(f"Malformed form body: {exc}") from None
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise BodyError(
+            f"Unsupported Content-Type {media_type or '(none)'!r}: send a JSON body with Content-Type: application/json"
+        )
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BodyError(f"Malformed JSON body: {exc}") from None
+    if not isinstance(data, dict):
+        raise BodyError(f"The JSON body must be an object, got {type(data).__name__}")
+    return data
+
+
+def fault_status(action: FaultAction) -> int | None:
+    """The status a before-commit fault answers with; ``None`` for a dropped connection."""
+    if action.kind == "drop":
+        return None
+    if action.kind == "malformed_json":
+        return 200
+    return action.status or (429 if action.kind == "rate_limit" else 500 if action.kind == "server_error" else 502)
+
+
+class SandboxHTTPServer(ThreadingHTTPServer):
+    """A threaded HTTP server that knows the sandbox's parts and closes live connections on stop.
+
+    :param address: (host, port) to bind; port 0 picks a free one.
+    :param api: the endpoints.
+    :param api_key: the key every API request must carry in ``X-Api-Key``.
+    :param faults: the fault switch.
+    :param journal: where requests are recorded.
+    :param stopping: set when the sandbox stops, to cut sleeps short.
+    """
+
+    daemon_threads = True
+    allow_reuse_address = True
+    block_on_close = False
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        *,
+        api: SandboxAPI,
+        api_key: str,
+        faults: FaultSwitch,
+        journal: RequestJournal,
+        stopping: threading.Event,
+    ) -> None:
+        self.api = api
+        self.api_key = api_key
+        self.faults = faults
+        self.journal = journal
+        self.stopping = stopping
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, SandboxRequestHandler)
+
+    def track(self, connection: socket.socket, alive: bool) -> None:
+        with self._connections_lock:
+            if alive:
+                self._connections.add(connection)
+            else:
+                self._connections.discard(connection)
+
+    def close_connections(self) -> None:
+        """Shut down every open client connection (keep-alive threads would otherwise wait on them)."""
+        with self._connections_lock:
+            connections = list(self._connections)
+            self._connections.clear()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        logger.exception("Error while serving a request from %s", client_address[0])
+
+
+class SandboxRequestHandler(BaseHTTPRequestHandler):
+    """Handles one client connection (possibly several requests, with keep-alive)."""
+
+    protocol_version = "HTTP/1.1"
+    # Without this every small response waits ~40 ms for the client's delayed ACK.
+    disable_nagle_algorithm = True
+    server_version = "NeetoCalSandbox/1.0"
+    sys_version = ""
+    server: SandboxHTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection, alive=True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.track(self.connection, alive=False)
+
+    # ---- logging: method, path and status only --------------------------------------------------
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        status = code.value if isinstance(code, HTTPStatus) else code
+        logger.info("%s %s -> %s", self.command, urlsplit(self.path).path, status)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.warning("%s: %s", self.address_string(), format % args)
+
+    # ---- dispatch -------------------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        try:
+            self._handle()
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+            self.close_connection = True
+
+    def _handle(self) -> None:
+        split = urlsplit(self.path)
+        path = split.path
+        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        try:
+            raw = self._read_body()
+        except BodyError as exc:
+            self.close_connection = True
+            self._send_json(ApiResponse(400, {"error": str(exc)}))
+            return
+        if path == HEALTH_PATH and self.command == "GET":
+            self._send_json(ApiResponse(200, {"status": "ok"}))
+            return
+        if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
+            self._handle_api(path[len(API_PREFIX) :] or "/", path, query, raw)
+        else:
+            self._send_page(path, query, raw)
+
+    def _handle_api(self, route: str, path: str, query: dict[str, str], raw: bytes) -> None:
+        server = self.server
+        endpoint = server.api.resolve(self.command, route)
+        authenticated = hmac.compare_digest((self.headers.get("X-Api-Key") or "").encode(), server.api_key.encode())
+
+        def record(status: int | None, fault: str | None = None) -> None:
+            self._record(route, path, query, raw, status, authenticated=authenticated, fault=fault)
+
+        if endpoint is None:
+            record(404)
+            self._send_json(ApiResponse(404, NOT_FOUND))
+            return
+        if not authenticated:
+            record(401)
+            self._send_json(ApiResponse(401, UNAUTHENTICATED))
+            return
+        plan = server.faults.plan(self.command, route)
+        if plan.latency and not self._wait(plan.latency):
+            record(None, "stopped")
+            return
+        if plan.before is not None:
+            if plan.before.kind == "delay":
+                if not self._wait(plan.before.seconds):
+                    record(None, "stopped")
+                    return
+            else:
+                record(fault_status(plan.before), plan.before.kind)
+                self._send_fault(plan.before)
+                return
+        try:
+            body = parse_body(raw, self.headers.get("Content-Type", ""))
+        except BodyError as exc:
+            record(400, plan.name)
+            self._send_json(ApiResponse(400, {"error": str(exc)}))
+            return
+        try:
+            response = server.api.call(endpoint, query, body)
+        except Exception:
+            logger.exception("Sandbox error while handling %s %s", self.command, route)
+            response = ApiResponse(500, {"error": "Internal sandbox error (see the sandbox log)"})
+        after = plan.after
+        if after is not None:
+            if after.kind == "commit_then_drop":
+                record(None, after.kind)
+                self.close_connection = True
+                return
+            if after.kind == "commit_then_502":
+                record(after.status or 502, after.kind)
+                self._send_html(after.status or 502)
+                return
+            if after.kind == "commit_then_delay" and not self._wait(after.seconds):
+                record(None, "stopped")
+                return
+        record(response.status, plan.name)
+        self._send_json(response)
+
+    def _wait(self, seconds: float) -> bool:
+        """Sleep unless the sandbox stops meanwhile; on stop, drop the connection and return False."""
+        if seconds > 0 and self.server.stopping.wait(seconds):
+            self.close_connection = True
+            return False
+        return True
+
+    # ---- reading --------------------------------------------------------------------------------
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunked()
+        length_header = self.headers.get("Content-Length")
+        if not length_header:
+            return b""
+        try:
+            length = int(length_header)
+        except ValueError:
+            raise BodyError(f"Invalid Content-Length {length_header!r}") from None
+        if length < 0 or length > MAX_BODY_BYTES:
+            raise BodyError(f"Content-Length {length} is out of range")
+        return self.rfile.read(length)
+
+    def _read_chunked(self) -> bytes:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";")[0].strip(), 16)
+            except ValueError:
+                raise BodyError("Malformed chunked body") from None
+            if size == 0:
+                while self.rfile.readline(1024).strip():
+                    pass
+                return b"".join(chunks)
+            total += size
+            if total > MAX_BODY_BYTES:
+                raise BodyError("Request body too large")
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline(1024)
+
+    # ---- writing --------------------------------------------------------------------------------
+
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _send_json(self, response: ApiResponse, headers: dict[str, str] | None = None) -> None:
+        body = json.dumps(response.body).encode()
+        self._send(response.status, body, "application/json; charset=utf-8", headers)
+
+    def _send_html(self, status: int) -> None:
+        self._send(status, gateway_page(status), "text/html")
+
+    def _send_fault(self, action: FaultAction) -> None:
+        """Answer (or not) as a before-commit fault says."""
+        status = fault_status(action)
+        if status is None:
+            self.close_connection = True
+        elif action.kind == "rate_limit":
+            headers = {} if action.retry_after is None else {"Retry-After": format_retry_after(action.retry_after)}
+            self._send_json(ApiResponse(status, RATE_LIMITED), headers)
+        elif action.kind == "server_error":
+            self._send_json(ApiResponse(status, {"error": HTTPStatus(status).phrase}))
+        elif action.kind == "html_error":
+            self._send_html(status)
+        else:
+            # malformed_json: a 200 whose body is cut short, as when a proxy truncates an answer.
+            self._send(status, MALFORMED_JSON_BODY, "application/json; charset=utf-8")
+
+    def _send_page(self, path: str, query: dict[str, str], raw: bytes) -> None:
+        """Tiny HTML pages for the booking URLs the API hands out; 404 JSON for anything else."""
+        parts = [part for part in path.split("/") if part]
+        stored = None
+        is_booking_page = len(parts) == 2 or (len(parts) == 3 and parts[0] == "admin")
+        if self.command == "GET" and is_booking_page and parts[-2] == "bookings":
+            stored = self.server.api.store.get(parts[-1])
+        if stored is None:
+            self._record(path, path, query, raw, 404)
+            self._send_json(ApiResponse(404, NOT_FOUND))
+            return
+        booking = stored.booking
+        rows = "".join(
+            f"<tr><th>{html.escape(key)}</th><td>{html.escape(str(booking.get(key)))}</td></tr>"
+            for key in ("sid", "status", "name", "email", "host_name", "starts_at", "ends_at", "time_zone")
+        )
+        title = html.escape(f"{booking.get('meeting', {}).get('name', 'Booking')} ({booking.get('sid')})")
+        page = (
+            f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>"
+            f"<body><h1>{title}</h1><p>NeetoCal sandbox booking</p><table>{rows}</table></body></html>"
+        )
+        self._record(path, path, query, raw, 200)
+        self._send(200, page.encode(), "text/html; charset=utf-8")
+
+    # ---- journal --------------------------------------------------------------------------------
+
+    def _record(
+        self,
+        route: str,
+        path: str,
+        query: dict[str, str],
+        raw: bytes,
+        status: int | None,
+        *,
+        authenticated: bool = False,
+        fault: str | None = None,
+    ) -> None:
+        try:
+            parsed: Any = parse_body(raw, self.headers.get("Content-Type", "")) if raw.strip() else None
+        except BodyError:
+            parsed = None
+        self.server.journal.append(
+            RecordedRequest(
+                method=self.command,
+                path=route,
+                query=query,
+                json=parsed,
+                status=status,
+                full_path=path,
+                headers=public_headers(self.headers),
+                authenticated=authenticated,
+                fault=fault,
+            )
+        )
