@@ -7,6 +7,7 @@ collection time, before any test module imports it.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -39,3 +40,19 @@ def neetocal_conn(monkeypatch: pytest.MonkeyPatch):
         return conn_id
 
     return make
+
+
+@pytest.fixture
+def log_output(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]):
+    """Everything logged so far, whichever way it went out.
+
+    Airflow 3 routes task and hook loggers through structlog to stdout, which ``caplog`` alone
+    does not see; checks for leaked secrets must read both.
+    """
+    caplog.set_level(logging.DEBUG)
+
+    def read() -> str:
+        captured = capsys.readouterr()
+        return "\n".join([caplog.text, captured.out, captured.err])
+
+    return read
