@@ -1,0 +1,83 @@
+"""The provider's face to Airflow: entry point, provider info, connection form, discovery."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from importlib.metadata import distribution, entry_points
+from pathlib import Path
+
+import airflow_provider_neetocal
+from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
+from airflow_provider_neetocal.provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR, get_provider_info
+
+DISTRIBUTION = "airflow-provider-neetocal"
+
+
+def _import(dotted: str) -> object:
+    module, _, name = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def test_entry_point_loads_get_provider_info():
+    (entry,) = [e for e in entry_points(group="apache_airflow_provider") if e.dist and e.dist.name == DISTRIBUTION]
+    assert entry.load()() == get_provider_info()
+
+
+def test_package_name_equals_the_distribution_name():
+    assert get_provider_info()["package-name"] == distribution(DISTRIBUTION).metadata["Name"]
+
+
+def test_version_is_the_distribution_version():
+    assert get_provider_info()["versions"] == [airflow_provider_neetocal.__version__]
+    assert distribution(DISTRIBUTION).version == airflow_provider_neetocal.__version__
+
+
+def test_declared_classes_and_modules_import():
+    info = get_provider_info()
+    (conn_type,) = info["connection-types"]
+    assert _import(conn_type["hook-class-name"]) is NeetoCalHook
+    for dotted in info["extra-links"]:
+        assert _import(dotted)
+    for section in ("hooks", "operators"):
+        for entry in info[section]:
+            for module in entry["python-modules"]:
+                importlib.import_module(module)
+
+
+def test_connection_type_matches_the_hook():
+    (conn_type,) = get_provider_info()["connection-types"]
+    assert conn_type["connection-type"] == NeetoCalHook.conn_type == "neetocal"
+    assert conn_type["hook-name"] == NeetoCalHook.hook_name
+
+
+def test_hook_form_for_older_airflow_says_what_provider_info_says():
+    behaviour = NeetoCalHook.get_ui_field_behaviour()
+    assert behaviour == {
+        "hidden_fields": UI_FIELD_BEHAVIOUR["hidden-fields"],
+        "relabeling": UI_FIELD_BEHAVIOUR["relabeling"],
+        "placeholders": UI_FIELD_BEHAVIOUR["placeholders"],
+    }
+    assert behaviour["relabeling"] == {"host": "Workspace", "password": "API key"}
+    assert {"login", "port", "schema"} <= set(behaviour["hidden_fields"])
+    assert "password" not in behaviour["hidden_fields"]
+
+
+def test_provider_info_validates_against_airflows_schema():
+    import airflow
+    import jsonschema
+
+    schema = json.loads((Path(airflow.__file__).parent / "provider_info.schema.json").read_text())
+    jsonschema.validate(get_provider_info(), schema)
+
+
+def test_providers_manager_discovers_the_connection_type_and_form():
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    assert DISTRIBUTION in manager.providers
+    assert manager.hooks["neetocal"].hook_class_name.endswith("NeetoCalHook")
+    assert manager.field_behaviours["neetocal"]["relabeling"]["host"] == "Workspace"
+    widgets = {name for name in manager.connection_form_widgets if name.startswith("extra__neetocal__")}
+    assert widgets == {f"extra__neetocal__{field}" for field in CONN_FIELDS}
+    assert "airflow_provider_neetocal.links.NeetoCalBookingLink" in manager.extra_links_class_names
