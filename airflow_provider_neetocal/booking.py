@@ -13,9 +13,12 @@ form NeetoCal documents.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import importlib.resources
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -53,6 +56,9 @@ _TIME_RE = re.compile(r"^(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2}
 _GUESTS_FIELD = "guest_email_s"
 #: What Jinja renders for ``None``: an optional Param left empty arrives as this string.
 _RENDERED_NONE = "None"
+#: Unicode categories refused in free text: controls, lone surrogates, line and paragraph separators.
+#: (``str.isprintable`` would also refuse no-break spaces and the zero-width joiners some scripts need.)
+_CONTROL_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
 
 
 def is_absent(value: Any) -> bool:
@@ -116,10 +122,10 @@ def build_booking_payload(
             )
         )
     elif has_start:
-        if zone is not None:
-            split = check("slot_start", slot_start, lambda v: _split_slot_start(v, zone))
-            if split is not None:
-                payload["slot_date"], payload["slot_start_time"] = split
+        # Checked even when time_zone is invalid (in UTC then) so that every problem is reported at once.
+        split = check("slot_start", slot_start, lambda v: _split_slot_start(v, zone or pendulum.UTC))
+        if split is not None and zone is not None:
+            payload["slot_date"], payload["slot_start_time"] = split
     elif has_date or has_time:
         date = check("slot_date", slot_date, _slot_date) if has_date else None
         time = check("slot_start_time", slot_start_time, _slot_start_time) if has_time else None
@@ -165,7 +171,7 @@ def _text(value: Any, what: str) -> str:
         raise _FieldError(f"required: expected {what}")
     if len(text) > MAX_TEXT_LENGTH:
         raise _FieldError(f"too long ({len(text)} characters): expected {what} of at most {MAX_TEXT_LENGTH}")
-    if any(not ch.isprintable() for ch in text):
+    if any(unicodedata.category(ch) in _CONTROL_CATEGORIES for ch in text):
         raise _FieldError(f"contains control characters: expected {what}")
     return text
 
@@ -196,6 +202,10 @@ def _time_zone(value: Any) -> pendulum.Timezone:
     if isinstance(value, pendulum.Timezone):
         return value
     name = _text(value, what)
+    if name.upper() == "UTC":
+        name = "UTC"
+    if name not in _iana_zone_names():
+        raise _FieldError(f"unknown time zone: expected {what}")
     try:
         zone = pendulum.timezone(name)
     except Exception:
@@ -203,6 +213,16 @@ def _time_zone(value: Any) -> pendulum.Timezone:
     if not isinstance(zone, pendulum.Timezone):
         raise _FieldError(f"a fixed offset is not a time zone: expected {what}")
     return zone
+
+
+@functools.cache
+def _iana_zone_names() -> frozenset[str]:
+    """The IANA zone names of the ``tzdata`` package (a pendulum dependency).
+
+    Not ``zoneinfo.available_timezones()``: that also lists whatever files the machine has under
+    its zoneinfo directory (``localtime``, ``posix/...``, ``right/...``), which NeetoCal does not know.
+    """
+    return frozenset(importlib.resources.files("tzdata").joinpath("zones").read_text().split())
 
 
 def _slot_date(value: Any) -> str:
@@ -243,18 +263,25 @@ def _slot_start_time(value: Any) -> str:
 def _split_slot_start(value: Any, zone: pendulum.Timezone) -> tuple[str, str]:
     """Convert one instant into ``time_zone`` and split it into NeetoCal's date and time fields."""
     if isinstance(value, dt.datetime):
-        instant = pendulum.instance(value, tz=zone)
+        given = value
     elif isinstance(value, str) and value.strip()[:1].isdigit():
         try:
-            parsed = pendulum.parse(value.strip(), tz=zone, exact=True)
+            parsed = pendulum.parse(value.strip(), tz=None, exact=True)
         except Exception:
             raise _FieldError(f"not a date-time: expected {SLOT_START_FORMAT}") from None
-        if not isinstance(parsed, pendulum.DateTime):
+        if isinstance(parsed, pendulum.Date) and not isinstance(parsed, pendulum.DateTime):
             raise _FieldError(f"a date without a time: expected {SLOT_START_FORMAT}")
-        instant = parsed
+        if not isinstance(parsed, pendulum.DateTime):
+            raise _FieldError(f"not a single date-time: expected {SLOT_START_FORMAT}")
+        given = parsed
     else:
         raise _FieldError(f"expected {SLOT_START_FORMAT}")
-    local = instant.in_timezone(zone)
+    local = pendulum.instance(given, tz=zone).in_timezone(zone)
+    if given.tzinfo is None and local.replace(tzinfo=None) != given.replace(tzinfo=None):
+        raise _FieldError(
+            f"{given.replace(tzinfo=None).isoformat()} does not exist in {zone.name} (clocks skip it "
+            f"for daylight saving time): expected {SLOT_START_FORMAT}"
+        )
     if local.second or local.microsecond:
         raise _FieldError(f"not on a whole minute: expected {SLOT_START_FORMAT}")
     return local.date().isoformat(), format_slot_time(local.hour, local.minute)
@@ -291,7 +318,13 @@ def _form_responses(value: Any) -> dict[str, Any]:
         if key == _GUESTS_FIELD:
             if not isinstance(answer, list):
                 raise _FieldError(f"{key!r} must be a list of guest email addresses")
-            responses[key] = [_email(guest, f"{key!r} to hold guest email addresses") for guest in answer]
+            guests = []
+            for guest in answer:
+                try:
+                    guests.append(_email(guest, f"{key!r} to hold guest email addresses"))
+                except _FieldError as error:
+                    raise _FieldError(f"guest {guest!r:.80}: {error}") from None
+            responses[key] = guests
         elif isinstance(answer, list):
             if not all(isinstance(item, str) for item in answer):
                 raise _FieldError(f"answer to {key!r} is a list with non-string items: expected {what}")

@@ -58,7 +58,8 @@ def api_root_url(host: str | None, port: int | None = None, base_url: str | None
     if lowered.endswith("." + NEETOCAL_DOMAIN):
         lowered = lowered[: -len(NEETOCAL_DOMAIN) - 1]
     if is_loopback(lowered):
-        netloc = f"[{lowered}]" if ":" in lowered else lowered
+        address = lowered.strip("[]")
+        netloc = f"[{address}]" if ":" in address else address
         return f"http://{netloc}{f':{port}' if port else ''}{API_PATH}"
     if not _DNS_LABEL_RE.match(lowered):
         raise NeetoCalConfigError(
