@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 API_KEY_ENV = "NEETOCAL_SANDBOX_API_KEY"
-SERVE_POLL_INTERVAL = 0.05
 
 
 def generate_api_key() -> str:
@@ -99,8 +98,7 @@ class NeetoCalSandbox:
         self._url = f"http://{shown_host}:{port}"
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": SERVE_POLL_INTERVAL},
+            target=server.serve,
             name=f"neetocal-sandbox-{port}",
             daemon=True,
         )
@@ -113,7 +111,7 @@ class NeetoCalSandbox:
         self._server, self._thread = None, None
         self._stopping.set()
         if server is not None:
-            server.shutdown()
+            server.stop_serving()
             server.close_connections()
             server.server_close()
         if thread is not None:

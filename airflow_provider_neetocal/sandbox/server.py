@@ -12,6 +12,7 @@ import hmac
 import html
 import json
 import logging
+import selectors
 import socket
 import threading
 from http import HTTPStatus
@@ -117,7 +118,53 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         self.stopping = stopping
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        self._stop_requested = threading.Event()
+        self._serving = threading.Event()
+        self._stopped = threading.Event()
+        self._wake_reader, self._wake_writer = socket.socketpair()
         super().__init__(address, SandboxRequestHandler)
+
+    def serve(self) -> None:
+        """Accept connections until :meth:`stop_serving`; unlike ``serve_forever`` it does not poll.
+
+        ``serve_forever`` notices ``shutdown()`` only at its next poll, which made every stop wait;
+        here a socket pair wakes the loop at once.
+        """
+        self._serving.set()
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(self, selectors.EVENT_READ)
+                selector.register(self._wake_reader, selectors.EVENT_READ)
+                while not self._stop_requested.is_set():
+                    for key, _ in selector.select():
+                        if key.fileobj is self and not self._stop_requested.is_set():
+                            self._accept_one()
+        finally:
+            self._stopped.set()
+
+    def _accept_one(self) -> None:
+        try:
+            request, client_address = self.get_request()
+        except OSError:
+            return
+        try:
+            self.process_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+            self.shutdown_request(request)
+
+    def stop_serving(self) -> None:
+        """Make :meth:`serve` return and wait for it."""
+        self._stop_requested.set()
+        with contextlib.suppress(OSError):
+            self._wake_writer.send(b"x")
+        if self._serving.is_set():
+            self._stopped.wait(timeout=5)
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._wake_reader.close()
+        self._wake_writer.close()
 
     def track(self, connection: socket.socket, alive: bool) -> None:
         with self._connections_lock:

@@ -6,15 +6,17 @@ never to today's date.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pendulum
 import pytest
 import requests
 
 from airflow_provider_neetocal.sandbox import NeetoCalSandbox
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 #: Monday 2030-01-07, 02:00 UTC (07:30 in Asia/Kolkata).
 NOW = pendulum.datetime(2030, 1, 7, 2, 0, tz="UTC")

@@ -207,7 +207,9 @@ def test_sids_are_unique(client: Client) -> None:
         ({"slot_start_time": "01:31 PM"}, "slot grid"),
     ],
 )
-def test_create_validation_errors(client: Client, sandbox: NeetoCalSandbox, fields: dict[str, Any], message: str) -> None:
+def test_create_validation_errors(
+    client: Client, sandbox: NeetoCalSandbox, fields: dict[str, Any], message: str
+) -> None:
     assert message in _messages(client.book(**fields))
     assert sandbox.bookings == []
 
@@ -262,7 +264,12 @@ def test_host_cannot_have_overlapping_one_on_one_bookings_across_meetings() -> N
     meetings = [
         {"slug": "long", "duration": 60, "hosts": host, "working_hours": hours},
         {"slug": "short", "duration": 15, "hosts": host, "working_hours": hours},
-        {"slug": "other-host", "duration": 15, "hosts": [{"name": "X", "email": "x@example.com"}], "working_hours": hours},
+        {
+            "slug": "other-host",
+            "duration": 15,
+            "hosts": [{"name": "X", "email": "x@example.com"}],
+            "working_hours": hours,
+        },
     ]
     from tests.sandbox.conftest import NOW, Clock
 

@@ -108,7 +108,12 @@ def test_requests_are_recorded_without_the_key(client: Client, sandbox: NeetoCal
     assert create.json == booking_payload()
     assert create.full_path == "/api/external/v1/bookings"
     assert create.authenticated
-    assert (listing.method, listing.path, listing.query, listing.json) == ("GET", "/bookings", {"type": "upcoming"}, None)
+    assert (listing.method, listing.path, listing.query, listing.json) == (
+        "GET",
+        "/bookings",
+        {"type": "upcoming"},
+        None,
+    )
     assert (denied.status, denied.authenticated) == (401, False)
     for recorded in sandbox.requests:
         assert "x-api-key" not in {name.lower() for name in recorded.headers}
