@@ -1,0 +1,227 @@
+"""Specification of ``api_root_url``: where a ``neetocal`` connection sends requests, or why it refuses."""
+
+from __future__ import annotations
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_neetocal.connection import API_PATH, api_root_url, is_loopback
+from airflow_provider_neetocal.exceptions import NeetoCalConfigError
+
+
+def refusal(host: str | None, port: int | None = None, base_url: str | None = None) -> NeetoCalConfigError:
+    with pytest.raises(NeetoCalConfigError) as caught:
+        api_root_url(host, port, base_url)
+    return caught.value
+
+
+def test_api_path_is_external_v1() -> None:
+    assert API_PATH == "/api/external/v1"
+
+
+# --- workspace subdomains ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["acme", "ACME", " acme ", "acme.neetocal.com", "Acme.NeetoCal.com", "acme.neetocal.com.", "acme-labs"],
+)
+def test_workspace_subdomain_gives_the_neetocal_https_root(host: str) -> None:
+    expected_label = host.strip().lower().split(".")[0]
+
+    assert api_root_url(host) == f"https://{expected_label}.neetocal.com/api/external/v1"
+
+
+def test_workspace_with_port_keeps_the_port() -> None:
+    assert api_root_url("acme", 8443) == "https://acme.neetocal.com:8443/api/external/v1"
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "acme_labs",
+        "-acme",
+        "acme-",
+        "a" * 64,
+        "acme corp",
+        "a.b.neetocal.com",
+        "neetocal.com",
+        "acme.example.com",
+        "acme/",
+        "acme.neetocal.com/api/external/v1",
+        "127.0.0.1:8765",
+    ],
+)
+def test_host_that_is_not_a_dns_label_is_refused_with_a_clear_message(host: str) -> None:
+    error = refusal(host)
+
+    assert error.field == "host"
+    assert f"{host!r} is not a workspace subdomain" in str(error)
+    assert "expected a DNS label of letters, digits and hyphens" in str(error)
+
+
+def test_label_of_63_characters_is_accepted() -> None:
+    assert api_root_url("a" * 63) == f"https://{'a' * 63}.neetocal.com/api/external/v1"
+
+
+@pytest.mark.parametrize("host", [None, "", "   "], ids=repr)
+def test_empty_host_is_refused_saying_what_to_set(host: str | None) -> None:
+    error = refusal(host)
+
+    assert error.field == "host"
+    assert str(error).startswith("Invalid NeetoCal connection host: empty: set Workspace")
+
+
+# --- loopback addresses without a scheme ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "expected"),
+    [
+        ("127.0.0.1", 8765, "http://127.0.0.1:8765/api/external/v1"),
+        ("127.0.0.1", None, "http://127.0.0.1/api/external/v1"),
+        ("localhost", 8765, "http://localhost:8765/api/external/v1"),
+        ("LOCALHOST", 8765, "http://localhost:8765/api/external/v1"),
+        ("127.1.2.3", 80, "http://127.1.2.3:80/api/external/v1"),
+        ("::1", 8765, "http://[::1]:8765/api/external/v1"),
+        ("[::1]", 8765, "http://[::1]:8765/api/external/v1"),
+        ("[::1]", None, "http://[::1]/api/external/v1"),
+    ],
+)
+def test_loopback_without_scheme_gives_plain_http(host: str, port: int | None, expected: str) -> None:
+    assert api_root_url(host, port) == expected
+
+
+@pytest.mark.parametrize(
+    "name", ["localhost", "LocalHost", "sandbox.localhost", "127.0.0.1", "127.255.0.9", "::1", "[::1]"]
+)
+def test_is_loopback(name: str) -> None:
+    assert is_loopback(name)
+
+
+@pytest.mark.parametrize("name", ["10.0.0.1", "0.0.0.0", "::", "localhost.example.com", "example.com", "192.168.1.1"])
+def test_is_not_loopback(name: str) -> None:
+    assert not is_loopback(name)
+
+
+# --- full URLs (host or the base_url extra) ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://127.0.0.1:8765", "http://127.0.0.1:8765/api/external/v1"),
+        ("http://127.0.0.1:8765/", "http://127.0.0.1:8765/api/external/v1"),
+        ("http://localhost:8765", "http://localhost:8765/api/external/v1"),
+        ("http://[::1]:8765", "http://[::1]:8765/api/external/v1"),
+        ("https://acme.neetocal.com", "https://acme.neetocal.com/api/external/v1"),
+        ("HTTPS://Acme.NeetoCal.com", "https://acme.neetocal.com/api/external/v1"),
+        ("https://acme.neetocal.com:8443", "https://acme.neetocal.com:8443/api/external/v1"),
+        ("https://10.1.2.3", "https://10.1.2.3/api/external/v1"),
+        ("  https://acme.neetocal.com  ", "https://acme.neetocal.com/api/external/v1"),
+    ],
+)
+def test_origin_gets_the_api_path(url: str, expected: str) -> None:
+    assert api_root_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://proxy.example.com/neetocal", "https://proxy.example.com/neetocal/api/external/v1"),
+        ("https://proxy.example.com/neetocal/", "https://proxy.example.com/neetocal/api/external/v1"),
+        ("https://proxy.example.com/a/b", "https://proxy.example.com/a/b/api/external/v1"),
+    ],
+)
+def test_path_prefix_is_kept(url: str, expected: str) -> None:
+    assert api_root_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://acme.neetocal.com/api/external/v1",
+        "https://acme.neetocal.com/api/external/v1/",
+        "https://acme.neetocal.com/api/external/v1//",
+    ],
+)
+def test_api_path_already_given_is_not_doubled(url: str) -> None:
+    assert api_root_url(url) == "https://acme.neetocal.com/api/external/v1"
+
+
+def test_api_path_after_a_prefix_is_not_doubled() -> None:
+    assert (
+        api_root_url("https://proxy.example.com/nc/api/external/v1") == "https://proxy.example.com/nc/api/external/v1"
+    )
+
+
+def test_port_argument_is_ignored_when_the_url_carries_its_own() -> None:
+    assert api_root_url("http://127.0.0.1:8765", 9999) == "http://127.0.0.1:8765/api/external/v1"
+
+
+@pytest.mark.parametrize(
+    "url", ["http://acme.neetocal.com", "http://example.com:8080", "http://10.0.0.5:8765", "http://[2001:db8::1]"]
+)
+def test_plain_http_to_another_machine_is_refused_as_clear_text(url: str) -> None:
+    error = refusal(url)
+
+    assert error.field == "host"
+    assert "plain http://" in str(error)
+    assert "would send the API key in clear text" in str(error)
+    assert "use https://" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("https://user:secret@acme.neetocal.com", "credentials in the URL are not supported"),
+        ("https://key@acme.neetocal.com", "credentials in the URL are not supported"),
+        ("https://acme.neetocal.com?token=abc", "has a query or fragment"),
+        ("https://acme.neetocal.com/#top", "has a query or fragment"),
+        ("ftp://acme.neetocal.com", "scheme 'ftp' is not supported"),
+        ("https://", "has no host name"),
+        ("https://acme.neetocal.com:port", "is not a valid URL"),
+        ("https://acme.neetocal.com:99999", "is not a valid URL"),
+        ("https://acme_corp.example.com", "'acme_corp.example.com' is not a valid host name"),
+        ("https://-acme.example.com", "is not a valid host name"),
+    ],
+)
+def test_unusable_url_is_refused_saying_why(url: str, says: str) -> None:
+    error = refusal(url)
+
+    assert error.field == "host"
+    assert says in str(error)
+
+
+def test_credentials_are_not_echoed_in_the_refusal() -> None:
+    assert "secret" not in str(refusal("https://user:secret@acme.neetocal.com"))
+
+
+# --- the base_url extra ----------------------------------------------------------------------------------
+
+
+def test_base_url_extra_wins_over_host() -> None:
+    assert api_root_url("acme", 443, base_url="http://127.0.0.1:8765") == "http://127.0.0.1:8765/api/external/v1"
+
+
+def test_base_url_extra_wins_even_over_an_invalid_host() -> None:
+    assert api_root_url("not a host!", None, "https://acme.neetocal.com") == "https://acme.neetocal.com/api/external/v1"
+
+
+@pytest.mark.parametrize("base_url", [None, "", "   "], ids=repr)
+def test_blank_base_url_extra_falls_back_to_host(base_url: str | None) -> None:
+    assert api_root_url("acme", None, base_url) == "https://acme.neetocal.com/api/external/v1"
+
+
+def test_bad_base_url_is_refused_naming_base_url() -> None:
+    error = refusal("acme", None, "http://proxy.example.com")
+
+    assert error.field == "base_url"
+    assert str(error).startswith("Invalid NeetoCal connection base_url: plain http://")
+
+
+def test_config_error_fails_the_task_without_retries() -> None:
+    error = refusal("")
+
+    assert isinstance(error, AirflowFailException)
+    assert isinstance(error, ValueError)
