@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+import requests
 
 from airflow_provider_neetocal.sandbox import NeetoCalSandbox
-from tests.sandbox.conftest import Client, Clock, booking_payload, quick_sync
+from tests.sandbox.conftest import NOW, Client, Clock, booking_payload, quick_sync
 
 DOCUMENTED_FIELDS = [
     "id",
@@ -247,8 +249,6 @@ def test_group_meeting_takes_up_to_its_capacity() -> None:
             "working_hours": {"monday": [["09:00", "17:00"]]},
         }
     ]
-    from tests.sandbox.conftest import NOW, Clock
-
     with NeetoCalSandbox(meetings=meetings, now=Clock(NOW)) as sandbox:
         client = Client(sandbox)
         payload = {"meeting_slug": "small-group", "slot_date": "2030-01-07", "slot_start_time": "10:00 AM"}
@@ -271,8 +271,6 @@ def test_host_cannot_have_overlapping_one_on_one_bookings_across_meetings() -> N
             "working_hours": hours,
         },
     ]
-    from tests.sandbox.conftest import NOW, Clock
-
     with NeetoCalSandbox(meetings=meetings, now=Clock(NOW)) as sandbox:
         client = Client(sandbox)
         base = {"slot_date": "2030-01-07", "time_zone": "UTC", "name": "A", "email": "a@example.com"}
@@ -293,8 +291,6 @@ def test_slot_ending_after_working_hours() -> None:
             "working_hours": {"monday": [["09:00", "10:00"]]},
         }
     ]
-    from tests.sandbox.conftest import NOW, Clock
-
     with NeetoCalSandbox(meetings=meetings, now=Clock(NOW)) as sandbox:
         client = Client(sandbox)
         payload = {"meeting_slug": "odd", "slot_date": "2030-01-07", "slot_start_time": "09:30 AM"}
@@ -525,3 +521,17 @@ def test_reschedule_a_cancelled_booking_is_422(client: Client) -> None:
 def test_reschedule_into_the_past_is_422(client: Client) -> None:
     sid = client.booked()["sid"]
     assert "in the past" in _messages(client.patch(f"/bookings/{sid}", json=_reschedule(slot_date="2030-01-01")))
+
+
+def test_concurrent_requests_for_one_slot_book_it_once(client: Client, sandbox: NeetoCalSandbox) -> None:
+    def attempt(index: int) -> int:
+        payload = booking_payload(email=f"guest{index}@example.com")
+        response = requests.post(
+            sandbox.api_url + "/bookings", json=payload, headers={"X-Api-Key": sandbox.api_key}, timeout=10
+        )
+        return response.status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = sorted(pool.map(attempt, range(8)))
+    assert statuses == [200] + [422] * 7
+    assert len(sandbox.bookings) == 1
