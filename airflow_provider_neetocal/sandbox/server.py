@@ -122,7 +122,12 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         self._serving = threading.Event()
         self._stopped = threading.Event()
         self._wake_reader, self._wake_writer = socket.socketpair()
-        super().__init__(address, SandboxRequestHandler)
+        try:
+            super().__init__(address, SandboxRequestHandler)
+        except BaseException:
+            self._wake_reader.close()
+            self._wake_writer.close()
+            raise
 
     def serve(self) -> None:
         """Accept connections until :meth:`stop_serving`; unlike ``serve_forever`` it does not poll.
