@@ -1,0 +1,58 @@
+"""Every weekday morning, book the next business day's follow-up call for the data just processed."""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import DAG
+
+from airflow_provider_neetocal.operators.booking import NeetoCalCreateBookingOperator
+
+WEEKEND = (pendulum.SATURDAY, pendulum.SUNDAY)
+
+
+def next_business_day_at(moment: pendulum.DateTime, time_zone: str, hour: int, minute: int = 0) -> str:
+    """The first weekday after ``moment`` (read in ``time_zone``) at ``hour:minute``, as ISO-8601.
+
+    A template macro: the slot is derived from the run's data interval, so a re-run or backfill of
+    the same interval asks for the same slot (NeetoCal then refuses a second booking of it).
+    """
+    day = pendulum.instance(moment).in_timezone(time_zone).add(days=1)
+    while day.day_of_week in WEEKEND:
+        day = day.add(days=1)
+    return day.at(hour, minute).isoformat()
+
+
+with DAG(
+    dag_id="neetocal_scheduled_followup",
+    description="Weekday mornings: book a follow-up call for the day after the data interval.",
+    schedule="0 6 * * 1-5",
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["neetocal", "example"],
+    params={
+        "meeting_slug": "meeting-with-oliver-smith",
+        "name": "Data quality review",
+        "email": "data-quality@example.com",
+        "time_zone": "Asia/Kolkata",
+    },
+    user_defined_macros={"next_business_day_at": next_business_day_at},
+    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=5)},
+    doc_md="""
+### Scheduled follow-up bookings
+
+Runs at 06:00 UTC on weekdays. Each run books the data-quality review call at 11:30 in the
+attendee's zone on the first business day after its data interval ends
+(`{{ next_business_day_at(data_interval_end, params.time_zone, 11, 30) }}`), so the slot follows the
+run's logical date, not the wall clock: a backfill books the calls those runs would have booked.
+""",
+):
+    NeetoCalCreateBookingOperator(
+        task_id="book_follow_up",
+        meeting_slug="{{ params.meeting_slug }}",
+        name="{{ params.name }}",
+        email="{{ params.email }}",
+        time_zone="{{ params.time_zone }}",
+        slot_start="{{ next_business_day_at(data_interval_end, params.time_zone, 11, 30) }}",
+        form_responses={"language": "English"},
+    )
