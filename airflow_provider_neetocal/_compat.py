@@ -43,3 +43,12 @@ __all__ = [
     "XCom",
     "mask_secret",
 ]
+
+
+def dagbag_class() -> type:
+    """``DagBag`` (moved to ``airflow.dag_processing.dagbag`` in 3.x); imported lazily, tests use it."""
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.dag_processing.dagbag import DagBag
+    else:  # pragma: no cover - exercised by the Airflow 2 test matrix
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
+    return DagBag

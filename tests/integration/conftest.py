@@ -1,0 +1,53 @@
+"""Fixtures for tests that talk real HTTP to the local sandbox and run DAGs through Airflow."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from airflow_provider_neetocal.sandbox import NeetoCalSandbox
+from tests.conftest import ROOT, TEST_API_KEY, neetocal_conn_json
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+EXAMPLE_DAGS = ROOT / "example_dags"
+
+
+@pytest.fixture
+def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[NeetoCalSandbox]:
+    """A fresh sandbox on a free 127.0.0.1 port, with ``neetocal_default`` pointing at it."""
+    with NeetoCalSandbox(api_key=TEST_API_KEY) as running:
+        monkeypatch.setenv("AIRFLOW_CONN_NEETOCAL_DEFAULT", neetocal_conn_json(running.url))
+        yield running
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """A migrated SQLite metadata DB in the test ``AIRFLOW_HOME`` (``airflow db migrate`` is repeatable)."""
+    Path(os.environ["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    airflow = Path(sys.executable).parent / "airflow"
+    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, env=os.environ.copy())
+
+
+@pytest.fixture(scope="session")
+def dagbag(airflow_db: None) -> Any:
+    """The example DAGs, parsed the way the DAG processor parses them."""
+    from airflow_provider_neetocal._compat import dagbag_class
+
+    return dagbag_class()(dag_folder=str(EXAMPLE_DAGS))
+
+
+def xcoms_of(dag_id: str, run_id: str) -> dict[tuple[str, int, str], Any]:
+    """Every XCom a DAG run left in the metadata DB, keyed by (task_id, map_index, key)."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(XComModel).filter(XComModel.dag_id == dag_id, XComModel.run_id == run_id).all()
+        return {(row.task_id, row.map_index, row.key): XComModel.deserialize_value(row) for row in rows}
