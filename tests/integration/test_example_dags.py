@@ -1,0 +1,156 @@
+"""Every example DAG parses cleanly and runs through Airflow (``dag.test()``) against the sandbox."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pendulum
+import pytest
+
+from tests.conftest import TEST_API_KEY
+from tests.integration.conftest import EXAMPLE_DAGS, xcoms_of
+
+pytestmark = pytest.mark.integration
+
+DAG_IDS = {"neetocal_manual_booking", "neetocal_scheduled_followup", "neetocal_pipeline"}
+
+
+def run_dag(dagbag: Any, dag_id: str, **kwargs: Any) -> Any:
+    """``dag.test()`` on a freshly parsed DAG: a run's conf would otherwise leak into the next run's params."""
+    from airflow_provider_neetocal._compat import dagbag_class
+
+    dag = dagbag_class()(dag_folder=str(EXAMPLE_DAGS)).get_dag(dag_id)
+    assert dag is not None, dagbag.import_errors
+    return dag.test(**kwargs)
+
+
+def test_example_dags_import_without_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert set(dagbag.dag_ids) >= DAG_IDS
+
+
+@pytest.mark.parametrize("dag_id", sorted(DAG_IDS))
+def test_example_dags_explain_themselves_in_the_ui(dagbag, dag_id):
+    dag = dagbag.get_dag(dag_id)
+    assert len(dag.doc_md or "") > 200
+    assert "neetocal" in dag.tags
+
+
+def test_parsing_the_example_dags_reads_no_connection(airflow_db):
+    from airflow_provider_neetocal._compat import BaseHook, dagbag_class
+
+    with mock.patch.object(BaseHook, "get_connection", side_effect=AssertionError("connection read at parse")):
+        bag = dagbag_class()(dag_folder=str(EXAMPLE_DAGS))
+    assert bag.import_errors == {}
+
+
+def test_manual_booking_dag_books_from_the_form_values(dagbag, sandbox):
+    conf = {
+        "name": "Ada Lovelace",
+        "email": "ada@example.com",
+        "slot_start": "2030-07-15T11:00:00+05:30",
+        "time_zone": "Asia/Kolkata",
+        "preferred_meeting_spot": "zoom",
+        "guests": ["charles@example.com"],
+        "language": "English",
+    }
+    run = run_dag(dagbag, "neetocal_manual_booking", run_conf=conf)
+    assert run.state == "success"
+    (booking,) = sandbox.bookings
+    assert (booking["name"], booking["email"], booking["starts_at"]) == (
+        "Ada Lovelace",
+        "ada@example.com",
+        "2030-07-15T05:30:00.000Z",
+    )
+    assert booking["preferred_meeting_spot"] == "zoom"
+    answers = {answer["field_code"]: answer["value"] for answer in booking["form_responses"]}
+    assert answers["language"] == "English"
+    assert "charles@example.com" in str(answers["guest_email_s"])
+    xcoms = xcoms_of("neetocal_manual_booking", run.run_id)
+    assert xcoms[("create_booking", -1, "return_value")]["sid"] == booking["sid"]
+    assert xcoms[("create_booking", -1, "booking_sid")] == booking["sid"]
+    assert xcoms[("create_booking", -1, "booking_url")] == booking["admin_booking_url"]
+    assert xcoms[("create_booking", -1, "_link_NeetoCalBookingLink")] == booking["admin_booking_url"]
+    assert booking["sid"] in xcoms[("announce", -1, "return_value")]
+
+
+def test_manual_booking_dag_without_a_start_books_the_first_free_slot(dagbag, sandbox):
+    run = run_dag(dagbag, "neetocal_manual_booking", run_conf={"email": "first@example.com"})
+    assert run.state == "success"
+    (booking,) = sandbox.bookings
+    assert pendulum.parse(booking["starts_at"]) > pendulum.now("UTC")
+    (create,) = [r for r in sandbox.requests if r.method == "POST"]
+    assert "slot_date" not in create.json
+    assert "slot_start_time" not in create.json
+
+
+def test_manual_booking_form_refuses_values_its_params_forbid(dagbag, sandbox):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    with pytest.raises(ParamValidationError, match="meeting_slug"):
+        run_dag(dagbag, "neetocal_manual_booking", run_conf={"meeting_slug": "has spaces"})
+    assert sandbox.requests == []
+
+
+def test_manual_booking_dag_fails_on_a_value_the_operator_rejects_and_sends_nothing(dagbag, sandbox):
+    # The form accepts any date-time; NeetoCal slots start on a whole minute.
+    run = run_dag(dagbag, "neetocal_manual_booking", run_conf={"slot_start": "2030-07-15T11:00:30+05:30"})
+    assert run.state == "failed"
+    assert sandbox.requests == []
+
+
+def test_scheduled_dag_books_the_next_business_day_after_its_interval(dagbag, sandbox):
+    # Friday 2030-07-12 06:00 UTC: the interval ends then, so the follow-up is Monday 11:30 IST.
+    run = run_dag(dagbag, "neetocal_scheduled_followup", logical_date=pendulum.datetime(2030, 7, 12, 6, tz="UTC"))
+    assert run.state == "success"
+    (booking,) = sandbox.bookings
+    assert booking["starts_at_for_client"].startswith("2030-07-15T11:30:00")
+    assert booking["email"] == "data-quality@example.com"
+    assert xcoms_of("neetocal_scheduled_followup", run.run_id)[("book_follow_up", -1, "return_value")] == booking
+
+
+def test_scheduled_dag_macro_skips_weekends():
+    from example_dags.neetocal_scheduled_followup import next_business_day_at
+
+    friday = pendulum.datetime(2030, 7, 12, 20, tz="UTC")  # already Saturday in Asia/Kolkata? no: 01:30 Sat
+    assert next_business_day_at(friday, "Asia/Kolkata", 11, 30) == "2030-07-15T11:30:00+05:30"
+    assert next_business_day_at(pendulum.datetime(2030, 7, 10, 6, tz="UTC"), "UTC", 9) == "2030-07-11T09:00:00+00:00"
+
+
+def test_pipeline_dag_books_one_meeting_per_row_and_summarises(dagbag, sandbox):
+    run = run_dag(dagbag, "neetocal_pipeline")
+    assert run.state == "success"
+    with (EXAMPLE_DAGS / "data" / "attendees.csv").open(encoding="utf-8") as handle:
+        emails = [row["email"] for row in csv.DictReader(handle)]
+    assert sorted(b["email"] for b in sandbox.bookings) == sorted(emails)
+    xcoms = xcoms_of("neetocal_pipeline", run.run_id)
+    summary = xcoms[("summarise", -1, "return_value")]
+    assert summary["failed"] == []
+    assert {line["sid"] for line in summary["booked"]} == {b["sid"] for b in sandbox.bookings}
+    mapped = {key[1] for key in xcoms if key[0] == "create_booking" and key[2] == "return_value"}
+    assert mapped == set(range(len(emails)))
+
+
+def test_pipeline_dag_reports_a_bad_row_as_failed_and_sends_nothing_for_it(dagbag, sandbox, tmp_path: Path):
+    rows = tmp_path / "attendees.csv"
+    rows.write_text(
+        "name,email,slot_date,slot_start_time,time_zone,language\n"
+        "Good Row,good@example.com,2030-07-15,10:00 AM,Asia/Kolkata,English\n"
+        "Bad Row,bad@example.com,2030-02-30,10:00 AM,Asia/Kolkata,English\n",
+        encoding="utf-8",
+    )
+    run = run_dag(dagbag, "neetocal_pipeline", run_conf={"attendees_csv": str(rows)})
+    summary = xcoms_of("neetocal_pipeline", run.run_id)[("summarise", -1, "return_value")]
+    assert [line["email"] for line in summary["booked"]] == ["good@example.com"]
+    assert summary["failed"] == [{"email": "bad@example.com"}]
+    posts = [r for r in sandbox.requests if r.method == "POST"]
+    assert [p.json["email"] for p in posts] == ["good@example.com"]
+
+
+def test_running_the_dags_leaks_no_api_key_into_xcom(dagbag, sandbox):
+    run = run_dag(dagbag, "neetocal_manual_booking", run_conf={"slot_start": "2030-07-16T11:00:00+05:30"})
+    assert run.state == "success"
+    assert TEST_API_KEY not in repr(xcoms_of("neetocal_manual_booking", run.run_id))
