@@ -188,18 +188,17 @@ def error_messages_from_body(body: str, content_type: str = "") -> list[str]:
         for key in ("error", "errors", "message", "notice"):
             if key in data:
                 messages.extend(_flatten_messages(data[key]))
-        if not messages:
-            messages.append(_truncate(json.dumps(data)))
-    else:
+    elif data is not None:
         messages.extend(_flatten_messages(data))
-    return [m for m in messages if m]
+    return [m for m in messages if m] or [_truncate(text)]
 
 
 def _flatten_messages(value: Any, field: str | None = None) -> list[str]:
     if value is None:
         return []
     if isinstance(value, str):
-        return [f"{field} {value}" if field and not value.lower().startswith(field.lower()) else value]
+        text = f"{field} {value}" if field and not value.lower().startswith(field.lower()) else value
+        return [_truncate(text)] if text.strip() else []
     if isinstance(value, list):
         return [m for item in value for m in _flatten_messages(item, field)]
     if isinstance(value, dict):

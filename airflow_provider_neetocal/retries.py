@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import math
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +35,9 @@ from airflow_provider_neetocal.exceptions import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+#: ``Retry-After`` as delta-seconds: RFC 9110 says digits; a sign or decimals are tolerated.
+_DELTA_SECONDS_RE = re.compile(r"^-?\d+(?:\.\d+)?$")
 
 RATE_LIMIT = "rate limit"
 TRANSIENT = "transient failure"
@@ -87,8 +92,9 @@ class RetryPolicy:
 
         def wait(state: tenacity.RetryCallState) -> float:
             error = state.outcome.exception() if state.outcome else None
-            if isinstance(error, NeetoCalRateLimitError) and error.retry_after is not None:
-                return min(max(error.retry_after, 0.0), self.max_wait)
+            retry_after = error.retry_after if isinstance(error, NeetoCalRateLimitError) else None
+            if retry_after is not None and math.isfinite(retry_after):
+                return min(max(retry_after, 0.0), self.max_wait)
             kind = RATE_LIMIT if isinstance(error, NeetoCalRateLimitError) else TRANSIENT
             return float(min(self.backoff * 2 ** max(counts[kind] - 1, 0), self.max_wait))
 
@@ -112,10 +118,8 @@ def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> floa
     if value is None or not value.strip():
         return None
     text = value.strip()
-    try:
+    if _DELTA_SECONDS_RE.match(text):
         return max(float(text), 0.0)
-    except ValueError:
-        pass
     try:
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):

@@ -370,13 +370,11 @@ def test_missing_or_junk_retry_after_is_none(header: str | None) -> None:
     assert parse_retry_after(header, now=NOW) is None
 
 
-@pytest.mark.xfail(strict=True, reason="bug: retries.py parse_retry_after lets float() accept 'nan'/'inf'")
 @pytest.mark.parametrize("header", ["nan", "NaN", "inf", "-inf"])
 def test_non_numeric_float_spellings_are_junk(header: str) -> None:
     assert parse_retry_after(header, now=NOW) is None
 
 
-@pytest.mark.xfail(strict=True, reason="bug: retries.py wait() passes a NaN Retry-After through to sleep()")
 def test_nan_retry_after_never_reaches_sleep() -> None:
     recorder = Recorder()
 
