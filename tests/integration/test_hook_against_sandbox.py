@@ -607,6 +607,20 @@ def test_test_connection_reports_nothing_listening_without_raising(
     assert TEST_API_KEY not in message
 
 
+def test_test_connection_reports_a_url_that_is_not_a_neetocal_api(
+    sandbox: NeetoCalSandbox, monkeypatch: pytest.MonkeyPatch, waits: list[float]
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_NEETOCAL_ELSEWHERE", neetocal_conn_json(sandbox.url + "/not-the-api"))
+    hook = make_hook(waits, "neetocal_elsewhere")
+
+    ok, message = hook.test_connection()
+    hook.close()
+
+    assert ok is False
+    assert "HTTP 404" in message
+    assert waits == []
+
+
 # ---- rate limits -------------------------------------------------------------------------------
 
 
@@ -887,6 +901,20 @@ def test_booking_post_is_retried_when_the_connection_is_refused(
     assert "could not connect" in str(raised.value)
     assert isinstance(raised.value, AirflowException)
     assert not isinstance(raised.value, AirflowFailException)
+    assert waits == [1.0, 2.0, 4.0]
+
+
+def test_booking_post_after_the_server_went_away_is_retried_not_outcome_unknown(
+    hook: NeetoCalHook, sandbox: NeetoCalSandbox, waits: list[float]
+) -> None:
+    hook.create_booking(quick_sync_payload("01:00 AM"))  # leaves a keep-alive connection in the pool
+    sandbox.stop()
+
+    with pytest.raises(NeetoCalConnectionError) as raised:
+        hook.create_booking(quick_sync_payload("02:00 AM"))
+
+    assert not isinstance(raised.value, NeetoCalOutcomeUnknownError)
+    assert raised.value.request_sent is False
     assert waits == [1.0, 2.0, 4.0]
 
 
