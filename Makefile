@@ -12,7 +12,7 @@ export AIRFLOW_HOME := $(AIRFLOW_HOME_DIR)
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/example_dags
 
-.PHONY: venv test lint demo clean
+.PHONY: venv test lint pytest demo test-matrix wheel-demo ui-test clean
 
 venv: $(STAMP)
 
@@ -27,12 +27,29 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+test: lint pytest
+
+pytest: venv
 	$(BIN)/airflow db migrate > /dev/null
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 demo: venv
 	$(BIN)/python scripts/demo.py
 
+# The whole pytest suite on each Airflow version in MATRIX_VERSIONS, each in its own venv
+# (.venv-airflow-X.Y.Z) and AIRFLOW_HOME (.airflow/X.Y.Z); prints install and test time per version.
+MATRIX_VERSIONS ?= 2.11.2 3.1.8 3.3.2
+test-matrix:
+	$(PYTHON) scripts/test_matrix.py $(MATRIX_VERSIONS)
+
+# Build sdist + wheel, twine-check them, install the wheel alone (with Airflow) in a clean venv and
+# run the manual-booking example DAG against the sandbox from a temp dir.
+wheel-demo:
+	$(PYTHON) scripts/wheel_demo.py --airflow-version $(AIRFLOW_VERSION)
+
+# The real Airflow UI in headless Chromium (skips, with the reason, when Chromium is missing).
+ui-test: venv
+	$(BIN)/pytest -m ui -rs tests/ui
+
 clean:
-	rm -rf $(VENV) .airflow .mypy_cache .ruff_cache .pytest_cache dist build
+	rm -rf $(VENV) .venv-airflow-* .venv-wheel-* .airflow .mypy_cache .ruff_cache .pytest_cache dist build

@@ -1,8 +1,16 @@
 """The one place where supported Airflow versions differ.
 
-Airflow 3 moved the authoring interface to ``airflow.sdk``; Airflow 2 keeps it under
-``airflow.models``, ``airflow.hooks`` and ``airflow.utils``. Every other module of the provider
-imports these names from here, so supporting (or dropping) a version touches only this file.
+Supported: Airflow 2.11 and 3.1+ (tested: 2.11.2, 3.1.8, 3.3.2; see ``docs/airflow-versions.md``).
+
+- Airflow 3 moved the authoring interface to ``airflow.sdk``; Airflow 2 keeps it under
+  ``airflow.models``, ``airflow.hooks`` and ``airflow.utils``.
+- Within 3.x the Task SDK kept growing: ``BaseHook`` and ``mask_secret`` are in ``airflow.sdk``
+  from 3.1 (so 3.0 is not supported), and the task exceptions and ``TaskInstanceKey`` moved into
+  it in 3.2 (3.1 still has them in ``airflow.exceptions`` / ``airflow.models``).
+- ``DagBag`` (tests only) moved to ``airflow.dag_processing.dagbag`` in 3.2.
+
+Every other module of the provider imports these names from here, so supporting (or dropping) a
+version touches only this file.
 """
 
 from __future__ import annotations
@@ -14,25 +22,38 @@ from packaging.version import Version
 
 AIRFLOW_VERSION = Version(Version(_airflow_version).base_version)
 AIRFLOW_V_3_0_PLUS = Version("3.0.0") <= AIRFLOW_VERSION
+AIRFLOW_V_3_1_PLUS = Version("3.1.0") <= AIRFLOW_VERSION
+AIRFLOW_V_3_2_PLUS = Version("3.2.0") <= AIRFLOW_VERSION
 
-if TYPE_CHECKING or AIRFLOW_V_3_0_PLUS:
+if AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_1_PLUS:  # pragma: no cover - refused by the package's bounds too
+    raise ImportError(
+        f"airflow-provider-neetocal supports Airflow 2.11 and 3.1+, not {_airflow_version}: "
+        "Airflow 3.0's Task SDK has no BaseHook or mask_secret yet"
+    )
+
+if TYPE_CHECKING or AIRFLOW_V_3_1_PLUS:
     from airflow.sdk import BaseHook, BaseOperator, BaseOperatorLink, Context
-    from airflow.sdk.exceptions import AirflowException, AirflowFailException
     from airflow.sdk.execution_time.xcom import XCom
     from airflow.sdk.log import mask_secret
-    from airflow.sdk.types import TaskInstanceKey
 else:  # pragma: no cover - exercised by the Airflow 2 test matrix
-    from airflow.exceptions import AirflowException, AirflowFailException
     from airflow.hooks.base import BaseHook
     from airflow.models import BaseOperator, BaseOperatorLink
-    from airflow.models.taskinstancekey import TaskInstanceKey
     from airflow.models.xcom import XCom
     from airflow.utils.context import Context
     from airflow.utils.log.secrets_masker import mask_secret
 
+if TYPE_CHECKING or AIRFLOW_V_3_2_PLUS:
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+    from airflow.sdk.types import TaskInstanceKey
+else:  # pragma: no cover - exercised by the Airflow 2.11 and 3.1 test matrix
+    from airflow.exceptions import AirflowException, AirflowFailException
+    from airflow.models.taskinstancekey import TaskInstanceKey
+
 __all__ = [
     "AIRFLOW_VERSION",
     "AIRFLOW_V_3_0_PLUS",
+    "AIRFLOW_V_3_1_PLUS",
+    "AIRFLOW_V_3_2_PLUS",
     "AirflowException",
     "AirflowFailException",
     "BaseHook",
@@ -46,9 +67,9 @@ __all__ = [
 
 
 def dagbag_class() -> type:
-    """``DagBag`` (moved to ``airflow.dag_processing.dagbag`` in 3.x); imported lazily, tests use it."""
-    if AIRFLOW_V_3_0_PLUS:
+    """``DagBag`` (moved to ``airflow.dag_processing.dagbag`` in 3.2); imported lazily, tests use it."""
+    if AIRFLOW_V_3_2_PLUS:
         from airflow.dag_processing.dagbag import DagBag
-    else:  # pragma: no cover - exercised by the Airflow 2 test matrix
+    else:  # pragma: no cover - exercised by the Airflow 2.11 and 3.1 test matrix
         from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
     return DagBag

@@ -7,7 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Param, task
+
+# Airflow 3 imports; Airflow 2.11 (no airflow.sdk yet) has the very same classes under their old
+# homes. Only this import differs: on Airflow 3 only, keep the first line and drop the fallback.
+try:
+    from airflow.sdk import DAG, Param, task
+except ImportError:  # Airflow 2.x
+    from airflow.decorators import task  # type: ignore[attr-defined,no-redef]
+    from airflow.models import DAG, Param
 
 from airflow_provider_neetocal.operators.booking import NeetoCalCreateBookingOperator
 

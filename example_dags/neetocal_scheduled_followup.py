@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import DAG
+
+# Airflow 3 imports; Airflow 2.11 (no airflow.sdk yet) has the very same classes under their old
+# homes. Only this import differs: on Airflow 3 only, keep the first line and drop the fallback.
+try:
+    from airflow.sdk import DAG
+except ImportError:  # Airflow 2.x
+    from airflow.models import DAG
 
 from airflow_provider_neetocal.operators.booking import NeetoCalCreateBookingOperator
 
