@@ -75,6 +75,18 @@ class NeetoCalConfigError(AirflowFailException, ValueError):
         super().__init__(f"Invalid NeetoCal connection {field}: {problem}")
 
 
+class NeetoCalBookingExistsError(AirflowFailException):
+    """``if_exists="fail"``: NeetoCal already holds this attendee's booking for that meeting and start."""
+
+    def __init__(self, booking: dict[str, Any]) -> None:
+        self.booking = booking
+        super().__init__(
+            f"NeetoCal already has booking {booking.get('sid')} for {booking.get('email')} starting "
+            f"{booking.get('starts_at')} (created {booking.get('created_at')}); not booking again because "
+            "if_exists='fail' (use 'reuse' to adopt it)"
+        )
+
+
 class NeetoCalApiError(AirflowException):
     """NeetoCal answered with an error status (or did not answer usefully).
 

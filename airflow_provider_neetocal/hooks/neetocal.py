@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ from airflow_provider_neetocal.exceptions import (
     NeetoCalValidationError,
     error_messages_from_body,
 )
+from airflow_provider_neetocal.recovery import find_matching_booking
 from airflow_provider_neetocal.retries import RetryPolicy, parse_retry_after
 
 if TYPE_CHECKING:
@@ -37,7 +39,11 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 30.0)
 #: Largest page NeetoCal serves; fewer round trips when iterating over every booking.
 MAX_PAGE_SIZE = 100
+#: How far a booking's server-side ``created_at`` may precede this machine's clock and still count
+#: as created by this attempt (for payloads without a slot).
+CLOCK_SKEW_ALLOWANCE = dt.timedelta(minutes=5)
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_NO_RETRIES = RetryPolicy(max_retries=0, max_rate_limit_waits=0)
 
 
 class NeetoCalHook(BaseHook):
@@ -72,6 +78,7 @@ class NeetoCalHook(BaseHook):
         self._timeout_arg = timeout
         self.retry_policy = retry_policy or RetryPolicy()
         self._sleep = time.sleep
+        self._meetings: dict[str, dict[str, Any] | None] = {}
 
     # -- Airflow connection form (Airflow 2.x and 3.0/3.1; 3.2+ reads provider info) ----------
 
@@ -168,6 +175,82 @@ class NeetoCalHook(BaseHook):
         """
         return self._request_object("POST", "/bookings", json=payload)
 
+    def create_booking_once(
+        self,
+        payload: dict[str, Any],
+        *,
+        created_since: dt.datetime | None = None,
+        max_unknown_outcomes: int = 2,
+        settle_seconds: float = 3.0,
+    ) -> tuple[dict[str, Any], bool]:
+        """Create a booking at most once, even when NeetoCal's answer is lost.
+
+        After an unknown outcome (read timeout, dropped connection, 5xx, garbled answer) the booking
+        is looked up (:meth:`find_booking`) before anything is sent again: if it exists it is
+        adopted; if not, the lookup is repeated once after ``settle_seconds`` (a request still in
+        flight may land meanwhile), and only then is the POST repeated, at most
+        ``max_unknown_outcomes`` times. A 422 right after an unknown outcome (typically "slot not
+        available", taken by our own first attempt) also triggers the lookup.
+
+        :param created_since: for a payload without a slot, only bookings created since then count
+            as ours (the DAG run's start); defaults to a few minutes before this call.
+        :return: ``(booking, created)``: ``created`` is ``False`` when an earlier attempt's booking
+            was recovered instead.
+        """
+        since = created_since or dt.datetime.now(dt.timezone.utc) - CLOCK_SKEW_ALLOWANCE
+        unknown: NeetoCalOutcomeUnknownError | None = None
+        for _ in range(max_unknown_outcomes + 1):
+            try:
+                return self.create_booking(payload), True
+            except NeetoCalOutcomeUnknownError as error:
+                unknown = error
+                self.log.warning("%s; looking the booking up before sending anything again", error)
+            except NeetoCalClientError as error:
+                if unknown is None or error.status != 422:
+                    raise
+                self.log.warning("%s, after an attempt with an unknown outcome; looking the booking up", error)
+                found = self._find_settled(payload, since, settle_seconds)
+                if found is None:
+                    raise
+                return found, False
+            found = self._find_settled(payload, since, settle_seconds)
+            if found is not None:
+                return found, False
+            self.log.warning("No booking was made by that attempt; sending it again")
+        assert unknown is not None
+        raise unknown
+
+    def find_booking(
+        self, payload: dict[str, Any], *, created_since: dt.datetime | None = None
+    ) -> dict[str, Any] | None:
+        """The live booking a create with ``payload`` made (or would duplicate), if NeetoCal has one.
+
+        Looks through ``GET /bookings?client_email=…`` for the same meeting and start (see
+        :mod:`airflow_provider_neetocal.recovery`).
+        """
+        meeting = self.find_meeting(str(payload["meeting_slug"]))
+        if meeting is None:
+            return None
+        bookings = self.list_bookings(client_email=str(payload["email"]))
+        return find_matching_booking(bookings, payload, meeting, created_since=created_since)
+
+    def find_meeting(self, meeting_slug: str) -> dict[str, Any] | None:
+        """The meeting (scheduling link) with this slug, from ``GET /meetings``; cached per hook."""
+        if meeting_slug not in self._meetings:
+            self._meetings[meeting_slug] = next(
+                (m for m in self.list_meetings() if m.get("slug") == meeting_slug), None
+            )
+        return self._meetings[meeting_slug]
+
+    def _find_settled(
+        self, payload: dict[str, Any], since: dt.datetime, settle_seconds: float
+    ) -> dict[str, Any] | None:
+        found = self.find_booking(payload, created_since=since)
+        if found is None and settle_seconds > 0:
+            self._sleep(settle_seconds)
+            found = self.find_booking(payload, created_since=since)
+        return found
+
     def get_booking(self, booking_sid: str) -> dict[str, Any]:
         """``GET /bookings/{sid}``: one booking (with ``form_responses_as_hash``)."""
         return self._request_object("GET", f"/bookings/{_path_id(booking_sid, 'booking_sid')}")
@@ -225,7 +308,8 @@ class NeetoCalHook(BaseHook):
         Used by the connection form's Test button; never raises.
         """
         try:
-            self.request("GET", "/bookings", params={"page_size": 1, "page_number": 1})
+            # One try, no retries: the Test button should answer in seconds, not after back-offs.
+            self.request("GET", "/bookings", params={"page_size": 1, "page_number": 1}, retry_policy=_NO_RETRIES)
         except Exception as error:
             return False, str(error)
         return True, f"Connected to {self.base_url}: the API key was accepted"
@@ -239,10 +323,12 @@ class NeetoCalHook(BaseHook):
         *,
         params: dict[str, Any] | None = None,
         json: Any = None,
+        retry_policy: RetryPolicy | None = None,
     ) -> Any:
         """Send one API request with the hook's retry policy and return the decoded JSON body.
 
         :param endpoint: path below the API root, e.g. ``/bookings``.
+        :param retry_policy: overrides the hook's policy for this request.
         :raises NeetoCalClientError: 4xx other than 408/429 (fails the task without retries).
         :raises NeetoCalRetryableError: network errors, 5xx and 429 left after the hook's retries.
         :raises NeetoCalOutcomeUnknownError: a write that may have been applied.
@@ -250,7 +336,8 @@ class NeetoCalHook(BaseHook):
         method = method.upper()
         idempotent = method in _IDEMPOTENT_METHODS
         query = {k: v for k, v in (params or {}).items() if v is not None}
-        retrying = self.retry_policy.retrying(idempotent=idempotent, sleep=self._sleep, logger=self.log)
+        policy = retry_policy or self.retry_policy
+        retrying = policy.retrying(idempotent=idempotent, sleep=self._sleep, logger=self.log)
         try:
             return retrying(self._send_once, method, endpoint, query, json)
         except (NeetoCalServerError, NeetoCalConnectionError) as error:
@@ -262,7 +349,10 @@ class NeetoCalHook(BaseHook):
         url = f"{self.base_url}{endpoint}"
         started = time.monotonic()
         try:
-            response = self.session.request(method, url, params=params or None, json=body, timeout=self.timeout)
+            # Never follow redirects: requests would re-send the X-Api-Key header to the new host.
+            response = self.session.request(
+                method, url, params=params or None, json=body, timeout=self.timeout, allow_redirects=False
+            )
         except requests.RequestException as error:
             raise NeetoCalConnectionError(
                 method=method,
@@ -278,7 +368,7 @@ class NeetoCalHook(BaseHook):
             response.status_code,
             (time.monotonic() - started) * 1000,
         )
-        if response.status_code >= 400:
+        if response.status_code >= 300:
             raise self._error_for(response, method, endpoint)
         if response.status_code == 204 or not response.content:
             return {}
@@ -308,6 +398,12 @@ class NeetoCalHook(BaseHook):
         }
         if status == 429:
             return NeetoCalRateLimitError(retry_after=parse_retry_after(response.headers.get("Retry-After")), **fields)
+        if 300 <= status < 400:
+            fields["message"] = (
+                f"redirect to {response.headers.get('Location', '?')!r} not followed, so the API key stays "
+                "with the configured server: check the connection's Workspace / base URL"
+            )
+            return NeetoCalClientError(**fields)
         if status in (401, 403):
             return NeetoCalAuthError(**fields)
         if status == 404:
@@ -344,12 +440,15 @@ class NeetoCalHook(BaseHook):
         data = self.request(method, endpoint, **kwargs)
         if isinstance(data, dict):
             return data
-        raise NeetoCalServerError(
+        error = NeetoCalServerError(
             method=method.upper(),
             endpoint=endpoint,
             status=None,
             message=f"expected a JSON object in the answer, got {type(data).__name__}",
         )
+        if method.upper() in _IDEMPOTENT_METHODS:
+            raise error
+        raise NeetoCalOutcomeUnknownError(cause=error)
 
 
 def _timeout(argument: float | tuple[float, float] | None, extra: Any) -> tuple[float, float]:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+import pendulum
 
 from airflow_provider_neetocal._compat import BaseOperator
 from airflow_provider_neetocal.booking import build_booking_payload
+from airflow_provider_neetocal.exceptions import NeetoCalBookingExistsError
 from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
 from airflow_provider_neetocal.links import (
     BOOKING_SID_XCOM_KEY,
@@ -15,9 +18,14 @@ from airflow_provider_neetocal.links import (
 )
 
 if TYPE_CHECKING:
+    import datetime as dt
     from collections.abc import Sequence
 
     from airflow_provider_neetocal._compat import Context
+
+#: What to do when the booking already exists before the first attempt (see the operator's docs).
+IfExists = Literal["reuse", "fail", "create"]
+IF_EXISTS_CHOICES: tuple[str, ...] = get_args(IfExists)
 
 
 class NeetoCalCreateBookingOperator(BaseOperator):
@@ -52,6 +60,13 @@ class NeetoCalCreateBookingOperator(BaseOperator):
         Guests go under ``guest_email_s`` as a list of addresses.
     :param metadata: extra booking metadata (a mapping or a JSON string).
     :param neetocal_conn_id: the ``neetocal`` connection to use.
+    :param if_exists: what to do when NeetoCal already holds a live booking for this attendee,
+        meeting and start before the first attempt (a re-run, a backfill, a manual clear):
+        ``"reuse"`` (default) adopts it and returns it as if just created; ``"fail"`` fails the task
+        (``NeetoCalBookingExistsError``) unless the booking was made during this DAG run;
+        ``"create"`` skips that look-up and always sends the first POST. Whatever the choice, an
+        Airflow retry (``try_number > 1``) and an attempt whose outcome is unknown always look
+        the booking up before sending again, so a retry never books twice.
     """
 
     template_fields: Sequence[str] = (
@@ -85,9 +100,13 @@ class NeetoCalCreateBookingOperator(BaseOperator):
         form_responses: dict[str, Any] | str | None = None,
         metadata: dict[str, Any] | str | None = None,
         neetocal_conn_id: str = NeetoCalHook.default_conn_name,
+        if_exists: IfExists = "reuse",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if if_exists not in IF_EXISTS_CHOICES:
+            raise ValueError(f"if_exists={if_exists!r}: expected one of {', '.join(IF_EXISTS_CHOICES)}")
+        self.if_exists = if_exists
         self.meeting_slug = meeting_slug
         self.attendee_name = name
         self.attendee_email = email
@@ -121,12 +140,24 @@ class NeetoCalCreateBookingOperator(BaseOperator):
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
-        """Validate, create the booking, push its references and return it."""
+        """Validate, create the booking exactly once, push its references and return it."""
         payload = self.build_payload()
-        booking = self.hook.create_booking(payload)
+        dag_run = context.get("dag_run")
+        run_started = getattr(dag_run, "start_date", None)
+        retrying = context["ti"].try_number > 1
+        booking = None
+        if self.if_exists != "create" or retrying:
+            booking = self.hook.find_booking(payload, created_since=run_started)
+        if booking is not None:
+            created = False
+            if self.if_exists == "fail" and not _created_since(booking, run_started):
+                raise NeetoCalBookingExistsError(booking)
+        else:
+            booking, created = self.hook.create_booking_once(payload, created_since=run_started)
         push_booking_references(context, booking)
         self.log.info(
-            "Created NeetoCal booking %s for meeting %s starting %s",
+            "%s NeetoCal booking %s for meeting %s starting %s",
+            "Created" if created else "Recovered existing (not created again):",
             booking.get("sid"),
             payload["meeting_slug"],
             booking.get("starts_at"),
@@ -137,6 +168,16 @@ class NeetoCalCreateBookingOperator(BaseOperator):
         """Release pooled HTTP connections when Airflow kills the task."""
         if "hook" in self.__dict__:
             self.hook.close()
+
+
+def _created_since(booking: dict[str, Any], moment: dt.datetime | None) -> bool:
+    if moment is None:
+        return False
+    try:
+        created = pendulum.parse(str(booking.get("created_at")))
+    except Exception:
+        return False
+    return isinstance(created, pendulum.DateTime) and created >= pendulum.instance(moment)
 
 
 def push_booking_references(context: Context, booking: dict[str, Any]) -> None:

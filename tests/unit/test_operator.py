@@ -34,9 +34,10 @@ ARGS: dict[str, Any] = {
 
 
 class RecordingTI:
-    """The slice of a task instance the operator touches: ``xcom_push``."""
+    """The slice of a task instance the operator touches: ``try_number`` and ``xcom_push``."""
 
-    def __init__(self) -> None:
+    def __init__(self, try_number: int = 1) -> None:
+        self.try_number = try_number
         self.xcoms: dict[str, Any] = {}
 
     def xcom_push(self, key: str, value: Any) -> None:
@@ -53,6 +54,15 @@ def make_operator(**overrides: Any) -> NeetoCalCreateBookingOperator:
     return NeetoCalCreateBookingOperator(task_id="book", **{**ARGS, **overrides})
 
 
+MEETING = {"id": "m-1", "sid": "abc", "slug": "meeting-with-oliver-smith", "name": "Meeting with Oliver Smith"}
+
+
+def mock_lookup(m: rm.Mocker, *bookings: dict[str, Any]) -> None:
+    """Answer the look-up that precedes a create: the meeting by slug, the attendee's bookings."""
+    m.get(f"{API}/meetings", json={"meetings": [MEETING], "pagination": {"total_pages": 1}})
+    m.get(f"{API}/bookings", json={"bookings": list(bookings), "pagination": {"total_pages": 1}})
+
+
 def test_execute_posts_the_built_payload_and_returns_the_booking(context):
     operator = make_operator(
         slot_start="2030-07-15T08:00:00+00:00",
@@ -60,6 +70,7 @@ def test_execute_posts_the_built_payload_and_returns_the_booking(context):
         form_responses={"guest_email_s": ["sam@example.com"], "language": "English"},
     )
     with rm.Mocker() as m:
+        mock_lookup(m)
         m.post(f"{API}/bookings", json=BOOKING)
         result = operator.execute(context)
     assert result == BOOKING
@@ -77,6 +88,7 @@ def test_execute_posts_the_built_payload_and_returns_the_booking(context):
 
 def test_execute_pushes_booking_sid_and_url(context):
     with rm.Mocker() as m:
+        mock_lookup(m)
         m.post(f"{API}/bookings", json=BOOKING)
         make_operator().execute(context)
     assert context["ti"].xcoms == {"booking_sid": "8sqtzrs", "booking_url": BOOKING["admin_booking_url"]}
@@ -84,6 +96,7 @@ def test_execute_pushes_booking_sid_and_url(context):
 
 def test_absent_slot_lets_neetocal_pick_the_first_free_slot(context):
     with rm.Mocker() as m:
+        mock_lookup(m)
         m.post(f"{API}/bookings", json=BOOKING)
         make_operator(slot_start="None", preferred_meeting_spot="").execute(context)
     assert set(m.last_request.json()) == {"meeting_slug", "name", "email", "time_zone"}
@@ -150,6 +163,7 @@ def test_templates_render_from_params_ds_and_upstream_values(context):
     }
     operator.render_template_fields(render_context)
     with rm.Mocker() as m:
+        mock_lookup(m)
         m.post(f"{API}/bookings", json=BOOKING)
         operator.execute(render_context)
     assert m.last_request.json() | {} == {
@@ -165,6 +179,7 @@ def test_templates_render_from_params_ds_and_upstream_values(context):
 def test_one_log_line_per_booking_and_no_key_anywhere(context, log_output):
     operator = make_operator(slot_date="2030-07-15", slot_start_time="01:30 PM")
     with rm.Mocker() as m:
+        mock_lookup(m)
         m.post(f"{API}/bookings", json=BOOKING)
         result = operator.execute(context)
     logs = log_output()
@@ -178,6 +193,7 @@ def test_one_log_line_per_booking_and_no_key_anywhere(context, log_output):
 def test_on_kill_closes_the_session(context):
     operator = make_operator()
     with rm.Mocker() as m:
+        mock_lookup(m)
         m.post(f"{API}/bookings", json=BOOKING)
         operator.execute(context)
     with mock.patch.object(operator.hook.session, "close") as close:
