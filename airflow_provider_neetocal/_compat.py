@@ -15,6 +15,7 @@ version touches only this file.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from airflow import __version__ as _airflow_version
@@ -33,6 +34,7 @@ if AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_1_PLUS:  # pragma: no cover - refused 
 
 if TYPE_CHECKING or AIRFLOW_V_3_1_PLUS:
     from airflow.sdk import BaseHook, BaseOperator, BaseOperatorLink, Context
+    from airflow.sdk._shared.secrets_masker import _secrets_masker
     from airflow.sdk.execution_time.xcom import XCom
     from airflow.sdk.log import mask_secret
 else:  # pragma: no cover - exercised by the Airflow 2 test matrix
@@ -40,7 +42,7 @@ else:  # pragma: no cover - exercised by the Airflow 2 test matrix
     from airflow.models import BaseOperator, BaseOperatorLink
     from airflow.models.xcom import XCom
     from airflow.utils.context import Context
-    from airflow.utils.log.secrets_masker import mask_secret
+    from airflow.utils.log.secrets_masker import _secrets_masker, mask_secret
 
 if TYPE_CHECKING or AIRFLOW_V_3_2_PLUS:
     from airflow.sdk.exceptions import AirflowException, AirflowFailException
@@ -63,7 +65,29 @@ __all__ = [
     "TaskInstanceKey",
     "XCom",
     "mask_secret",
+    "mask_secret_of_any_length",
 ]
+
+
+def mask_secret_of_any_length(secret: str) -> None:
+    """Register ``secret`` with Airflow's secrets masker, however short it is.
+
+    ``mask_secret`` skips secrets shorter than ``[logging] min_length_masked_secret`` (5 by
+    default in Airflow 3) because masking "abc" everywhere would garble logs. For an API key the
+    trade goes the other way: a garbled log line is cheap, a leaked key is not. So a short key is
+    added to the masker's patterns directly (the masker's internals differ per version, hence here).
+    """
+    if not secret:
+        return
+    masker = _secrets_masker()
+    if len(secret) >= (getattr(masker, "min_length_to_mask", None) or 0):
+        mask_secret(secret)  # also tells Airflow 3's supervisor process
+        return
+    pattern = re.escape(secret)
+    patterns = getattr(masker, "patterns", None)
+    if isinstance(patterns, set) and pattern not in patterns:
+        patterns.add(pattern)
+        masker.replacer = re.compile("|".join(sorted(patterns, key=len, reverse=True)))
 
 
 def dagbag_class() -> type:

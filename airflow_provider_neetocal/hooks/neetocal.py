@@ -12,7 +12,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from airflow_provider_neetocal import __version__
-from airflow_provider_neetocal._compat import BaseHook, mask_secret
+from airflow_provider_neetocal._compat import BaseHook, mask_secret_of_any_length
 from airflow_provider_neetocal.connection import api_root_url
 from airflow_provider_neetocal.exceptions import (
     FieldProblem,
@@ -122,7 +122,7 @@ class NeetoCalHook(BaseHook):
                 f"connection {self.neetocal_conn_id!r} has no API key: put it in the API key (password) "
                 "field; generate one in NeetoCal under Admin panel → API Keys",
             )
-        mask_secret(api_key)
+        mask_secret_of_any_length(api_key)
         base_url = api_root_url(conn.host, conn.port, extra.get("base_url"))
         return base_url, api_key, _timeout(self._timeout_arg, extra.get("timeout"))
 

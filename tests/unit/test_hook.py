@@ -379,3 +379,12 @@ def test_test_connection_reports_a_bad_workspace_without_raising(neetocal_conn):
     ok, message = NeetoCalHook().test_connection()
     assert ok is False
     assert "workspace subdomain" in message
+
+
+@pytest.mark.parametrize("key", ["k", "k3y", "abcd", TEST_API_KEY])
+def test_api_key_of_any_length_is_registered_with_the_secrets_masker(neetocal_conn, key):
+    from airflow_provider_neetocal._compat import _secrets_masker
+
+    neetocal_conn("acme", password=key)
+    _ = NeetoCalHook().base_url
+    assert key not in _secrets_masker().redact(f"the key is {key}!")
