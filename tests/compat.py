@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_provider_neetocal._compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_VERSION
+from airflow_provider_neetocal._compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_2_PLUS, AIRFLOW_VERSION
 
 if TYPE_CHECKING:
+    import logging
     from datetime import datetime
 
 if AIRFLOW_V_3_0_PLUS:
@@ -22,7 +23,23 @@ if AIRFLOW_V_3_0_PLUS:
 else:  # Airflow 2.x: no airflow.sdk
     from airflow.models import DAG
 
-__all__ = ["AIRFLOW_VERSION", "DAG", "dag_test", "requires_airflow", "xcoms_of"]
+if AIRFLOW_V_3_2_PLUS:
+    from airflow.sdk.exceptions import ParamValidationError
+else:  # Airflow 2.11 and 3.1
+    from airflow.exceptions import ParamValidationError
+
+__all__ = [
+    "AIRFLOW_VERSION",
+    "DAG",
+    "ParamValidationError",
+    "dag_test",
+    "extra_link_url",
+    "has_connection_form_widgets",
+    "requires_airflow",
+    "requires_connection_form_widgets",
+    "stdout_without_log_copies",
+    "xcoms_of",
+]
 
 
 def requires_airflow(minimum: str, reason: str) -> pytest.MarkDecorator:
@@ -35,26 +52,92 @@ def requires_airflow(minimum: str, reason: str) -> pytest.MarkDecorator:
     )
 
 
+def has_connection_form_widgets() -> bool:
+    """Whether this Airflow can build a provider's connection form.
+
+    Airflow >= 3.2 reads it from provider info. Older versions call the hook's
+    ``get_connection_form_widgets`` / ``get_ui_field_behaviour``, and their providers manager
+    drops both (and logs "UI widgets will be missing") unless ``flask_appbuilder`` and ``wtforms``
+    are installed: Airflow 2 always has them, a plain Airflow 3.1 install does not (they come with
+    the ``fab`` provider).
+    """
+    if AIRFLOW_V_3_2_PLUS:
+        return True
+    try:
+        import flask_appbuilder  # noqa: F401
+        import wtforms  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def requires_connection_form_widgets() -> pytest.MarkDecorator:
+    """Skip (visibly) where Airflow cannot build the connection form, see ``has_connection_form_widgets``."""
+    return pytest.mark.skipif(
+        not has_connection_form_widgets(),
+        reason=(
+            f"Airflow {AIRFLOW_VERSION} builds connection forms with flask_appbuilder/wtforms (the fab provider), "
+            "not installed here: its providers manager drops every hook's form fields and field behaviour"
+        ),
+    )
+
+
 def dag_test(dag: Any, *, logical_date: datetime | None = None, run_conf: dict[str, Any] | None = None) -> Any:
-    """``dag.test()``; Airflow 2 names the logical date ``execution_date``."""
+    """``dag.test()``; Airflow 2 names the logical date ``execution_date``.
+
+    Airflow 2's ``dag.test()`` deletes an earlier run of the same logical date first; that delete
+    needs the ``ab_user`` table (``dag_run_note.user_id`` points at it) in SQLAlchemy's metadata,
+    which only the fab provider's models register, so they are imported here.
+    """
     if AIRFLOW_V_3_0_PLUS:
         return dag.test(logical_date=logical_date, run_conf=run_conf)
+    import airflow.providers.fab.auth_manager.models  # noqa: F401
+
     return dag.test(execution_date=logical_date, run_conf=run_conf)
+
+
+def extra_link_url(dag: Any, run: Any, task_id: str, link: Any) -> str | None:
+    """The URL an operator extra link shows for a task of a finished run, as the UI gets it.
+
+    Airflow 3 computes it when the task ends and stores it as the ``_link_<class name>`` XCom,
+    which the UI reads; Airflow 2's webserver calls ``link.get_link()`` on each page view.
+    """
+    if AIRFLOW_V_3_0_PLUS:
+        return xcoms_of(dag.dag_id, run.run_id).get((task_id, -1, f"_link_{type(link).__name__}"))
+    ti = run.get_task_instance(task_id)
+    return link.get_link(dag.get_task(task_id), ti_key=ti.key)
+
+
+def stdout_without_log_copies(stdout: str, records: list[logging.LogRecord]) -> str:
+    """``stdout`` minus the lines that only repeat a log record ``caplog`` already holds.
+
+    Airflow 3 sends task and hook logs through structlog to stdout only. Airflow 2 logs through
+    stdlib logging, which ``caplog`` sees, and its console handler prints each record to stdout as
+    well: reading both would show every line twice.
+    """
+    if AIRFLOW_V_3_0_PLUS:
+        return stdout
+    messages = {record.getMessage() for record in records}
+    return "\n".join(
+        line for line in stdout.splitlines() if not any(message and line.endswith(message) for message in messages)
+    )
 
 
 def xcoms_of(dag_id: str, run_id: str) -> dict[tuple[str, int, str], Any]:
     """Every XCom a DAG run left in the metadata DB, keyed by (task_id, map_index, key).
 
-    Airflow 3 keeps the rows in ``XComModel``; Airflow 2 in ``XCom`` (``BaseXCom``), and both
-    decode a row with ``deserialize_value(row)``.
+    Airflow 3 keeps the rows in ``XComModel`` and decodes one with ``deserialize_value(row)``;
+    Airflow 2's ``XCom`` rows decode their value when loaded (``init_on_load``).
     """
     from airflow.utils.session import create_session
 
-    if AIRFLOW_V_3_0_PLUS:
-        from airflow.models.xcom import XComModel as XComRow
-    else:
-        from airflow.models.xcom import XCom as XComRow
-
     with create_session() as session:
-        rows = session.query(XComRow).filter(XComRow.dag_id == dag_id, XComRow.run_id == run_id).all()
-        return {(row.task_id, row.map_index, row.key): XComRow.deserialize_value(row) for row in rows}
+        if AIRFLOW_V_3_0_PLUS:
+            from airflow.models.xcom import XComModel
+
+            rows = session.query(XComModel).filter(XComModel.dag_id == dag_id, XComModel.run_id == run_id).all()
+            return {(row.task_id, row.map_index, row.key): XComModel.deserialize_value(row) for row in rows}
+        from airflow.models.xcom import XCom
+
+        rows = session.query(XCom).filter(XCom.dag_id == dag_id, XCom.run_id == run_id).all()
+        return {(row.task_id, row.map_index, row.key): row.value for row in rows}
