@@ -18,6 +18,7 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip --version > /dev/null 2>&1 || $(BIN)/python -m ensurepip --default-pip > /dev/null
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
 	$(BIN)/python -m uv pip install --quiet --python $(BIN)/python "apache-airflow==$(AIRFLOW_VERSION)" -e ".[test]"
 	touch $@
@@ -44,8 +45,8 @@ test-matrix:
 
 # Build sdist + wheel, twine-check them, install the wheel alone (with Airflow) in a clean venv and
 # run the manual-booking example DAG against the sandbox from a temp dir.
-wheel-demo:
-	$(PYTHON) scripts/wheel_demo.py --airflow-version $(AIRFLOW_VERSION)
+wheel-demo: venv
+	$(BIN)/python scripts/wheel_demo.py --airflow-version $(AIRFLOW_VERSION)
 
 # The real Airflow UI in headless Chromium (skips, with the reason, when Chromium is missing).
 ui-test: venv

@@ -1,0 +1,191 @@
+"""``make wheel-demo``: the provider as users get it, from the built wheel, away from the repo.
+
+1. builds the sdist and wheel (``uv build``) into ``.airflow/wheel-demo/dist`` and checks them
+   (``twine check --strict``, and the wheel's file list: package data, ``py.typed``, entry point);
+2. creates a fresh venv ``.venv-wheel-<airflow version>`` holding only Airflow and that wheel
+   (no editable install, nothing from the repo on ``sys.path``);
+3. in a temp dir outside the repo: starts the sandbox from the installed package
+   (``python -m airflow_provider_neetocal.sandbox``: its seeded meetings come from the wheel's
+   ``meetings.json``), checks Airflow discovers the provider through its entry point, copies the
+   example DAGs (they are not in the wheel) into a temp DAGs folder and runs
+   ``airflow dags test neetocal_manual_booking``;
+4. reads the sandbox's ``GET /bookings`` and fails unless the run created the booking.
+
+Run with the dev venv's Python (it has ``uv`` and ``twine``): ``.venv/bin/python scripts/wheel_demo.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DAG_ID = "neetocal_manual_booking"
+API_KEY = "wheel-demo-key-0123456789"
+ATTENDEE = "wheel-demo@example.com"
+#: What the wheel must contain besides Python modules.
+REQUIRED_IN_WHEEL = ["airflow_provider_neetocal/sandbox/meetings.json", "airflow_provider_neetocal/py.typed"]
+
+
+def step(message: str) -> float:
+    print(f"\n==> {message}", flush=True)
+    return time.monotonic()
+
+
+def done(started: float) -> None:
+    print(f"    ({time.monotonic() - started:.1f} s)", flush=True)
+
+
+def run(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """Run a command, failing loudly with its output."""
+    result = subprocess.run(command, text=True, capture_output=True, **kwargs)  # type: ignore[call-overload]
+    if result.returncode != 0:
+        print(result.stdout[-6000:], result.stderr[-6000:], sep="\n", file=sys.stderr)
+        raise SystemExit(f"failed (exit {result.returncode}): {' '.join(command)}")
+    return result  # type: ignore[no-any-return]
+
+
+def build(dist: Path) -> Path:
+    started = step(f"uv build (sdist + wheel) into {dist.relative_to(ROOT)}")
+    shutil.rmtree(dist, ignore_errors=True)
+    run([sys.executable, "-m", "uv", "build", "--quiet", "--out-dir", str(dist), str(ROOT)])
+    wheels, sdists = sorted(dist.glob("*.whl")), sorted(dist.glob("*.tar.gz"))
+    if len(wheels) != 1 or len(sdists) != 1:
+        raise SystemExit(f"expected one wheel and one sdist, got {[p.name for p in dist.iterdir()]}")
+    run([sys.executable, "-m", "twine", "check", "--strict", str(wheels[0]), str(sdists[0])])
+    names = zipfile.ZipFile(wheels[0]).namelist()
+    missing = [name for name in REQUIRED_IN_WHEEL if name not in names]
+    entry_points = next((n for n in names if n.endswith(".dist-info/entry_points.txt")), None)
+    if missing or entry_points is None:
+        raise SystemExit(f"wheel lacks {missing or 'entry_points.txt'}")
+    entry_text = zipfile.ZipFile(wheels[0]).read(entry_points).decode()
+    if "[apache_airflow_provider]" not in entry_text:
+        raise SystemExit(f"wheel has no apache_airflow_provider entry point:\n{entry_text}")
+    print(f"    {wheels[0].name} ({len(names)} files), {sdists[0].name}: twine check passed")
+    done(started)
+    return wheels[0]
+
+
+def make_venv(venv: Path, airflow_version: str, wheel: Path) -> Path:
+    started = step(f"fresh venv {venv.name}: apache-airflow=={airflow_version} + {wheel.name}, nothing else")
+    shutil.rmtree(venv, ignore_errors=True)
+    run([sys.executable, "-m", "uv", "venv", "--quiet", "--python", sys.executable, str(venv)])
+    python = venv / "bin" / "python"
+    uv_install = [sys.executable, "-m", "uv", "pip", "install", "--quiet", "--python", str(python)]
+    run([*uv_install, f"apache-airflow=={airflow_version}", str(wheel)])
+    done(started)
+    return python
+
+
+def start_sandbox(python: Path, cwd: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    """The installed package's sandbox CLI on a free port; returns the process and its URL."""
+    process = subprocess.Popen(
+        [str(python), "-m", "airflow_provider_neetocal.sandbox", "--port", "0", "--api-key", API_KEY],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline().strip()
+    print(f"    {line}")
+    prefix = "NeetoCal sandbox listening on "
+    if not line.startswith(prefix):
+        process.kill()
+        raise SystemExit(f"sandbox did not start: {line!r}")
+    return process, line[len(prefix) :].split()[0]
+
+
+def api_get(url: str) -> dict[str, object]:
+    request = urllib.request.Request(url, headers={"X-Api-Key": API_KEY, "Accept": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--airflow-version", default="3.3.2")
+    args = parser.parse_args()
+    total = time.monotonic()
+
+    wheel = build(ROOT / ".airflow" / "wheel-demo" / "dist")
+    python = make_venv(ROOT / f".venv-wheel-{args.airflow_version}", args.airflow_version, wheel)
+    airflow = str(python.parent / "airflow")
+
+    with tempfile.TemporaryDirectory(prefix="neetocal-wheel-demo-") as temp:
+        work = Path(temp)
+        shutil.copytree(ROOT / "example_dags", work / "dags", ignore=shutil.ignore_patterns("__pycache__"))
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("AIRFLOW", "PYTHON", "VIRTUAL_ENV")) and key != "PYTHONPATH"
+        }
+        env |= {
+            "AIRFLOW_HOME": str(work / "airflow-home"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(work / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        }
+
+        started = step("the installed package: imported from site-packages, not from the repo")
+        where = run(
+            [str(python), "-c", "import airflow_provider_neetocal as p; print(p.__file__, p.__version__)"],
+            cwd=work,
+            env=env,
+        ).stdout.strip()
+        print(f"    {where}")
+        if "/site-packages/airflow_provider_neetocal/" not in where or where.startswith(str(ROOT / "airflow_")):
+            raise SystemExit(f"the provider was not imported from the installed wheel: {where}")
+        providers = run([airflow, "providers", "list", "--output", "json"], cwd=work, env=env).stdout
+        if '"airflow-provider-neetocal"' not in providers:
+            raise SystemExit("airflow providers list does not show airflow-provider-neetocal")
+        print("    airflow providers list: airflow-provider-neetocal discovered through its entry point")
+        done(started)
+
+        started = step("sandbox from the installed package (python -m airflow_provider_neetocal.sandbox)")
+        sandbox, url = start_sandbox(python, work, env)
+        try:
+            meetings = api_get(f"{url}/api/external/v1/meetings")
+            slugs = [m["slug"] for m in meetings["meetings"]]  # type: ignore[index, union-attr]
+            print(f"    seeded meetings from the wheel's meetings.json: {slugs}")
+            done(started)
+
+            env["AIRFLOW_CONN_NEETOCAL_DEFAULT"] = json.dumps(
+                {"conn_type": "neetocal", "host": url, "password": API_KEY}
+            )
+            conf = {"name": "Wheel Demo", "email": ATTENDEE, "time_zone": "Asia/Kolkata"}
+            started = step(f"airflow db migrate; airflow dags test {DAG_ID} -c '{json.dumps(conf)}' (cwd {work})")
+            run([airflow, "db", "migrate"], cwd=work, env=env)
+            run([airflow, "dags", "test", DAG_ID, "-c", json.dumps(conf)], cwd=work, env=env)
+            done(started)
+
+            bookings = api_get(f"{url}/api/external/v1/bookings?client_email={ATTENDEE}")["bookings"]
+            created = [b for b in bookings if b.get("email") == ATTENDEE]  # type: ignore[union-attr]
+            if len(created) != 1 or created[0].get("status") != "confirmed":
+                raise SystemExit(f"expected one confirmed booking for {ATTENDEE}, the sandbox has {bookings}")
+            booking = created[0]
+            print(
+                f"\nBooking created from the wheel install: {booking['sid']} for {booking['email']} "
+                f"at {booking['starts_at']} ({booking['admin_booking_url']})"
+            )
+        finally:
+            os.killpg(sandbox.pid, signal.SIGTERM)
+            sandbox.wait(timeout=10)
+
+    print(f"\nwheel demo passed in {time.monotonic() - total:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
