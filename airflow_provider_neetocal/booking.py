@@ -42,6 +42,8 @@ MEETING_SPOTS: tuple[str, ...] = (
 #: Longest free-text value accepted (name, slug). NeetoCal's limit is undocumented; this bound only
 #: keeps absurd values (a whole file rendered into a template) from reaching the API.
 MAX_TEXT_LENGTH = 255
+#: Longest reschedule/cancel reason accepted; as above, a sanity bound rather than NeetoCal's.
+MAX_REASON_LENGTH = 1000
 
 SLOT_DATE_FORMAT = "YYYY-MM-DD, e.g. '2025-07-15'"
 SLOT_TIME_FORMAT = "'hh:mm AM/PM' (e.g. '01:30 PM'), 'h:mm am/pm' or 24-hour 'HH:MM' (e.g. '13:30')"
@@ -95,63 +97,119 @@ def build_booking_payload(
 
     :raises NeetoCalValidationError: listing every invalid argument; nothing should be sent then.
     """
-    problems: list[FieldProblem] = []
-    payload: dict[str, Any] = {}
+    checks = _Checks()
+    payload: dict[str, Any] = {"meeting_slug": checks.check("meeting_slug", meeting_slug, _meeting_slug)}
+    checks.attendee(payload, name, email, time_zone)
+    checks.slot(payload, slot_start, slot_date, slot_start_time, required=False)
+    if not is_absent(preferred_meeting_spot):
+        payload["preferred_meeting_spot"] = checks.check(
+            "preferred_meeting_spot", preferred_meeting_spot, _meeting_spot
+        )
+    checks.optional(payload, "form_responses", form_responses, _form_responses)
+    checks.optional(payload, "metadata", metadata, _metadata)
+    checks.raise_if_any()
+    return payload
 
-    def check(field: str, value: Any, parse: Any) -> Any:
+
+def build_reschedule_payload(
+    *,
+    name: Any,
+    email: Any,
+    time_zone: Any,
+    slot_date: Any = None,
+    slot_start_time: Any = None,
+    slot_start: Any = None,
+    form_responses: Any = None,
+    reschedule_reason: Any = None,
+) -> dict[str, Any]:
+    """Validate and build the JSON body of ``PATCH /bookings/{sid}`` (a reschedule).
+
+    NeetoCal's help center lists name, email, slot_date, slot_start_time and time_zone as
+    required, so unlike a create the slot cannot be left to NeetoCal.
+
+    :raises NeetoCalValidationError: listing every invalid argument; nothing should be sent then.
+    """
+    checks = _Checks()
+    payload: dict[str, Any] = {}
+    checks.attendee(payload, name, email, time_zone)
+    checks.slot(payload, slot_start, slot_date, slot_start_time, required=True)
+    checks.optional(payload, "form_responses", form_responses, _form_responses)
+    if not is_absent(reschedule_reason):
+        payload["reschedule_reason"] = checks.check(
+            "reschedule_reason", reschedule_reason, lambda v: _text(v, "a short reason", limit=MAX_REASON_LENGTH)
+        )
+    checks.raise_if_any()
+    return payload
+
+
+class _Checks:
+    """Collects every field problem of one payload, so a single failed run reports them all."""
+
+    def __init__(self) -> None:
+        self.problems: list[FieldProblem] = []
+        self.zone: pendulum.Timezone | None = None
+
+    def check(self, field: str, value: Any, parse: Any) -> Any:
         try:
             return parse(value)
         except _FieldError as invalid:
-            problems.append(FieldProblem(field, value, str(invalid)))
+            self.problems.append(FieldProblem(field, value, str(invalid)))
             return None
 
-    payload["meeting_slug"] = check("meeting_slug", meeting_slug, _meeting_slug)
-    payload["name"] = check("name", name, _attendee_name)
-    payload["email"] = check("email", email, lambda v: _email(v, "an email address like 'eve@example.com'"))
-    zone = check("time_zone", time_zone, _time_zone)
-    payload["time_zone"] = zone.name if zone is not None else None
+    def attendee(self, payload: dict[str, Any], name: Any, email: Any, time_zone: Any) -> None:
+        payload["name"] = self.check("name", name, _attendee_name)
+        payload["email"] = self.check("email", email, lambda v: _email(v, "an email address like 'eve@example.com'"))
+        self.zone = self.check("time_zone", time_zone, _time_zone)
+        payload["time_zone"] = self.zone.name if self.zone is not None else None
 
-    has_start = not is_absent(slot_start)
-    has_date, has_time = not is_absent(slot_date), not is_absent(slot_start_time)
-    if has_start and (has_date or has_time):
-        problems.append(
-            FieldProblem(
-                "slot_start",
-                slot_start,
-                "give either slot_start or slot_date + slot_start_time, not both",
-            )
-        )
-    elif has_start:
-        # Checked even when time_zone is invalid (in UTC then) so that every problem is reported at once.
-        split = check("slot_start", slot_start, lambda v: _split_slot_start(v, zone or pendulum.UTC))
-        if split is not None and zone is not None:
-            payload["slot_date"], payload["slot_start_time"] = split
-    elif has_date or has_time:
-        date = check("slot_date", slot_date, _slot_date) if has_date else None
-        time = check("slot_start_time", slot_start_time, _slot_start_time) if has_time else None
-        if has_date != has_time:
-            missing = "slot_start_time" if has_date else "slot_date"
-            given = "slot_date" if has_date else "slot_start_time"
-            problems.append(
+    def slot(
+        self, payload: dict[str, Any], slot_start: Any, slot_date: Any, slot_start_time: Any, *, required: bool
+    ) -> None:
+        """Fill ``slot_date`` and ``slot_start_time`` from either form of the slot."""
+        has_start = not is_absent(slot_start)
+        has_date, has_time = not is_absent(slot_date), not is_absent(slot_start_time)
+        if has_start and (has_date or has_time):
+            self.problems.append(
                 FieldProblem(
-                    missing,
-                    None,
-                    f"required together with {given}; give both, or neither to book the first free slot",
+                    "slot_start", slot_start, "give either slot_start or slot_date + slot_start_time, not both"
                 )
             )
-        else:
-            payload["slot_date"], payload["slot_start_time"] = date, time
+        elif has_start:
+            # Checked even when time_zone is invalid (in UTC then) so that every problem is reported at once.
+            split = self.check("slot_start", slot_start, lambda v: _split_slot_start(v, self.zone or pendulum.UTC))
+            if split is not None and self.zone is not None:
+                payload["slot_date"], payload["slot_start_time"] = split
+        elif has_date or has_time:
+            date = self.check("slot_date", slot_date, _slot_date) if has_date else None
+            time = self.check("slot_start_time", slot_start_time, _slot_start_time) if has_time else None
+            if has_date != has_time:
+                missing = "slot_start_time" if has_date else "slot_date"
+                given = "slot_date" if has_date else "slot_start_time"
+                self.problems.append(
+                    FieldProblem(
+                        missing,
+                        None,
+                        f"required together with {given}; give both, or neither to book the first free slot",
+                    )
+                )
+            else:
+                payload["slot_date"], payload["slot_start_time"] = date, time
+        elif required:
+            self.problems.append(
+                FieldProblem("slot_start", None, "required: give slot_start, or slot_date + slot_start_time")
+            )
 
-    if not is_absent(preferred_meeting_spot):
-        payload["preferred_meeting_spot"] = check("preferred_meeting_spot", preferred_meeting_spot, _meeting_spot)
-    if not is_absent(form_responses):
-        payload["form_responses"] = check("form_responses", form_responses, _form_responses)
-    if not is_absent(metadata):
-        payload["metadata"] = check("metadata", metadata, _metadata)
+    def optional(self, payload: dict[str, Any], field: str, value: Any, parse: Any) -> None:
+        """Add an optional mapping unless it is absent or empty (never sent as ``{}``)."""
+        if is_absent(value):
+            return
+        parsed = self.check(field, value, parse)
+        if parsed != {}:
+            payload[field] = parsed
 
-    if problems:
-        raise NeetoCalValidationError(problems)
-    return payload
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise NeetoCalValidationError(self.problems)
 
 
 def format_slot_time(hour: int, minute: int) -> str:
@@ -163,14 +221,14 @@ class _FieldError(ValueError):
     """Internal signal from a field parser; becomes one :class:`FieldProblem`."""
 
 
-def _text(value: Any, what: str) -> str:
+def _text(value: Any, what: str, limit: int = MAX_TEXT_LENGTH) -> str:
     if not isinstance(value, str):
         raise _FieldError(f"expected {what} as a string, got {type(value).__name__}")
     text = value.strip()
     if not text or text == _RENDERED_NONE:
         raise _FieldError(f"required: expected {what}")
-    if len(text) > MAX_TEXT_LENGTH:
-        raise _FieldError(f"too long ({len(text)} characters): expected {what} of at most {MAX_TEXT_LENGTH}")
+    if len(text) > limit:
+        raise _FieldError(f"too long ({len(text)} characters): expected {what} of at most {limit}")
     if any(unicodedata.category(ch) in _CONTROL_CATEGORIES for ch in text):
         raise _FieldError(f"contains control characters: expected {what}")
     return text
