@@ -28,6 +28,7 @@ import time
 import urllib.request
 import zipfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DAG_ID = "neetocal_manual_booking"
@@ -46,13 +47,13 @@ def done(started: float) -> None:
     print(f"    ({time.monotonic() - started:.1f} s)", flush=True)
 
 
-def run(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+def run(command: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run a command, failing loudly with its output."""
-    result = subprocess.run(command, text=True, capture_output=True, **kwargs)  # type: ignore[call-overload]
+    result = subprocess.run(command, text=True, capture_output=True, cwd=cwd, env=env, check=False)
     if result.returncode != 0:
         print(result.stdout[-6000:], result.stderr[-6000:], sep="\n", file=sys.stderr)
         raise SystemExit(f"failed (exit {result.returncode}): {' '.join(command)}")
-    return result  # type: ignore[no-any-return]
+    return result
 
 
 def build(dist: Path) -> Path:
@@ -108,10 +109,10 @@ def start_sandbox(python: Path, cwd: Path, env: dict[str, str]) -> tuple[subproc
     return process, line[len(prefix) :].split()[0]
 
 
-def api_get(url: str) -> dict[str, object]:
+def api_get(url: str) -> Any:
     request = urllib.request.Request(url, headers={"X-Api-Key": API_KEY, "Accept": "application/json"})
     with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())  # type: ignore[no-any-return]
+        return json.loads(response.read())
 
 
 def main() -> int:
@@ -157,7 +158,7 @@ def main() -> int:
         sandbox, url = start_sandbox(python, work, env)
         try:
             meetings = api_get(f"{url}/api/external/v1/meetings")
-            slugs = [m["slug"] for m in meetings["meetings"]]  # type: ignore[index, union-attr]
+            slugs = [m["slug"] for m in meetings["meetings"]]
             print(f"    seeded meetings from the wheel's meetings.json: {slugs}")
             done(started)
 
@@ -171,7 +172,7 @@ def main() -> int:
             done(started)
 
             bookings = api_get(f"{url}/api/external/v1/bookings?client_email={ATTENDEE}")["bookings"]
-            created = [b for b in bookings if b.get("email") == ATTENDEE]  # type: ignore[union-attr]
+            created = [b for b in bookings if b.get("email") == ATTENDEE]
             if len(created) != 1 or created[0].get("status") != "confirmed":
                 raise SystemExit(f"expected one confirmed booking for {ATTENDEE}, the sandbox has {bookings}")
             booking = created[0]
