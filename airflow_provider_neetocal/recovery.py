@@ -72,19 +72,20 @@ def find_matching_booking(
         if not meeting_matches(booking, meeting, str(payload["meeting_slug"])):
             continue
         if start is not None:
-            if _instant(booking.get("starts_at")) != start:
+            if parse_instant(booking.get("starts_at")) != start:
                 continue
         elif since is not None:
-            created = _instant(booking.get("created_at"))
+            created = parse_instant(booking.get("created_at"))
             if created is None or created < since:
                 continue
         found.append(dict(booking))
     if not found:
         return None
-    return max(found, key=lambda b: _instant(b.get("created_at")) or pendulum.datetime(1970, 1, 1))
+    return max(found, key=lambda b: parse_instant(b.get("created_at")) or pendulum.datetime(1970, 1, 1))
 
 
-def _instant(value: Any) -> pendulum.DateTime | None:
+def parse_instant(value: Any) -> pendulum.DateTime | None:
+    """A timestamp from a booking (``starts_at``, ``created_at``) in UTC, or ``None`` if it is not one."""
     if not isinstance(value, str) or not value:
         return None
     try:

@@ -16,6 +16,7 @@ from airflow_provider_neetocal.links import (
     BOOKING_URL_XCOM_KEY,
     NeetoCalBookingLink,
 )
+from airflow_provider_neetocal.recovery import parse_instant
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -171,13 +172,8 @@ class NeetoCalCreateBookingOperator(BaseOperator):
 
 
 def _created_since(booking: dict[str, Any], moment: dt.datetime | None) -> bool:
-    if moment is None:
-        return False
-    try:
-        created = pendulum.parse(str(booking.get("created_at")))
-    except Exception:
-        return False
-    return isinstance(created, pendulum.DateTime) and created >= pendulum.instance(moment)
+    created = parse_instant(booking.get("created_at"))
+    return moment is not None and created is not None and created >= pendulum.instance(moment)
 
 
 def push_booking_references(context: Context, booking: dict[str, Any]) -> None:

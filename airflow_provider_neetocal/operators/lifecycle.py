@@ -1,0 +1,188 @@
+"""The rest of a booking's life: cancel and reschedule, each safe to retry."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_neetocal._compat import BaseOperator
+from airflow_provider_neetocal.booking import MAX_REASON_LENGTH, build_reschedule_payload, is_absent
+from airflow_provider_neetocal.exceptions import (
+    FieldProblem,
+    NeetoCalClientError,
+    NeetoCalOutcomeUnknownError,
+    NeetoCalValidationError,
+)
+from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
+from airflow_provider_neetocal.links import NeetoCalBookingLink
+from airflow_provider_neetocal.operators.booking import push_booking_references
+from airflow_provider_neetocal.recovery import DEAD_STATUSES, parse_instant, slot_start_utc
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow_provider_neetocal._compat import Context
+
+
+class NeetoCalCancelBookingOperator(BaseOperator):
+    """Cancel a NeetoCal booking; return the booking as it stands afterwards.
+
+    Safe to retry and to re-run: a booking that is already cancelled counts as done, and an
+    attempt whose answer was lost is checked by reading the booking back, not by cancelling again.
+
+    :param booking_sid: the booking's short id (``sid``), e.g. from the create task's
+        ``booking_sid`` XCom: ``"{{ ti.xcom_pull(task_ids='book', key='booking_sid') }}"``.
+    :param cancel_reason: optional reason shown to the attendee.
+    :param neetocal_conn_id: the ``neetocal`` connection to use.
+    """
+
+    template_fields: Sequence[str] = ("booking_sid", "cancel_reason", "neetocal_conn_id")
+    operator_extra_links = (NeetoCalBookingLink(),)
+    ui_color = "#fde4e4"
+
+    def __init__(
+        self,
+        *,
+        booking_sid: str,
+        cancel_reason: str | None = None,
+        neetocal_conn_id: str = NeetoCalHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.booking_sid = booking_sid
+        self.cancel_reason = cancel_reason
+        self.neetocal_conn_id = neetocal_conn_id
+
+    @cached_property
+    def hook(self) -> NeetoCalHook:
+        """The hook for ``neetocal_conn_id``."""
+        return NeetoCalHook(self.neetocal_conn_id)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Cancel unless already cancelled, then return the booking read back from NeetoCal."""
+        sid = str(self.booking_sid).strip()
+        reason = None if is_absent(self.cancel_reason) else _reason(self.cancel_reason)
+        booking = self.hook.get_booking(sid)
+        push_booking_references(context, booking)
+        if _is_cancelled(booking):
+            self.log.info("NeetoCal booking %s is already %s; nothing to do", sid, booking.get("status"))
+            return booking
+        try:
+            self.hook.cancel_booking(sid, cancel_reason=reason)
+        except (NeetoCalOutcomeUnknownError, NeetoCalClientError) as error:
+            # Lost answer, or a 422 because an earlier attempt already cancelled it: the booking decides.
+            booking = self.hook.get_booking(sid)
+            if not _is_cancelled(booking):
+                raise
+            self.log.warning("%s, but the booking is cancelled now", error)
+        booking = self.hook.get_booking(sid)
+        self.log.info("Cancelled NeetoCal booking %s (was starting %s)", sid, booking.get("starts_at"))
+        return booking
+
+
+class NeetoCalRescheduleBookingOperator(BaseOperator):
+    """Move a NeetoCal booking to another slot; return the updated booking.
+
+    NeetoCal requires the attendee's name, email and time zone with every reschedule. Safe to
+    retry: when the booking already starts at the requested time, nothing is sent.
+
+    :param booking_sid: the booking's short id (``sid``).
+    :param name: the attendee's name.
+    :param email: the attendee's email (stored as ``attendee_email``: ``BaseOperator.email`` is
+        for Airflow's failure alerts).
+    :param time_zone: IANA zone the slot is read in.
+    :param slot_start: the new start (ISO-8601 string, datetime or pendulum DateTime), or
+    :param slot_date: the new day ``YYYY-MM-DD`` with
+    :param slot_start_time: the new time (``01:30 PM``, ``1:30 pm`` or ``13:30``).
+    :param form_responses: optional updated form answers (mapping or JSON string).
+    :param reschedule_reason: optional reason shown to the attendee.
+    :param neetocal_conn_id: the ``neetocal`` connection to use.
+    """
+
+    template_fields: Sequence[str] = (
+        "booking_sid",
+        "attendee_name",
+        "attendee_email",
+        "time_zone",
+        "slot_start",
+        "slot_date",
+        "slot_start_time",
+        "form_responses",
+        "reschedule_reason",
+        "neetocal_conn_id",
+    )
+    template_fields_renderers = {"form_responses": "json"}
+    operator_extra_links = (NeetoCalBookingLink(),)
+    ui_color = "#fdf3e4"
+
+    def __init__(
+        self,
+        *,
+        booking_sid: str,
+        name: str,
+        email: str,
+        time_zone: str,
+        slot_start: Any = None,
+        slot_date: Any = None,
+        slot_start_time: Any = None,
+        form_responses: dict[str, Any] | str | None = None,
+        reschedule_reason: str | None = None,
+        neetocal_conn_id: str = NeetoCalHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.booking_sid = booking_sid
+        self.attendee_name = name
+        self.attendee_email = email
+        self.time_zone = time_zone
+        self.slot_start = slot_start
+        self.slot_date = slot_date
+        self.slot_start_time = slot_start_time
+        self.form_responses = form_responses
+        self.reschedule_reason = reschedule_reason
+        self.neetocal_conn_id = neetocal_conn_id
+
+    @cached_property
+    def hook(self) -> NeetoCalHook:
+        """The hook for ``neetocal_conn_id``."""
+        return NeetoCalHook(self.neetocal_conn_id)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Validate, move the booking unless it is already there, and return it."""
+        payload = build_reschedule_payload(
+            name=self.attendee_name,
+            email=self.attendee_email,
+            time_zone=self.time_zone,
+            slot_start=self.slot_start,
+            slot_date=self.slot_date,
+            slot_start_time=self.slot_start_time,
+            form_responses=self.form_responses,
+            reschedule_reason=self.reschedule_reason,
+        )
+        sid = str(self.booking_sid).strip()
+        target = slot_start_utc(payload)
+        booking = self.hook.get_booking(sid)
+        if parse_instant(booking.get("starts_at")) == target and not _is_cancelled(booking):
+            self.log.info("NeetoCal booking %s already starts at %s; nothing to do", sid, booking.get("starts_at"))
+        else:
+            try:
+                booking = self.hook.reschedule_booking(sid, payload)
+            except NeetoCalOutcomeUnknownError:
+                booking = self.hook.get_booking(sid)
+                if parse_instant(booking.get("starts_at")) != target:
+                    raise
+            self.log.info("Rescheduled NeetoCal booking %s to %s", sid, booking.get("starts_at"))
+        push_booking_references(context, booking)
+        return booking
+
+
+def _reason(value: Any) -> str:
+    if isinstance(value, str) and len(value.strip()) <= MAX_REASON_LENGTH:
+        return value.strip()
+    raise NeetoCalValidationError(
+        [FieldProblem("cancel_reason", value, f"expected text of at most {MAX_REASON_LENGTH} characters")]
+    )
+
+
+def _is_cancelled(booking: dict[str, Any]) -> bool:
+    return str(booking.get("status", "")).lower() in DEAD_STATUSES
