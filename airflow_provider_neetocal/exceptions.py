@@ -87,6 +87,24 @@ class NeetoCalBookingExistsError(AirflowFailException):
         )
 
 
+class NeetoCalBulkError(AirflowException):
+    """Some rows of a bulk booking were not booked; the others were.
+
+    Retryable: a retry adopts the rows already booked (never books them twice) and tries the rest.
+    ``failures`` lists ``{"row", "email", "error", "permanent"}`` per failed row.
+    """
+
+    def __init__(self, failures: list[dict[str, Any]], *, total: int) -> None:
+        self.failures = failures
+        lines = "\n".join(f"  - row {f['row']} ({f['email']}): {f['error']}" for f in failures[:20])
+        more = f"\n  ... and {len(failures) - 20} more" if len(failures) > 20 else ""
+        super().__init__(f"{len(failures)} of {total} NeetoCal bookings failed:\n{lines}{more}")
+
+
+class NeetoCalBulkClientError(NeetoCalBulkError, AirflowFailException):
+    """Every failed row was refused for good (4xx, already booked): retrying the task cannot help."""
+
+
 class NeetoCalApiError(AirflowException):
     """NeetoCal answered with an error status (or did not answer usefully).
 

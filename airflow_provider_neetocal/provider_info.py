@@ -71,7 +71,11 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "NeetoCal",
-                "python-modules": ["airflow_provider_neetocal.operators.booking"],
+                "python-modules": [
+                    "airflow_provider_neetocal.operators.booking",
+                    "airflow_provider_neetocal.operators.bulk",
+                    "airflow_provider_neetocal.operators.lifecycle",
+                ],,
             }
         ],
         "connection-types": [

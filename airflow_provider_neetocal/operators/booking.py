@@ -151,7 +151,7 @@ class NeetoCalCreateBookingOperator(BaseOperator):
             booking = self.hook.find_booking(payload, created_since=run_started)
         if booking is not None:
             created = False
-            if self.if_exists == "fail" and not _created_since(booking, run_started):
+            if self.if_exists == "fail" and not created_since(booking, run_started):
                 raise NeetoCalBookingExistsError(booking)
         else:
             booking, created = self.hook.create_booking_once(payload, created_since=run_started)
@@ -171,7 +171,8 @@ class NeetoCalCreateBookingOperator(BaseOperator):
             self.hook.close()
 
 
-def _created_since(booking: dict[str, Any], moment: dt.datetime | None) -> bool:
+def created_since(booking: dict[str, Any], moment: dt.datetime | None) -> bool:
+    """Whether NeetoCal created ``booking`` at or after ``moment`` (e.g. during this DAG run)."""
     created = parse_instant(booking.get("created_at"))
     return moment is not None and created is not None and created >= pendulum.instance(moment)
 

@@ -1,0 +1,203 @@
+"""The bulk path: many bookings from one task, one HTTP session, every row checked before any request."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_neetocal._compat import AirflowFailException, BaseOperator
+from airflow_provider_neetocal.booking import build_booking_payload, is_absent
+from airflow_provider_neetocal.exceptions import (
+    FieldProblem,
+    NeetoCalApiError,
+    NeetoCalBookingExistsError,
+    NeetoCalBulkClientError,
+    NeetoCalBulkError,
+    NeetoCalValidationError,
+)
+from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
+from airflow_provider_neetocal.operators.booking import IF_EXISTS_CHOICES, IfExists, created_since
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow_provider_neetocal._compat import Context
+
+#: Keys a row may carry: the create operator's booking arguments.
+ROW_FIELDS = (
+    "meeting_slug",
+    "name",
+    "email",
+    "time_zone",
+    "slot_start",
+    "slot_date",
+    "slot_start_time",
+    "preferred_meeting_spot",
+    "form_responses",
+    "metadata",
+)
+BOOKING_SIDS_XCOM_KEY = "booking_sids"
+FAILURES_XCOM_KEY = "failures"
+
+
+class NeetoCalCreateBookingsOperator(BaseOperator):
+    """Create one NeetoCal booking per row, in one task, each exactly once.
+
+    The alternative to mapping :class:`NeetoCalCreateBookingOperator` over rows when there are
+    many: one task instance and one keep-alive HTTP session instead of one of each per booking.
+    Every row is validated before the first request, so a bad row in a batch of 500 fails the task
+    with the row number and field, having sent nothing. Rows are then created one by one with the
+    same exactly-once rules as the single-booking operator (look-up, recovery of lost answers);
+    a row NeetoCal refuses (e.g. a taken slot) does not stop the others. The task fails at the end
+    if any row failed, and a retry adopts the rows already booked instead of booking them again.
+
+    Returns a list aligned with the rows: the booking, or ``None`` for a row that failed. Also
+    pushes ``booking_sids`` (aligned the same way) and ``failures`` (row, email, error).
+
+    :param bookings: the rows: a list of mappings with the create operator's arguments
+        (``name``, ``email``, ``slot_start`` or ``slot_date``/``slot_start_time``, ...), an upstream
+        ``XComArg``, or a JSON string of such a list.
+    :param meeting_slug: default for rows without one.
+    :param time_zone: default for rows without one.
+    :param preferred_meeting_spot: default for rows without one.
+    :param if_exists: as for :class:`NeetoCalCreateBookingOperator`.
+    :param fail_on_error: fail the task when a row failed (default); otherwise only report it.
+    :param neetocal_conn_id: the ``neetocal`` connection to use.
+    """
+
+    template_fields: Sequence[str] = (
+        "bookings",
+        "meeting_slug",
+        "time_zone",
+        "preferred_meeting_spot",
+        "neetocal_conn_id",
+    )
+    template_fields_renderers = {"bookings": "json"}
+    ui_color = "#e4f1fe"
+
+    def __init__(
+        self,
+        *,
+        bookings: Any,
+        meeting_slug: str | None = None,
+        time_zone: str | None = None,
+        preferred_meeting_spot: str | None = None,
+        if_exists: IfExists = "reuse",
+        fail_on_error: bool = True,
+        neetocal_conn_id: str = NeetoCalHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if if_exists not in IF_EXISTS_CHOICES:
+            raise ValueError(f"if_exists={if_exists!r}: expected one of {', '.join(IF_EXISTS_CHOICES)}")
+        self.bookings = bookings
+        self.meeting_slug = meeting_slug
+        self.time_zone = time_zone
+        self.preferred_meeting_spot = preferred_meeting_spot
+        self.if_exists = if_exists
+        self.fail_on_error = fail_on_error
+        self.neetocal_conn_id = neetocal_conn_id
+
+    @cached_property
+    def hook(self) -> NeetoCalHook:
+        """One hook, hence one HTTP session, for every row."""
+        return NeetoCalHook(self.neetocal_conn_id)
+
+    def build_payloads(self) -> list[dict[str, Any]]:
+        """Validate every row (with the operator's defaults) and build its payload, or raise for all."""
+        rows = _rows(self.bookings)
+        defaults = {
+            "meeting_slug": self.meeting_slug,
+            "time_zone": self.time_zone,
+            "preferred_meeting_spot": self.preferred_meeting_spot,
+        }
+        payloads: list[dict[str, Any]] = []
+        problems: list[FieldProblem] = []
+        for index, row in enumerate(rows):
+            if not isinstance(row, Mapping):
+                problems.append(FieldProblem(f"bookings[{index}]", row, "expected a mapping of booking arguments"))
+                continue
+            unknown = sorted(set(row) - set(ROW_FIELDS))
+            if unknown:
+                problems.append(
+                    FieldProblem(
+                        f"bookings[{index}]", unknown, f"unknown keys; expected some of {', '.join(ROW_FIELDS)}"
+                    )
+                )
+                continue
+            arguments = {k: v for k, v in defaults.items() if not is_absent(v)} | dict(row)
+            arguments.setdefault("meeting_slug", None)
+            arguments.setdefault("name", None)
+            arguments.setdefault("email", None)
+            arguments.setdefault("time_zone", None)
+            try:
+                payloads.append(build_booking_payload(**arguments))
+            except NeetoCalValidationError as invalid:
+                problems.extend(
+                    FieldProblem(f"bookings[{index}].{p.field}", p.value, p.problem) for p in invalid.problems
+                )
+        if problems:
+            raise NeetoCalValidationError(problems)
+        return payloads
+
+    def execute(self, context: Context) -> list[dict[str, Any] | None]:
+        """Validate all rows, then create each exactly once; report and fail at the end if any failed."""
+        payloads = self.build_payloads()
+        run_started = getattr(context.get("dag_run"), "start_date", None)
+        look_first = self.if_exists != "create" or context["ti"].try_number > 1
+        results: list[dict[str, Any] | None] = []
+        failures: list[dict[str, Any]] = []
+        created_count = recovered_count = 0
+        for index, payload in enumerate(payloads):
+            try:
+                booking = self.hook.find_booking(payload, created_since=run_started) if look_first else None
+                if booking is not None:
+                    if self.if_exists == "fail" and not created_since(booking, run_started):
+                        raise NeetoCalBookingExistsError(booking)
+                    recovered_count += 1
+                else:
+                    booking, created = self.hook.create_booking_once(payload, created_since=run_started)
+                    created_count += int(created)
+                    recovered_count += int(not created)
+            except (NeetoCalApiError, NeetoCalBookingExistsError) as error:
+                self.log.warning("Row %d (%s) was not booked: %s", index, payload["email"], error)
+                permanent = isinstance(error, AirflowFailException)
+                failures.append({"row": index, "email": payload["email"], "error": str(error), "permanent": permanent})
+                results.append(None)
+                continue
+            results.append(booking)
+        ti = context["ti"]
+        ti.xcom_push(key=BOOKING_SIDS_XCOM_KEY, value=[b.get("sid") if b else None for b in results])
+        ti.xcom_push(key=FAILURES_XCOM_KEY, value=failures)
+        self.log.info(
+            "NeetoCal bulk booking: %d rows, %d created, %d recovered (not created again), %d failed",
+            len(payloads),
+            created_count,
+            recovered_count,
+            len(failures),
+        )
+        if failures and self.fail_on_error:
+            if all(f["permanent"] for f in failures):
+                raise NeetoCalBulkClientError(failures, total=len(payloads))
+            raise NeetoCalBulkError(failures, total=len(payloads))
+        return results
+
+    def on_kill(self) -> None:
+        """Release pooled HTTP connections when Airflow kills the task."""
+        if "hook" in self.__dict__:
+            self.hook.close()
+
+
+def _rows(value: Any) -> list[Any]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise NeetoCalValidationError(
+                [FieldProblem("bookings", value, "a string that is not JSON: expected a list of booking rows")]
+            ) from None
+    if isinstance(value, Mapping) or not isinstance(value, list | tuple):
+        raise NeetoCalValidationError([FieldProblem("bookings", value, "expected a list of booking rows (mappings)")])
+    return list(value)
