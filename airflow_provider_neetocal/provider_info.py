@@ -75,7 +75,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_neetocal.operators.booking",
                     "airflow_provider_neetocal.operators.bulk",
                     "airflow_provider_neetocal.operators.lifecycle",
-                ],,
+                ],
             }
         ],
         "connection-types": [
