@@ -1,0 +1,545 @@
+"""Exactly one booking per attendee, whatever fails: the create operator under Airflow against a faulty sandbox.
+
+Every test runs a DAG through Airflow (``dag.test()``, task ``retries=2``, ``retry_delay=0``) against
+the sandbox over real HTTP, makes the sandbox misbehave through its fault switch, and then checks
+what a user would: the sandbox holds exactly one booking per requested attendee, and the task's
+``return_value`` XCom is that booking.
+
+The hook's waits (settle wait, back-offs, ``Retry-After``) are recorded instead of slept: the hook
+module's ``time`` is replaced by a namespace whose ``sleep`` records, so Airflow and the sandbox keep
+the real one. Every fault the sandbox served (and every refused connection) is counted in
+:data:`LEDGER`, with the duplicates seen; the last test of the module reports the totals.
+"""
+
+from __future__ import annotations
+
+import collections
+import csv
+import socket
+import time
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+import pendulum
+import pytest
+
+from airflow_provider_neetocal._compat import AirflowException
+from airflow_provider_neetocal.hooks import neetocal as hook_module
+from airflow_provider_neetocal.operators.booking import NeetoCalCreateBookingOperator
+from airflow_provider_neetocal.sandbox import Faults, NeetoCalSandbox
+from tests.conftest import TEST_API_KEY, neetocal_conn_json
+from tests.integration.conftest import EXAMPLE_DAGS, xcoms_of
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("airflow_db")]
+
+#: Faults served (by kind) and duplicate bookings seen, over every test of this module.
+LEDGER: dict[str, collections.Counter[str]] = {"faults": collections.Counter(), "duplicates": collections.Counter()}
+
+QUICK_SYNC = {
+    "meeting_slug": "quick-sync",  # every day, all day, UTC, one-on-one, 15 min
+    "name": "Eve Smith",
+    "email": "eve@example.com",
+    "time_zone": "Asia/Kolkata",
+    "slot_date": "2030-07-15",
+    "slot_start_time": "03:30 PM",  # 10:00 UTC
+}
+WEBINAR = {
+    "meeting_slug": "weekly-webinar",  # a group meeting: one attendee *could* hold two seats
+    "name": "Eve Smith",
+    "email": "eve@example.com",
+    "time_zone": "Europe/London",
+    "slot_date": "2030-07-15",
+    "slot_start_time": "11:00 AM",
+}
+SHORT_READ_TIMEOUT = 0.5
+
+
+# ---- fixtures and helpers ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Every wait the hook asked for (settle, back-off, Retry-After), recorded instead of slept."""
+    recorded: list[float] = []
+    monkeypatch.setattr(hook_module, "time", SimpleNamespace(sleep=recorded.append, monotonic=time.monotonic))
+    return recorded
+
+
+@pytest.fixture
+def sandbox(waits: list[float], monkeypatch: pytest.MonkeyPatch) -> Iterator[NeetoCalSandbox]:
+    """A fresh sandbox with ``neetocal_default`` pointing at it; its faults are tallied at the end."""
+    with NeetoCalSandbox(api_key=TEST_API_KEY) as running:
+        monkeypatch.setenv("AIRFLOW_CONN_NEETOCAL_DEFAULT", neetocal_conn_json(running.url))
+        yield running
+        tally_faults(running)
+
+
+def tally_faults(sandbox: NeetoCalSandbox) -> None:
+    LEDGER["faults"].update(r.fault for r in sandbox.requests if r.fault)
+
+
+def short_read_timeout(sandbox: NeetoCalSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Give the hook a read timeout shorter than the sandbox's injected delays (connection extra)."""
+    monkeypatch.setenv("AIRFLOW_CONN_NEETOCAL_DEFAULT", neetocal_conn_json(sandbox.url, timeout=SHORT_READ_TIMEOUT))
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (yet)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def run_in_airflow(dag: Any, **kwargs: Any) -> Any:
+    """Register an in-test DAG in the metadata DB (what the DAG processor would do), then ``dag.test()``."""
+    from airflow.dag_processing.collection import update_dag_parsing_results_in_db
+    from airflow.serialization.serialized_objects import LazyDeserializedDAG
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        update_dag_parsing_results_in_db(
+            "dags-folder", None, [LazyDeserializedDAG.from_dag(dag)], {}, None, set(), session=session
+        )
+    return dag.test(**kwargs)
+
+
+def booking_dag(
+    dag_id: str, operator: type[NeetoCalCreateBookingOperator] = NeetoCalCreateBookingOperator, **arguments: Any
+) -> Any:
+    """A one-task DAG: ``book`` creates the booking, with two Airflow retries and no delay between tries."""
+    from airflow.sdk import DAG
+
+    with DAG(
+        dag_id=f"neetocal_exactly_once_{dag_id}",
+        schedule=None,
+        start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+        catchup=False,
+        tags=["neetocal", "test"],
+    ) as dag:
+        operator(task_id="book", **{**QUICK_SYNC, "retries": 2, "retry_delay": 0, **arguments})
+    return dag
+
+
+def try_number_of(run: Any, task_id: str = "book") -> int:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        ti = session.query(TaskInstance).filter_by(dag_id=run.dag_id, run_id=run.run_id, task_id=task_id).one()
+        return ti.try_number
+
+
+def posts(sandbox: NeetoCalSandbox) -> list[Any]:
+    return [r for r in sandbox.requests if r.method == "POST" and r.path == "/bookings"]
+
+
+def answered_posts(sandbox: NeetoCalSandbox, expected: int) -> list[Any]:
+    """The booking POSTs once ``expected`` of them were recorded: a stalled one is recorded when it ends."""
+    for _ in range(100):
+        if len(posts(sandbox)) >= expected:
+            break
+        time.sleep(0.05)
+    return posts(sandbox)
+
+
+def assert_one_booking_per_attendee(sandbox: NeetoCalSandbox, emails: list[str]) -> dict[str, dict[str, Any]]:
+    """Exactly one live booking per requested attendee and nothing else; returns them by email."""
+    live = [b for b in sandbox.bookings if b["status"] not in ("cancelled", "rejected")]
+    per_email = collections.Counter(b["email"].lower() for b in live)
+    LEDGER["duplicates"].update({email: count - 1 for email, count in per_email.items() if count > 1})
+    assert per_email == collections.Counter(email.lower() for email in emails), [
+        (b["sid"], b["email"], b["starts_at"]) for b in sandbox.bookings
+    ]
+    return {b["email"].lower(): b for b in live}
+
+
+def assert_single_booking_run(
+    run: Any, sandbox: NeetoCalSandbox, *, try_number: int = 1, email: str = QUICK_SYNC["email"]
+) -> dict[str, Any]:
+    """The run succeeded in ``try_number`` tries, one booking exists and the XComs name it."""
+    assert run.state == "success"
+    (booking,) = assert_one_booking_per_attendee(sandbox, [email]).values()
+    xcoms = xcoms_of(run.dag_id, run.run_id)
+    returned = xcoms[("book", -1, "return_value")]
+    assert returned["sid"] == booking["sid"]
+    assert returned == booking
+    assert xcoms[("book", -1, "booking_sid")] == booking["sid"]
+    assert xcoms[("book", -1, "booking_url")] == booking["admin_booking_url"]
+    assert try_number_of(run) == try_number
+    return booking
+
+
+# ---- one fault at a time, under Airflow --------------------------------------------------------
+
+# (fault, inject() arguments, whether the first POST committed a booking)
+LOST_ANSWERS = [
+    pytest.param("commit_then_drop", {}, True, id="commit_then_drop"),
+    pytest.param("commit_then_502", {}, True, id="commit_then_502"),
+    pytest.param("commit_then_502", {"status": 504}, True, id="commit_then_504"),
+    pytest.param("server_error", {}, False, id="500_before_commit"),
+    pytest.param("server_error", {"status": 503}, False, id="503_before_commit"),
+    pytest.param("html_error", {}, False, id="html_502_before_commit"),
+    pytest.param("malformed_json", {}, False, id="malformed_json"),
+    pytest.param("drop", {}, False, id="drop_before_commit"),
+]
+
+
+@pytest.mark.parametrize(("fault", "options", "committed"), LOST_ANSWERS)
+def test_a_lost_booking_answer_leaves_exactly_one_booking(
+    sandbox: NeetoCalSandbox, waits: list[float], fault: str, options: dict[str, Any], committed: bool, log_output
+) -> None:
+    sandbox.inject(fault, method="POST", path="/bookings", **options)
+
+    run = run_in_airflow(booking_dag(f"lost_{fault}"))
+
+    booking = assert_single_booking_run(run, sandbox)
+    statuses = [r.status for r in posts(sandbox)]
+    logs = log_output()
+    if committed:
+        assert len(statuses) == 1  # adopted after the look-up: never sent twice
+        assert waits == []
+        assert f"Recovered existing (not created again): NeetoCal booking {booking['sid']}" in logs
+    else:
+        assert statuses[-1] == 200
+        assert len(statuses) == 2  # looked up twice (with the settle wait), then sent again
+        assert waits == [3.0]
+        assert f"Created NeetoCal booking {booking['sid']}" in logs
+    assert "looking the booking up before sending anything again" in logs
+
+
+def test_an_answer_later_than_the_read_timeout_is_looked_up_and_adopted(
+    sandbox: NeetoCalSandbox, waits: list[float], monkeypatch: pytest.MonkeyPatch, log_output
+) -> None:
+    short_read_timeout(sandbox, monkeypatch)
+    sandbox.inject("commit_then_delay", method="POST", path="/bookings", seconds=SHORT_READ_TIMEOUT * 3)
+
+    run = run_in_airflow(booking_dag("commit_then_delay"))
+
+    booking = assert_single_booking_run(run, sandbox)
+    assert len(answered_posts(sandbox, 1)) == 1
+    logs = log_output()
+    assert "timed out waiting for NeetoCal's answer" in logs
+    assert f"Recovered existing (not created again): NeetoCal booking {booking['sid']}" in logs
+
+
+def test_a_post_stalled_before_commit_past_the_read_timeout_books_one_slot_once(
+    sandbox: NeetoCalSandbox, waits: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first POST lands after the client gave up and sent it again: the one-on-one slot is
+    # then taken, so the late one is refused (422) instead of doubling the booking.
+    short_read_timeout(sandbox, monkeypatch)
+    sandbox.inject("delay", method="POST", path="/bookings", seconds=SHORT_READ_TIMEOUT * 2)
+
+    run = run_in_airflow(booking_dag("delay_before_commit"))
+
+    assert_single_booking_run(run, sandbox)
+    assert sorted(p.status for p in answered_posts(sandbox, 2)) == [200, 422]
+    assert_one_booking_per_attendee(sandbox, [QUICK_SYNC["email"]])
+
+
+def test_the_settle_wait_lets_a_stalled_group_booking_land_before_sending_again(
+    sandbox: NeetoCalSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A group meeting would accept the same attendee twice: only the settle wait saves it. The
+    # wait is made real here (capped at 1 s) and outlasts the stall.
+    settled: list[float] = []
+
+    def settle(seconds: float) -> None:
+        settled.append(seconds)
+        time.sleep(min(seconds, 1.0))
+
+    monkeypatch.setattr(hook_module, "time", SimpleNamespace(sleep=settle, monotonic=time.monotonic))
+    short_read_timeout(sandbox, monkeypatch)
+    sandbox.inject("delay", method="POST", path="/bookings", seconds=SHORT_READ_TIMEOUT * 1.5)
+
+    run = run_in_airflow(booking_dag("delay_group", **WEBINAR))
+
+    assert run.state == "success"
+    (booking,) = assert_one_booking_per_attendee(sandbox, [WEBINAR["email"]]).values()
+    assert xcoms_of(run.dag_id, run.run_id)[("book", -1, "return_value")]["sid"] == booking["sid"]
+    assert len(answered_posts(sandbox, 1)) == 1
+    assert settled == [3.0]
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "expected_waits"),
+    [pytest.param(0.2, [0.2, 0.2], id="with_retry_after"), pytest.param(None, [1.0, 2.0], id="without_retry_after")],
+)
+def test_a_rate_limited_post_is_waited_out_and_sent_again_without_a_lookup(
+    sandbox: NeetoCalSandbox, waits: list[float], retry_after: float | None, expected_waits: list[float]
+) -> None:
+    sandbox.inject("rate_limit", times=2, method="POST", path="/bookings", retry_after=retry_after)
+
+    run = run_in_airflow(booking_dag(f"rate_limit_{retry_after is not None}", if_exists="create"))
+
+    assert_single_booking_run(run, sandbox)
+    assert [r.status for r in posts(sandbox)] == [429, 429, 200]
+    assert [r.method for r in sandbox.requests] == ["POST"] * 3  # a 429 is not an unknown outcome
+    assert waits == expected_waits
+
+
+def test_rate_limits_past_the_hooks_budget_fail_the_try_and_airflow_books_once_on_try_2(
+    sandbox: NeetoCalSandbox, waits: list[float]
+) -> None:
+    sandbox.inject("rate_limit", times=6, method="POST", path="/bookings", retry_after=0.1)
+
+    run = run_in_airflow(booking_dag("rate_limit_budget", if_exists="create"))
+
+    assert_single_booking_run(run, sandbox, try_number=2)
+    assert [r.status for r in posts(sandbox)] == [429] * 6 + [200]
+    assert waits == [0.1] * 5
+
+
+def test_periodic_rate_limits_and_latency_everywhere_still_book_once(
+    sandbox: NeetoCalSandbox, waits: list[float]
+) -> None:
+    sandbox.faults = Faults(latency=0.05, rate_limit_every=2, retry_after=0.1)
+
+    run = run_in_airflow(booking_dag("rate_limit_periodic"))
+
+    assert_single_booking_run(run, sandbox)
+    assert [r.status for r in sandbox.requests].count(429) >= 2
+    assert set(waits) == {0.1}
+
+
+def test_a_slow_server_within_the_timeout_is_simply_waited_for(sandbox: NeetoCalSandbox, waits: list[float]) -> None:
+    sandbox.faults = Faults(latency=0.3)
+    sandbox.inject("delay", method="POST", path="/bookings", seconds=0.5)
+
+    run = run_in_airflow(booking_dag("slow_server"))
+
+    assert_single_booking_run(run, sandbox)
+    assert [r.status for r in posts(sandbox)] == [200]
+    assert waits == []
+
+
+def test_a_failing_lookup_is_retried_by_the_hook_then_adopts(sandbox: NeetoCalSandbox, waits: list[float]) -> None:
+    sandbox.inject("commit_then_502", method="POST", path="/bookings")
+    sandbox.inject("server_error", method="GET", path="/bookings")
+    sandbox.inject("malformed_json", method="GET", path="/bookings")
+
+    run = run_in_airflow(booking_dag("lookup_faults", if_exists="create"))
+
+    assert_single_booking_run(run, sandbox)
+    assert len(posts(sandbox)) == 1
+    assert waits == [1.0, 2.0]
+
+
+# ---- connection refused ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def late_sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[NeetoCalSandbox]:
+    """A sandbox for a port nothing listens on yet; ``neetocal_default`` already points there."""
+    port = closed_port()
+    monkeypatch.setenv("AIRFLOW_CONN_NEETOCAL_DEFAULT", neetocal_conn_json(f"http://127.0.0.1:{port}"))
+    late = NeetoCalSandbox(api_key=TEST_API_KEY, port=port)
+    yield late
+    tally_faults(late)
+    late.stop()
+
+
+def test_a_refused_post_is_retried_by_the_hook_once_the_server_listens(
+    late_sandbox: NeetoCalSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waited: list[float] = []
+
+    def start_listening(seconds: float) -> None:
+        waited.append(seconds)
+        if len(waited) == 1:
+            late_sandbox.start()
+
+    monkeypatch.setattr(hook_module, "time", SimpleNamespace(sleep=start_listening, monotonic=time.monotonic))
+
+    run = run_in_airflow(booking_dag("refused_hook", if_exists="create"))
+    LEDGER["faults"]["connection_refused"] += 1
+
+    assert_single_booking_run(run, late_sandbox)
+    assert waited == [1.0]
+    assert [r.method for r in late_sandbox.requests] == ["POST"]  # never sent, so no look-up
+
+
+def test_a_server_down_for_the_whole_first_try_is_booked_once_by_airflows_retry(
+    late_sandbox: NeetoCalSandbox, waits: list[float]
+) -> None:
+    def server_comes_back(context: Any) -> None:
+        late_sandbox.start()
+
+    run = run_in_airflow(booking_dag("refused_airflow", on_retry_callback=server_comes_back))
+    LEDGER["faults"]["connection_refused"] += 4  # the first try and the hook's three repeats
+
+    assert_single_booking_run(run, late_sandbox, try_number=2)
+    assert waits == [1.0, 2.0, 4.0]  # GET /meetings refused, repeated three times, then the try failed
+    assert [f"{r.method} {r.path}" for r in late_sandbox.requests] == [
+        "GET /meetings",
+        "GET /bookings",
+        "POST /bookings",
+    ]
+
+
+# ---- Airflow-level retries ---------------------------------------------------------------------
+
+
+class DiesAfterBookingOnTry1(NeetoCalCreateBookingOperator):
+    """Books, then fails on the first try only: the task process lost its result after the POST."""
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        booking = super().execute(context)
+        if context["ti"].try_number == 1:
+            raise AirflowException(f"worker lost after booking {booking['sid']}")
+        return booking
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments"),
+    [
+        pytest.param("reuse", {"if_exists": "reuse"}, id="reuse"),
+        pytest.param("create", {"if_exists": "create"}, id="create"),
+        pytest.param("fail", {"if_exists": "fail"}, id="fail"),
+        pytest.param("slotless", {"slot_date": None, "slot_start_time": None}, id="first_free_slot"),
+        pytest.param("case", {"email": "Eve.Smith@Example.COM", "time_zone": "America/New_York"}, id="mixed_case"),
+    ],
+)
+def test_a_task_that_fails_after_the_post_is_recovered_not_rebooked_on_try_2(
+    sandbox: NeetoCalSandbox, waits: list[float], name: str, arguments: dict[str, Any], log_output: Callable[[], str]
+) -> None:
+    run = run_in_airflow(booking_dag(f"dies_{name}", DiesAfterBookingOnTry1, **arguments))
+
+    email = arguments.get("email", QUICK_SYNC["email"])
+    booking = assert_single_booking_run(run, sandbox, try_number=2, email=email)
+    assert len(posts(sandbox)) == 1
+    logs = log_output()
+    assert f"worker lost after booking {booking['sid']}" in logs
+    assert logs.count(f"Created NeetoCal booking {booking['sid']}") == 1
+    assert logs.count(f"Recovered existing (not created again): NeetoCal booking {booking['sid']}") == 1
+    LEDGER["faults"]["task_died_after_post"] += 1
+
+
+def test_a_commit_whose_lookup_keeps_failing_is_adopted_by_airflows_retry(
+    sandbox: NeetoCalSandbox, waits: list[float], log_output: Callable[[], str]
+) -> None:
+    sandbox.inject("commit_then_drop", method="POST", path="/bookings")
+    sandbox.inject("server_error", times=4, method="GET", path="/bookings")  # the hook's 1 + 3 tries
+
+    run = run_in_airflow(booking_dag("lookup_down", if_exists="create"))
+
+    booking = assert_single_booking_run(run, sandbox, try_number=2)
+    assert len(posts(sandbox)) == 1
+    assert f"Recovered existing (not created again): NeetoCal booking {booking['sid']}" in log_output()
+
+
+def test_unknown_outcomes_past_the_hooks_budget_fail_the_try_and_airflow_books_once(
+    sandbox: NeetoCalSandbox, waits: list[float]
+) -> None:
+    sandbox.inject("html_error", times=3, method="POST", path="/bookings")
+
+    run = run_in_airflow(booking_dag("unknown_budget"))
+
+    assert_single_booking_run(run, sandbox, try_number=2)
+    assert [r.status for r in posts(sandbox)] == [502, 502, 502, 200]
+    assert waits == [3.0, 3.0, 3.0]  # one settle wait per unknown outcome; try 2's look-up is immediate
+
+
+def test_a_rerun_of_the_same_dag_reuses_the_booking_by_default(sandbox: NeetoCalSandbox, waits: list[float]) -> None:
+    first = run_in_airflow(booking_dag("rerun"))
+    second = run_in_airflow(booking_dag("rerun"))
+
+    booking = assert_single_booking_run(second, sandbox)
+    assert xcoms_of(first.dag_id, first.run_id)[("book", -1, "return_value")]["sid"] == booking["sid"]
+    assert len(posts(sandbox)) == 1
+
+
+def test_a_rerun_with_if_exists_fail_fails_without_retries_or_posting(
+    sandbox: NeetoCalSandbox, waits: list[float]
+) -> None:
+    run_in_airflow(booking_dag("rerun_fail", if_exists="fail"))
+
+    again = run_in_airflow(booking_dag("rerun_fail", if_exists="fail"))
+
+    assert again.state == "failed"
+    assert try_number_of(again) == 1  # AirflowFailException: no retry burnt
+    assert len(posts(sandbox)) == 1
+    assert_one_booking_per_attendee(sandbox, [QUICK_SYNC["email"]])
+
+
+# ---- the pipeline example: several mapped bookings under periodic faults -----------------------
+
+
+def pipeline_emails() -> list[str]:
+    with (EXAMPLE_DAGS / "data" / "attendees.csv").open(encoding="utf-8") as handle:
+        return [row["email"] for row in csv.DictReader(handle)]
+
+
+def run_pipeline() -> Any:
+    from airflow_provider_neetocal._compat import dagbag_class
+
+    dag = dagbag_class()(dag_folder=str(EXAMPLE_DAGS)).get_dag("neetocal_pipeline")
+    return dag.test()
+
+
+def assert_pipeline_booked_each_row_once(run: Any, sandbox: NeetoCalSandbox) -> None:
+    emails = pipeline_emails()
+    assert run.state == "success"
+    by_email = assert_one_booking_per_attendee(sandbox, emails)
+    xcoms = xcoms_of("neetocal_pipeline", run.run_id)
+    mapped = {k[1]: v for k, v in xcoms.items() if k[0] == "create_booking" and k[2] == "return_value"}
+    assert sorted(mapped) == list(range(len(emails)))
+    assert {b["sid"] for b in mapped.values()} == {b["sid"] for b in by_email.values()}
+    for booking in mapped.values():
+        assert by_email[booking["email"].lower()]["sid"] == booking["sid"]
+    summary = xcoms[("summarise", -1, "return_value")]
+    assert summary["failed"] == []
+    assert sorted(line["email"] for line in summary["booked"]) == sorted(emails)
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        pytest.param(Faults(commit_then_drop_every=2), id="commit_then_drop_every_2"),
+        pytest.param(Faults(commit_then_502_every=1), id="commit_then_502_every_post"),
+        pytest.param(
+            Faults(rate_limit_every=3, retry_after=0.1, server_error_every=5, commit_then_drop_every=3),
+            id="mixed",
+        ),
+    ],
+)
+def test_pipeline_books_one_meeting_per_row_under_periodic_faults(
+    sandbox: NeetoCalSandbox, waits: list[float], faults: Faults
+) -> None:
+    sandbox.faults = faults
+
+    run = run_pipeline()
+
+    assert_pipeline_booked_each_row_once(run, sandbox)
+    assert any(r.fault for r in sandbox.requests)
+
+
+def test_pipeline_books_one_meeting_per_row_with_injected_commit_then_502s(
+    sandbox: NeetoCalSandbox, waits: list[float]
+) -> None:
+    sandbox.inject("commit_then_502", times=3, method="POST", path="/bookings")
+
+    run = run_pipeline()
+
+    assert_pipeline_booked_each_row_once(run, sandbox)
+    assert [r.status for r in posts(sandbox)] == [502, 502, 502, 200]
+
+
+# ---- the tally ---------------------------------------------------------------------------------
+
+
+def test_no_fault_left_a_duplicate_booking(capsys: pytest.CaptureFixture[str]) -> None:
+    """Runs last: the counts the issue asks for, over every test above."""
+    faults, duplicates = LEDGER["faults"], LEDGER["duplicates"]
+    if not faults:
+        pytest.skip("no fault test ran in this session")
+    with capsys.disabled():
+        print(
+            f"\nexactly-once: {sum(faults.values())} faults injected "
+            f"({', '.join(f'{kind} {count}' for kind, count in sorted(faults.items()))}); "
+            f"{sum(duplicates.values())} duplicate bookings seen"
+        )
+    assert sum(duplicates.values()) == 0, duplicates
