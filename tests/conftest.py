@@ -18,6 +18,26 @@ os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".airflow" / "test"))
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "example_dags"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+#: Test-only DAG files. ``dag.test()`` (Airflow 3) runs a DAG only if it is found in a DAG bundle, so
+#: they form a second bundle beside the example DAGs (the default "dags-folder" bundle).
+TEST_DAGS = ROOT / "tests" / "integration" / "dags"
+os.environ.setdefault(
+    "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST",
+    json.dumps(
+        [
+            {
+                "name": "dags-folder",
+                "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+                "kwargs": {"path": os.environ["AIRFLOW__CORE__DAGS_FOLDER"]},
+            },
+            {
+                "name": "test-dags",
+                "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+                "kwargs": {"path": str(TEST_DAGS)},
+            },
+        ]
+    ),
+)
 
 #: A key long enough for Airflow's masker and recognisable when grepping output for leaks.
 TEST_API_KEY = "test-key-0123456789-do-not-leak"
