@@ -40,8 +40,9 @@ demo: venv
 # The whole pytest suite on each Airflow version in MATRIX_VERSIONS, each in its own venv
 # (.venv-airflow-X.Y.Z) and AIRFLOW_HOME (.airflow/X.Y.Z); prints install and test time per version.
 MATRIX_VERSIONS ?= 2.11.2 3.1.8 3.3.2
+MATRIX_PYTEST_ARGS ?=
 test-matrix:
-	$(PYTHON) scripts/test_matrix.py $(MATRIX_VERSIONS)
+	$(PYTHON) scripts/test_matrix.py --pytest-args '$(MATRIX_PYTEST_ARGS)' $(MATRIX_VERSIONS)
 
 # Build sdist + wheel, twine-check them, install the wheel alone (with Airflow) in a clean venv and
 # run the manual-booking example DAG against the sandbox from a temp dir.
