@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import pendulum
 
-from airflow_provider_neetocal._compat import BaseOperator
 from airflow_provider_neetocal.booking import build_booking_payload
 from airflow_provider_neetocal.exceptions import NeetoCalBookingExistsError
 from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
@@ -16,6 +14,7 @@ from airflow_provider_neetocal.links import (
     BOOKING_URL_XCOM_KEY,
     NeetoCalBookingLink,
 )
+from airflow_provider_neetocal.operators.base import NeetoCalBaseOperator
 from airflow_provider_neetocal.recovery import parse_instant
 
 if TYPE_CHECKING:
@@ -29,7 +28,7 @@ IfExists = Literal["reuse", "fail", "create"]
 IF_EXISTS_CHOICES: tuple[str, ...] = get_args(IfExists)
 
 
-class NeetoCalCreateBookingOperator(BaseOperator):
+class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
     """Create a NeetoCal booking and return it, as NeetoCal answered, as the task's XCom.
 
     Every payload argument is templated, so values can come from DAG params, upstream XComs or
@@ -104,10 +103,8 @@ class NeetoCalCreateBookingOperator(BaseOperator):
         if_exists: IfExists = "reuse",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        if if_exists not in IF_EXISTS_CHOICES:
-            raise ValueError(f"if_exists={if_exists!r}: expected one of {', '.join(IF_EXISTS_CHOICES)}")
-        self.if_exists = if_exists
+        super().__init__(neetocal_conn_id=neetocal_conn_id, **kwargs)
+        self.if_exists = checked_if_exists(if_exists)
         self.meeting_slug = meeting_slug
         self.attendee_name = name
         self.attendee_email = email
@@ -118,12 +115,6 @@ class NeetoCalCreateBookingOperator(BaseOperator):
         self.preferred_meeting_spot = preferred_meeting_spot
         self.form_responses = form_responses
         self.metadata = metadata
-        self.neetocal_conn_id = neetocal_conn_id
-
-    @cached_property
-    def hook(self) -> NeetoCalHook:
-        """The hook for ``neetocal_conn_id`` (created on first use, after templates are rendered)."""
-        return NeetoCalHook(self.neetocal_conn_id)
 
     def build_payload(self) -> dict[str, Any]:
         """The validated ``POST /bookings`` body for the rendered arguments."""
@@ -143,18 +134,13 @@ class NeetoCalCreateBookingOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate, create the booking exactly once, push its references and return it."""
         payload = self.build_payload()
-        dag_run = context.get("dag_run")
-        run_started = getattr(dag_run, "start_date", None)
-        retrying = context["ti"].try_number > 1
-        booking = None
-        if self.if_exists != "create" or retrying:
-            booking = self.hook.find_booking(payload, created_since=run_started)
-        if booking is not None:
-            created = False
-            if self.if_exists == "fail" and not created_since(booking, run_started):
-                raise NeetoCalBookingExistsError(booking)
-        else:
-            booking, created = self.hook.create_booking_once(payload, created_since=run_started)
+        booking, created = obtain_booking(
+            self.hook,
+            payload,
+            if_exists=self.if_exists,
+            retrying=context["ti"].try_number > 1,
+            run_started=getattr(context.get("dag_run"), "start_date", None),
+        )
         push_booking_references(context, booking)
         self.log.info(
             "%s NeetoCal booking %s for meeting %s starting %s",
@@ -165,10 +151,34 @@ class NeetoCalCreateBookingOperator(BaseOperator):
         )
         return booking
 
-    def on_kill(self) -> None:
-        """Release pooled HTTP connections when Airflow kills the task."""
-        if "hook" in self.__dict__:
-            self.hook.close()
+
+def checked_if_exists(value: Any) -> IfExists:
+    """``value`` if it is an ``if_exists`` choice; a DAG-parse-time error otherwise."""
+    if value not in IF_EXISTS_CHOICES:
+        raise ValueError(f"if_exists={value!r}: expected one of {', '.join(IF_EXISTS_CHOICES)}")
+    return value
+
+
+def obtain_booking(
+    hook: NeetoCalHook,
+    payload: dict[str, Any],
+    *,
+    if_exists: IfExists,
+    retrying: bool,
+    run_started: dt.datetime | None,
+) -> tuple[dict[str, Any], bool]:
+    """The exactly-once rule shared by the single and bulk operators: find, or create once.
+
+    Looks the booking up first unless ``if_exists="create"`` on a first try; adopts what it finds
+    (``"fail"`` refuses one made before this DAG run); otherwise creates it with recovery of lost
+    answers. Returns ``(booking, created)``.
+    """
+    booking = hook.find_booking(payload, created_since=run_started) if if_exists != "create" or retrying else None
+    if booking is None:
+        return hook.create_booking_once(payload, created_since=run_started)
+    if if_exists == "fail" and not created_since(booking, run_started):
+        raise NeetoCalBookingExistsError(booking)
+    return booking, False
 
 
 def created_since(booking: dict[str, Any], moment: dt.datetime | None) -> bool:

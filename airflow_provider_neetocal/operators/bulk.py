@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_neetocal._compat import AirflowFailException, BaseOperator
+from airflow_provider_neetocal._compat import AirflowFailException
 from airflow_provider_neetocal.booking import build_booking_payload, is_absent
 from airflow_provider_neetocal.exceptions import (
     FieldProblem,
@@ -18,7 +17,8 @@ from airflow_provider_neetocal.exceptions import (
     NeetoCalValidationError,
 )
 from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
-from airflow_provider_neetocal.operators.booking import IF_EXISTS_CHOICES, IfExists, created_since
+from airflow_provider_neetocal.operators.base import NeetoCalBaseOperator
+from airflow_provider_neetocal.operators.booking import IfExists, checked_if_exists, obtain_booking
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -42,7 +42,7 @@ BOOKING_SIDS_XCOM_KEY = "booking_sids"
 FAILURES_XCOM_KEY = "failures"
 
 
-class NeetoCalCreateBookingsOperator(BaseOperator):
+class NeetoCalCreateBookingsOperator(NeetoCalBaseOperator):
     """Create one NeetoCal booking per row, in one task, each exactly once.
 
     The alternative to mapping :class:`NeetoCalCreateBookingOperator` over rows when there are
@@ -89,21 +89,13 @@ class NeetoCalCreateBookingsOperator(BaseOperator):
         neetocal_conn_id: str = NeetoCalHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        if if_exists not in IF_EXISTS_CHOICES:
-            raise ValueError(f"if_exists={if_exists!r}: expected one of {', '.join(IF_EXISTS_CHOICES)}")
+        super().__init__(neetocal_conn_id=neetocal_conn_id, **kwargs)
+        self.if_exists = checked_if_exists(if_exists)
         self.bookings = bookings
         self.meeting_slug = meeting_slug
         self.time_zone = time_zone
         self.preferred_meeting_spot = preferred_meeting_spot
-        self.if_exists = if_exists
         self.fail_on_error = fail_on_error
-        self.neetocal_conn_id = neetocal_conn_id
-
-    @cached_property
-    def hook(self) -> NeetoCalHook:
-        """One hook, hence one HTTP session, for every row."""
-        return NeetoCalHook(self.neetocal_conn_id)
 
     def build_payloads(self) -> list[dict[str, Any]]:
         """Validate every row (with the operator's defaults) and build its payload, or raise for all."""
@@ -146,21 +138,17 @@ class NeetoCalCreateBookingsOperator(BaseOperator):
         """Validate all rows, then create each exactly once; report and fail at the end if any failed."""
         payloads = self.build_payloads()
         run_started = getattr(context.get("dag_run"), "start_date", None)
-        look_first = self.if_exists != "create" or context["ti"].try_number > 1
+        retrying = context["ti"].try_number > 1
         results: list[dict[str, Any] | None] = []
         failures: list[dict[str, Any]] = []
         created_count = recovered_count = 0
         for index, payload in enumerate(payloads):
             try:
-                booking = self.hook.find_booking(payload, created_since=run_started) if look_first else None
-                if booking is not None:
-                    if self.if_exists == "fail" and not created_since(booking, run_started):
-                        raise NeetoCalBookingExistsError(booking)
-                    recovered_count += 1
-                else:
-                    booking, created = self.hook.create_booking_once(payload, created_since=run_started)
-                    created_count += int(created)
-                    recovered_count += int(not created)
+                booking, created = obtain_booking(
+                    self.hook, payload, if_exists=self.if_exists, retrying=retrying, run_started=run_started
+                )
+                created_count += int(created)
+                recovered_count += int(not created)
             except (NeetoCalApiError, NeetoCalBookingExistsError) as error:
                 self.log.warning("Row %d (%s) was not booked: %s", index, payload["email"], error)
                 permanent = isinstance(error, AirflowFailException)
@@ -183,11 +171,6 @@ class NeetoCalCreateBookingsOperator(BaseOperator):
                 raise NeetoCalBulkClientError(failures, total=len(payloads))
             raise NeetoCalBulkError(failures, total=len(payloads))
         return results
-
-    def on_kill(self) -> None:
-        """Release pooled HTTP connections when Airflow kills the task."""
-        if "hook" in self.__dict__:
-            self.hook.close()
 
 
 def _rows(value: Any) -> list[Any]:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_neetocal._compat import BaseOperator
 from airflow_provider_neetocal.booking import MAX_REASON_LENGTH, build_reschedule_payload, is_absent
 from airflow_provider_neetocal.exceptions import (
     FieldProblem,
@@ -15,6 +13,7 @@ from airflow_provider_neetocal.exceptions import (
 )
 from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
 from airflow_provider_neetocal.links import NeetoCalBookingLink
+from airflow_provider_neetocal.operators.base import NeetoCalBaseOperator
 from airflow_provider_neetocal.operators.booking import push_booking_references
 from airflow_provider_neetocal.recovery import DEAD_STATUSES, parse_instant, slot_start_utc
 
@@ -24,7 +23,7 @@ if TYPE_CHECKING:
     from airflow_provider_neetocal._compat import Context
 
 
-class NeetoCalCancelBookingOperator(BaseOperator):
+class NeetoCalCancelBookingOperator(NeetoCalBaseOperator):
     """Cancel a NeetoCal booking; return the booking as it stands afterwards.
 
     Safe to retry and to re-run: a booking that is already cancelled counts as done, and an
@@ -48,15 +47,9 @@ class NeetoCalCancelBookingOperator(BaseOperator):
         neetocal_conn_id: str = NeetoCalHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(neetocal_conn_id=neetocal_conn_id, **kwargs)
         self.booking_sid = booking_sid
         self.cancel_reason = cancel_reason
-        self.neetocal_conn_id = neetocal_conn_id
-
-    @cached_property
-    def hook(self) -> NeetoCalHook:
-        """The hook for ``neetocal_conn_id``."""
-        return NeetoCalHook(self.neetocal_conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Cancel unless already cancelled, then return the booking read back from NeetoCal."""
@@ -80,7 +73,7 @@ class NeetoCalCancelBookingOperator(BaseOperator):
         return booking
 
 
-class NeetoCalRescheduleBookingOperator(BaseOperator):
+class NeetoCalRescheduleBookingOperator(NeetoCalBaseOperator):
     """Move a NeetoCal booking to another slot; return the updated booking.
 
     NeetoCal requires the attendee's name, email and time zone with every reschedule. Safe to
@@ -130,7 +123,7 @@ class NeetoCalRescheduleBookingOperator(BaseOperator):
         neetocal_conn_id: str = NeetoCalHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(neetocal_conn_id=neetocal_conn_id, **kwargs)
         self.booking_sid = booking_sid
         self.attendee_name = name
         self.attendee_email = email
@@ -140,12 +133,6 @@ class NeetoCalRescheduleBookingOperator(BaseOperator):
         self.slot_start_time = slot_start_time
         self.form_responses = form_responses
         self.reschedule_reason = reschedule_reason
-        self.neetocal_conn_id = neetocal_conn_id
-
-    @cached_property
-    def hook(self) -> NeetoCalHook:
-        """The hook for ``neetocal_conn_id``."""
-        return NeetoCalHook(self.neetocal_conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate, move the booking unless it is already there, and return it."""

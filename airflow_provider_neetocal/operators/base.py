@@ -1,0 +1,30 @@
+"""What every NeetoCal operator shares: the connection argument and one lazily created hook."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from airflow_provider_neetocal._compat import BaseOperator
+from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
+
+
+class NeetoCalBaseOperator(BaseOperator):
+    """Base of the NeetoCal operators.
+
+    :param neetocal_conn_id: the ``neetocal`` connection to use.
+    """
+
+    def __init__(self, *, neetocal_conn_id: str = NeetoCalHook.default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.neetocal_conn_id = neetocal_conn_id
+
+    @cached_property
+    def hook(self) -> NeetoCalHook:
+        """The hook for ``neetocal_conn_id``, created on first use (after templates are rendered)."""
+        return NeetoCalHook(self.neetocal_conn_id)
+
+    def on_kill(self) -> None:
+        """Release pooled HTTP connections when Airflow kills the task."""
+        if "hook" in self.__dict__:
+            self.hook.close()
