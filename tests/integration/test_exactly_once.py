@@ -231,7 +231,7 @@ def test_a_post_stalled_before_commit_past_the_read_timeout_books_one_slot_once(
     # The first POST lands after the client gave up and sent it again: the one-on-one slot is
     # then taken, so the late one is refused (422) instead of doubling the booking.
     short_read_timeout(sandbox, monkeypatch)
-    sandbox.inject("delay", method="POST", path="/bookings", seconds=SHORT_READ_TIMEOUT * 2)
+    sandbox.inject("delay", method="POST", path="/bookings", seconds=SHORT_READ_TIMEOUT * 4)
 
     run = run_in_airflow(booking_dag("delay_before_commit"))
 
