@@ -486,7 +486,7 @@ def test_an_unknown_outcome_is_not_sent_again_when_the_meeting_cannot_be_identif
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "operators/booking.py:146-156 pass dag_run.start_date as created_since with no allowance "
+        "operators/booking.py:142,176-178 pass dag_run.start_date as created_since with no allowance "
         "(hooks/neetocal.py:200 applies none to a given value), although hooks/neetocal.py:44 "
         "defines CLOCK_SKEW_ALLOWANCE for exactly this: a slot-less "
         "booking whose server-side created_at is a moment before the run start (clock skew, or the "
