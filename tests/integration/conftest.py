@@ -33,6 +33,14 @@ def airflow_db() -> None:
     Path(os.environ["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
     airflow = Path(sys.executable).parent / "airflow"
     subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, env=os.environ.copy())
+    from airflow_provider_neetocal._compat import AIRFLOW_V_3_0_PLUS
+
+    if AIRFLOW_V_3_0_PLUS:
+        # DAGs registered by tests belong to a bundle, which must exist in the DB first (a fresh DB
+        # has none until something, e.g. the first ``dag.test()``, syncs them).
+        from airflow.dag_processing.bundles.manager import DagBundlesManager
+
+        DagBundlesManager().sync_bundles_to_db()
 
 
 @pytest.fixture(scope="session")
