@@ -19,6 +19,7 @@ import json
 import math
 import re
 import unicodedata
+import zoneinfo
 from collections.abc import Mapping
 from typing import Any
 
@@ -258,7 +259,7 @@ def _email(value: Any, what: str) -> str:
 def _time_zone(value: Any) -> pendulum.Timezone:
     what = "an IANA time zone name such as 'Asia/Kolkata' or 'UTC'"
     if isinstance(value, pendulum.Timezone):
-        return value
+        value = value.name  # checked like a name: pendulum.timezone("localtime") is no IANA zone
     name = _text(value, what)
     if name.upper() == "UTC":
         name = "UTC"
@@ -334,7 +335,10 @@ def _split_slot_start(value: Any, zone: pendulum.Timezone) -> tuple[str, str]:
         given = parsed
     else:
         raise _FieldError(f"expected {SLOT_START_FORMAT}")
-    local = pendulum.instance(given, tz=zone).in_timezone(zone)
+    try:
+        local = pendulum.instance(given, tz=zone).in_timezone(zone)
+    except (OverflowError, ValueError):
+        raise _FieldError(f"out of the calendar's range in {zone.name}: expected {SLOT_START_FORMAT}") from None
     if given.tzinfo is None and local.replace(tzinfo=None) != given.replace(tzinfo=None):
         raise _FieldError(
             f"{given.replace(tzinfo=None).isoformat()} does not exist in {zone.name} (clocks skip it "
@@ -342,7 +346,19 @@ def _split_slot_start(value: Any, zone: pendulum.Timezone) -> tuple[str, str]:
         )
     if local.second or local.microsecond:
         raise _FieldError(f"not on a whole minute: expected {SLOT_START_FORMAT}")
+    if _occurs_twice(local.naive(), zone.name):
+        raise _FieldError(
+            f"{local.naive().isoformat()} occurs twice in {zone.name} (clocks go back), and NeetoCal's "
+            f"slot_date/slot_start_time cannot say which: expected {SLOT_START_FORMAT} outside that hour"
+        )
     return local.date().isoformat(), format_slot_time(local.hour, local.minute)
+
+
+def _occurs_twice(wall_clock: dt.datetime, zone_name: str) -> bool:
+    """Whether a wall-clock time is ambiguous in a zone (the repeated hour when DST ends)."""
+    zone = zoneinfo.ZoneInfo(zone_name)
+    first, second = (wall_clock.replace(tzinfo=zone, fold=fold).utcoffset() for fold in (0, 1))
+    return first != second
 
 
 def _meeting_spot(value: Any) -> str:

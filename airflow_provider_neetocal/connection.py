@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_provider_neetocal.exceptions import NeetoCalConfigError
@@ -33,7 +34,7 @@ def is_loopback(hostname: str) -> bool:
         return False
 
 
-def api_root_url(host: str | None, port: int | None = None, base_url: str | None = None) -> str:
+def api_root_url(host: str | None, port: int | None = None, base_url: Any = None) -> str:
     """Return the API root (``.../api/external/v1``, no trailing slash) for a connection.
 
     :param host: the connection's host: a workspace subdomain (``acme``), ``acme.neetocal.com``,
@@ -43,8 +44,14 @@ def api_root_url(host: str | None, port: int | None = None, base_url: str | None
     :raises NeetoCalConfigError: when the value cannot be a NeetoCal workspace or server, or would
         send the API key in clear text to another machine.
     """
+    if base_url is not None and not isinstance(base_url, str):
+        raise NeetoCalConfigError(
+            "base_url", f"{base_url!r} is not text: expected an origin such as 'https://proxy.example.com'"
+        )
     if base_url and base_url.strip():
         return _from_url(base_url.strip(), "base_url")
+    if port is not None and not (isinstance(port, int) and 0 <= port <= 65535):
+        raise NeetoCalConfigError("port", f"{port!r} is not a TCP port: expected a number from 1 to 65535")
     value = (host or "").strip()
     if not value:
         raise NeetoCalConfigError(

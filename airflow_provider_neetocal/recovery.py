@@ -12,13 +12,15 @@ No HTTP here: the hook fetches, these functions decide.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pendulum
 
-if TYPE_CHECKING:
-    import datetime as dt
+#: How far NeetoCal's ``created_at`` may precede this machine's clock and still count as "since":
+#: the two clocks are not the same, and NeetoCal reports whole seconds.
+CLOCK_SKEW_ALLOWANCE = dt.timedelta(minutes=5)
 
 #: Booking statuses that no longer hold the slot: such a booking is not "the one we made".
 DEAD_STATUSES = frozenset({"cancelled", "canceled", "rejected"})
@@ -62,9 +64,10 @@ def find_matching_booking(
     """
     start = slot_start_utc(payload)
     email = str(payload["email"]).lower()
-    since = pendulum.instance(created_since) if created_since else None
     found: list[dict[str, Any]] = []
     for booking in bookings:
+        if not isinstance(booking, Mapping):
+            continue
         if str(booking.get("status", "")).lower() in DEAD_STATUSES:
             continue
         if str(booking.get("email", "")).lower() != email:
@@ -74,14 +77,18 @@ def find_matching_booking(
         if start is not None:
             if parse_instant(booking.get("starts_at")) != start:
                 continue
-        elif since is not None:
-            created = parse_instant(booking.get("created_at"))
-            if created is None or created < since:
-                continue
+        elif created_since is not None and not created_after(booking, created_since):
+            continue
         found.append(dict(booking))
     if not found:
         return None
     return max(found, key=lambda b: parse_instant(b.get("created_at")) or pendulum.datetime(1970, 1, 1))
+
+
+def created_after(booking: Mapping[str, Any], moment: dt.datetime) -> bool:
+    """Whether NeetoCal created ``booking`` at or after ``moment``, give or take :data:`CLOCK_SKEW_ALLOWANCE`."""
+    created = parse_instant(booking.get("created_at"))
+    return created is not None and created >= pendulum.instance(moment) - CLOCK_SKEW_ALLOWANCE
 
 
 def parse_instant(value: Any) -> pendulum.DateTime | None:

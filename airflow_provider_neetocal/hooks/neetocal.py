@@ -39,9 +39,6 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 30.0)
 #: Largest page NeetoCal serves; fewer round trips when iterating over every booking.
 MAX_PAGE_SIZE = 100
-#: How far a booking's server-side ``created_at`` may precede this machine's clock and still count
-#: as created by this attempt (for payloads without a slot).
-CLOCK_SKEW_ALLOWANCE = dt.timedelta(minutes=5)
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _NO_RETRIES = RetryPolicy(max_retries=0, max_rate_limit_waits=0)
 
@@ -193,11 +190,11 @@ class NeetoCalHook(BaseHook):
         available", taken by our own first attempt) also triggers the lookup.
 
         :param created_since: for a payload without a slot, only bookings created since then count
-            as ours (the DAG run's start); defaults to a few minutes before this call.
+            as ours (the DAG run's start, less a clock-skew allowance); defaults to now.
         :return: ``(booking, created)``: ``created`` is ``False`` when an earlier attempt's booking
             was recovered instead.
         """
-        since = created_since or dt.datetime.now(dt.timezone.utc) - CLOCK_SKEW_ALLOWANCE
+        since = created_since or dt.datetime.now(dt.timezone.utc)
         unknown: NeetoCalOutcomeUnknownError | None = None
         for _ in range(max_unknown_outcomes + 1):
             try:
@@ -209,11 +206,11 @@ class NeetoCalHook(BaseHook):
                 if unknown is None or error.status != 422:
                     raise
                 self.log.warning("%s, after an attempt with an unknown outcome; looking the booking up", error)
-                found = self._find_settled(payload, since, settle_seconds)
+                found = self._find_settled(payload, since, settle_seconds, unknown)
                 if found is None:
                     raise
                 return found, False
-            found = self._find_settled(payload, since, settle_seconds)
+            found = self._find_settled(payload, since, settle_seconds, unknown)
             if found is not None:
                 return found, False
             self.log.warning("No booking was made by that attempt; sending it again")
@@ -243,8 +240,20 @@ class NeetoCalHook(BaseHook):
         return self._meetings[meeting_slug]
 
     def _find_settled(
-        self, payload: dict[str, Any], since: dt.datetime, settle_seconds: float
+        self,
+        payload: dict[str, Any],
+        since: dt.datetime,
+        settle_seconds: float,
+        unknown: NeetoCalOutcomeUnknownError,
     ) -> dict[str, Any] | None:
+        """Look up (twice, ``settle_seconds`` apart) what an attempt with an unknown outcome left."""
+        if self.find_meeting(str(payload["meeting_slug"])) is None:
+            # Without the meeting no look-up can prove the booking absent: never re-send blind.
+            self.log.warning(
+                "Meeting %r is not listed by GET /meetings, so the booking cannot be looked up",
+                payload["meeting_slug"],
+            )
+            raise unknown
         found = self.find_booking(payload, created_since=since)
         if found is None and settle_seconds > 0:
             self._sleep(settle_seconds)
@@ -380,7 +389,9 @@ class NeetoCalHook(BaseHook):
                 endpoint=endpoint,
                 status=response.status_code,
                 message=self._redact(
-                    "; ".join(error_messages_from_body(response.text, response.headers.get("Content-Type", "")))
+                    "; ".join(
+                        error_messages_from_body(self._redact(response.text), response.headers.get("Content-Type", ""))
+                    )
                     or "empty body"
                 ),
             ) from None
@@ -388,7 +399,8 @@ class NeetoCalHook(BaseHook):
     def _error_for(self, response: requests.Response, method: str, endpoint: str) -> NeetoCalApiError:
         status = response.status_code
         content_type = response.headers.get("Content-Type", "")
-        errors = [self._redact(m) for m in error_messages_from_body(response.text, content_type)]
+        # Redacted before the messages are cut to length, or a cut could keep half of an echoed key.
+        errors = error_messages_from_body(self._redact(response.text), content_type)
         fields: dict[str, Any] = {
             "method": method,
             "endpoint": endpoint,
@@ -399,9 +411,10 @@ class NeetoCalHook(BaseHook):
         if status == 429:
             return NeetoCalRateLimitError(retry_after=parse_retry_after(response.headers.get("Retry-After")), **fields)
         if 300 <= status < 400:
+            location = self._redact(response.headers.get("Location", "?"))
             fields["message"] = (
-                f"redirect to {response.headers.get('Location', '?')!r} not followed, so the API key stays "
-                "with the configured server: check the connection's Workspace / base URL"
+                f"redirect to {location!r} not followed, so the API key stays with the configured server: "
+                "check the connection's Workspace / base URL"
             )
             return NeetoCalClientError(**fields)
         if status in (401, 403):

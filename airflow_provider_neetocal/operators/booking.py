@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-import pendulum
-
 from airflow_provider_neetocal.booking import build_booking_payload
 from airflow_provider_neetocal.exceptions import NeetoCalBookingExistsError
 from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
@@ -15,7 +13,7 @@ from airflow_provider_neetocal.links import (
     NeetoCalBookingLink,
 )
 from airflow_provider_neetocal.operators.base import NeetoCalBaseOperator
-from airflow_provider_neetocal.recovery import parse_instant
+from airflow_provider_neetocal.recovery import created_after
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -63,7 +61,8 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
     :param if_exists: what to do when NeetoCal already holds a live booking for this attendee,
         meeting and start before the first attempt (a re-run, a backfill, a manual clear):
         ``"reuse"`` (default) adopts it and returns it as if just created; ``"fail"`` fails the task
-        (``NeetoCalBookingExistsError``) unless the booking was made during this DAG run;
+        (``NeetoCalBookingExistsError``), except on a retry that finds what an earlier try made
+        during this DAG run;
         ``"create"`` skips that look-up and always sends the first POST. Whatever the choice, an
         Airflow retry (``try_number > 1``) and an attempt whose outcome is unknown always look
         the booking up before sending again, so a retry never books twice.
@@ -170,21 +169,16 @@ def obtain_booking(
     """The exactly-once rule shared by the single and bulk operators: find, or create once.
 
     Looks the booking up first unless ``if_exists="create"`` on a first try; adopts what it finds
-    (``"fail"`` refuses one made before this DAG run); otherwise creates it with recovery of lost
-    answers. Returns ``(booking, created)``.
+    (``"fail"`` refuses it, unless this is a retry and it was made during this DAG run); otherwise
+    creates it with recovery of lost answers. Returns ``(booking, created)``.
     """
     booking = hook.find_booking(payload, created_since=run_started) if if_exists != "create" or retrying else None
     if booking is None:
         return hook.create_booking_once(payload, created_since=run_started)
-    if if_exists == "fail" and not created_since(booking, run_started):
+    # "fail" adopts only what an earlier try of this task made: on a first try nothing of ours exists.
+    if if_exists == "fail" and not (retrying and run_started is not None and created_after(booking, run_started)):
         raise NeetoCalBookingExistsError(booking)
     return booking, False
-
-
-def created_since(booking: dict[str, Any], moment: dt.datetime | None) -> bool:
-    """Whether NeetoCal created ``booking`` at or after ``moment`` (e.g. during this DAG run)."""
-    created = parse_instant(booking.get("created_at"))
-    return moment is not None and created is not None and created >= pendulum.instance(moment)
 
 
 def push_booking_references(context: Context, booking: dict[str, Any]) -> None:

@@ -418,15 +418,6 @@ def test_a_task_that_fails_after_the_post_is_recovered_not_rebooked_on_try_2(
     LEDGER["faults"]["task_died_after_post"] += 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "operators/booking.py:142,176-178 hand dag_run.start_date to find_booking/create_booking_once as "
-        "created_since with no CLOCK_SKEW_ALLOWANCE (hooks/neetocal.py:44, applied only when created_since "
-        "is None, hooks/neetocal.py:200): with NeetoCal's clock 30 s behind Airflow's (well within that "
-        "5-minute allowance), try 2 does not recognise the slot-less booking try 1 made and books a second slot"
-    ),
-)
 def test_a_slotless_retry_recognises_its_booking_when_neetocals_clock_is_behind(
     waits: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:

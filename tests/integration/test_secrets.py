@@ -328,16 +328,6 @@ def test_a_server_echoing_the_key_in_its_error_body_does_not_get_it_into_the_err
     assert {where: hits for where, text in texts.items() if (hits := leaks(text, key))} == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "hooks/neetocal.py:403 (_error_for, 3xx branch, at a41640d): the redirect's Location header is quoted "
-        "into the error message without _redact, so a server redirecting to a URL that carries the key puts the "
-        "whole key in str(exc) and in whatever logs the error; Airflow's masker can hide it only where it runs and "
-        "only for keys of 5+ characters (a 3-character key stays visible). Repro: a server answering POST "
-        "/bookings with 302 and 'Location: https://login.example.invalid/?api_key=<key>'"
-    ),
-)
 @pytest.mark.parametrize("key_kind", ["canary", "short"])
 def test_a_redirect_quoting_the_key_does_not_get_it_into_the_error(monkeypatch, log_output, echoing_server, key_kind):
     key = new_canary() if key_kind == "canary" else SHORT_KEY
@@ -348,17 +338,6 @@ def test_a_redirect_quoting_the_key_does_not_get_it_into_the_error(monkeypatch, 
     assert {where: hits for where, text in texts.items() if (hits := leaks(text, key))} == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "exceptions.py:231/277 (error_messages_from_body -> _truncate) runs before hooks/neetocal.py:391 "
-        "(_error_for -> _redact): when an echoed key straddles the 300-character excerpt limit, the excerpt keeps "
-        "the first part of the key and _redact, looking for the whole key, no longer finds it: 'LEAKCANARY-' plus "
-        "16 of the 24 secret characters end up in str(exc) and in the log line reporting it (the masker only "
-        "matches the whole key). Redact the body "
-        "before excerpting. Repro: a 401 body {\"error\": 'x' * 270 + key + ' was refused'}"
-    ),
-)
 def test_an_echoed_key_cut_by_the_excerpt_limit_does_not_leave_a_piece_of_it(monkeypatch, log_output, echoing_server):
     key = new_canary()
 

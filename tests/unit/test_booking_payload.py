@@ -407,12 +407,20 @@ def test_naive_pendulum_datetime_is_read_in_time_zone() -> None:
     [
         ("2025-03-09T06:59:00Z", ("2025-03-09", "01:59 AM")),  # last minute of EST
         ("2025-03-09T07:00:00Z", ("2025-03-09", "03:00 AM")),  # first minute of EDT: 02:xx is skipped
-        ("2025-11-02T05:30:00Z", ("2025-11-02", "01:30 AM")),  # 01:30 EDT, first time round
-        ("2025-11-02T06:30:00Z", ("2025-11-02", "01:30 AM")),  # 01:30 EST, second time round
+        ("2025-11-02T04:59:00Z", ("2025-11-02", "12:59 AM")),  # last minute before the repeated hour
+        ("2025-11-02T07:00:00Z", ("2025-11-02", "02:00 AM")),  # first minute after it
     ],
 )
 def test_instants_around_new_york_dst_changes_give_the_local_wall_clock(utc: str, local: tuple[str, str]) -> None:
     assert slot_of(build(slot_start=utc, time_zone="America/New_York")) == local
+
+
+@pytest.mark.parametrize("utc", ["2025-11-02T05:30:00Z", "2025-11-02T06:30:00Z"], ids=["edt", "est"])
+def test_instants_in_the_repeated_hour_are_refused_as_ambiguous_for_neetocal(utc: str) -> None:
+    error = refusal(slot_start=utc, time_zone="America/New_York")
+
+    assert error.fields == ["slot_start"]
+    assert "occurs twice in America/New_York" in str(error)
 
 
 @pytest.mark.parametrize(
@@ -427,10 +435,11 @@ def test_naive_slot_start_in_the_spring_forward_gap_is_refused(start: Any) -> No
     assert "does not exist in America/New_York" in str(error)
 
 
-def test_naive_slot_start_in_the_fall_back_overlap_keeps_its_wall_clock() -> None:
-    payload = build(slot_start="2025-11-02T01:30", time_zone="America/New_York")
+def test_naive_slot_start_in_the_fall_back_overlap_is_refused_as_ambiguous() -> None:
+    error = refusal(slot_start="2025-11-02T01:30", time_zone="America/New_York")
 
-    assert slot_of(payload) == ("2025-11-02", "01:30 AM")
+    assert error.fields == ["slot_start"]
+    assert "occurs twice" in str(error)
 
 
 def test_naive_slot_start_just_after_the_gap_is_accepted() -> None:
