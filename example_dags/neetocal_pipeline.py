@@ -56,7 +56,8 @@ message naming the field, and sends nothing to NeetoCal.
         return [
             {
                 "name": row["name"],
-                "email": row["email"],
+                # Not "email": on Airflow 2, partial() reserves that name for failure alerts.
+                "attendee_email": row["email"],
                 "slot_date": row["slot_date"],
                 "slot_start_time": row["slot_start_time"],
                 "time_zone": row["time_zone"],
@@ -79,11 +80,12 @@ message naming the field, and sends nothing to NeetoCal.
         by_email = {b["email"].lower(): b for b in bookings if b}
         booked, failed = [], []
         for attendee in attendees:
-            booking = by_email.get(attendee["email"].lower())
+            email = attendee["attendee_email"]
+            booking = by_email.get(email.lower())
             if booking:
-                booked.append({"email": attendee["email"], "sid": booking["sid"], "starts_at": booking["starts_at"]})
+                booked.append({"email": email, "sid": booking["sid"], "starts_at": booking["starts_at"]})
             else:
-                failed.append({"email": attendee["email"]})
+                failed.append({"email": email})
         summary = {"booked": booked, "failed": failed}
         print(f"NeetoCal bookings: {len(booked)} booked, {len(failed)} failed")
         for line in booked:

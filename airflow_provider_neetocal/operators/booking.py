@@ -58,6 +58,9 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
         Guests go under ``guest_email_s`` as a list of addresses.
     :param metadata: extra booking metadata (a mapping or a JSON string).
     :param neetocal_conn_id: the ``neetocal`` connection to use.
+    :param attendee_email: the attendee's address under a name that cannot clash with Airflow's
+        ``email``; when given, ``email`` is the failure-alert address again. Needed for
+        ``.partial(...).expand_kwargs(rows)`` on Airflow 2, whose ``partial()`` sets ``email`` itself.
     :param if_exists: what to do when NeetoCal already holds a live booking for this attendee,
         meeting and start before the first attempt (a re-run, a backfill, a manual clear):
         ``"reuse"`` (default) adopts it and returns it as if just created; ``"fail"`` fails the task
@@ -90,7 +93,7 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
         *,
         meeting_slug: str,
         name: str,
-        email: str,
+        email: str | None = None,
         time_zone: str,
         slot_start: Any = None,
         slot_date: Any = None,
@@ -100,13 +103,17 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
         metadata: dict[str, Any] | str | None = None,
         neetocal_conn_id: str = NeetoCalHook.default_conn_name,
         if_exists: IfExists = "reuse",
+        attendee_email: str | None = None,
         **kwargs: Any,
     ) -> None:
+        if attendee_email is not None:
+            # With the alias, ``email`` keeps Airflow's meaning (the failure-alert address).
+            kwargs["email"] = email
         super().__init__(neetocal_conn_id=neetocal_conn_id, **kwargs)
         self.if_exists = checked_if_exists(if_exists)
         self.meeting_slug = meeting_slug
         self.attendee_name = name
-        self.attendee_email = email
+        self.attendee_email = attendee_email if attendee_email is not None else email
         self.time_zone = time_zone
         self.slot_start = slot_start
         self.slot_date = slot_date

@@ -217,3 +217,9 @@ def test_booking_link_is_empty_before_a_booking_exists():
 
 def test_operator_carries_the_booking_link():
     assert any(isinstance(link, NeetoCalBookingLink) for link in NeetoCalCreateBookingOperator.operator_extra_links)
+
+
+def test_attendee_email_alias_leaves_email_to_airflow_alerts():
+    operator = make_operator(email="oncall@example.com", attendee_email="eve@example.com")
+    assert operator.attendee_email == "eve@example.com"
+    assert operator.email == "oncall@example.com"
