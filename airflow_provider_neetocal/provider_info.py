@@ -21,7 +21,7 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "hidden-fields": HIDDEN_FIELDS,
     "relabeling": {"host": "Workspace", "password": "API key"},
     "placeholders": {
-        "host": "acme  (for https://acme.neetocal.com), or http://127.0.0.1:8765 for the local sandbox",
+        "host": "acme (for acme.neetocal.com) or http://127.0.0.1:8765",
         "password": "API key from NeetoCal → Admin panel → API Keys",
         "base_url": "https://proxy.example.com (optional)",
         "timeout": "30",
