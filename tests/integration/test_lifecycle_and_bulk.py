@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_neetocal._compat import AirflowFailException
 from airflow_provider_neetocal.exceptions import (
     NeetoCalBulkClientError,
     NeetoCalBulkError,

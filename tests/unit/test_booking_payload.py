@@ -12,8 +12,8 @@ from typing import Any
 
 import pendulum
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_neetocal._compat import AirflowFailException
 from airflow_provider_neetocal.booking import (
     MEETING_SPOTS,
     build_booking_payload,

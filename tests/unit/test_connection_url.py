@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_neetocal._compat import AirflowFailException
 from airflow_provider_neetocal.connection import API_PATH, api_root_url, is_loopback
 from airflow_provider_neetocal.exceptions import NeetoCalConfigError
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from airflow_provider_neetocal._compat import AirflowException, AirflowFailException
 from airflow_provider_neetocal.exceptions import (
     MAX_BODY_EXCERPT,
     FieldProblem,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import requests
 import requests_mock as rm
-from airflow.sdk.exceptions import AirflowFailException
 from urllib3.exceptions import NewConnectionError
 
 from airflow_provider_neetocal import __version__
+from airflow_provider_neetocal._compat import AirflowFailException
 from airflow_provider_neetocal.exceptions import (
     NeetoCalApiError,
     NeetoCalAuthError,

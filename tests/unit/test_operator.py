@@ -9,12 +9,12 @@ from unittest import mock
 import pendulum
 import pytest
 import requests_mock as rm
-from airflow.sdk import DAG
-from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_neetocal._compat import AirflowFailException
 from airflow_provider_neetocal.exceptions import NeetoCalValidationError
 from airflow_provider_neetocal.links import NeetoCalBookingLink
 from airflow_provider_neetocal.operators.booking import NeetoCalCreateBookingOperator
+from tests.compat import DAG
 from tests.conftest import TEST_API_KEY
 
 API = "https://acme.neetocal.com/api/external/v1"
