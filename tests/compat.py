@@ -88,12 +88,21 @@ def dag_test(dag: Any, *, logical_date: datetime | None = None, run_conf: dict[s
     Airflow 2's ``dag.test()`` deletes an earlier run of the same logical date first; that delete
     needs the ``ab_user`` table (``dag_run_note.user_id`` points at it) in SQLAlchemy's metadata,
     which only the fab provider's models register, so they are imported here.
+
+    Without ``logical_date`` nothing is passed for it, so each Airflow picks its default (now).
+    Airflow 3 takes an explicit ``logical_date=None`` literally: its ``dag.test()`` then clears the
+    task instances (and XComs) of *every* earlier run of the DAG, not only of the same date.
     """
+    kwargs: dict[str, Any] = {"run_conf": run_conf}
     if AIRFLOW_V_3_0_PLUS:
-        return dag.test(logical_date=logical_date, run_conf=run_conf)
+        if logical_date is not None:
+            kwargs["logical_date"] = logical_date
+        return dag.test(**kwargs)
     import airflow.providers.fab.auth_manager.models  # noqa: F401
 
-    return dag.test(execution_date=logical_date, run_conf=run_conf)
+    if logical_date is not None:
+        kwargs["execution_date"] = logical_date
+    return dag.test(**kwargs)
 
 
 def extra_link_url(dag: Any, run: Any, task_id: str, link: Any) -> str | None:

@@ -67,12 +67,16 @@ def log_output(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[s
     """Everything logged so far, whichever way it went out.
 
     Airflow 3 routes task and hook loggers through structlog to stdout, which ``caplog`` alone
-    does not see; checks for leaked secrets must read both.
+    does not see; checks for leaked secrets must read both. Airflow 2 logs through stdlib logging
+    (``caplog``) and its console handler prints each record to stdout too: those copies are dropped,
+    so a line logged once is read once.
     """
+    from tests.compat import stdout_without_log_copies
+
     caplog.set_level(logging.DEBUG)
 
     def read() -> str:
         captured = capsys.readouterr()
-        return "\n".join([caplog.text, captured.out, captured.err])
+        return "\n".join([caplog.text, stdout_without_log_copies(captured.out, caplog.records), captured.err])
 
     return read

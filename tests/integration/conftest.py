@@ -49,13 +49,3 @@ def dagbag(airflow_db: None) -> Any:
     from airflow_provider_neetocal._compat import dagbag_class
 
     return dagbag_class()(dag_folder=str(EXAMPLE_DAGS))
-
-
-def xcoms_of(dag_id: str, run_id: str) -> dict[tuple[str, int, str], Any]:
-    """Every XCom a DAG run left in the metadata DB, keyed by (task_id, map_index, key)."""
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        rows = session.query(XComModel).filter(XComModel.dag_id == dag_id, XComModel.run_id == run_id).all()
-        return {(row.task_id, row.map_index, row.key): XComModel.deserialize_value(row) for row in rows}

@@ -10,8 +10,10 @@ from unittest import mock
 import pendulum
 import pytest
 
+from airflow_provider_neetocal.links import NeetoCalBookingLink
+from tests.compat import ParamValidationError, dag_test, extra_link_url, xcoms_of
 from tests.conftest import TEST_API_KEY
-from tests.integration.conftest import EXAMPLE_DAGS, xcoms_of
+from tests.integration.conftest import EXAMPLE_DAGS
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +26,7 @@ def run_dag(dagbag: Any, dag_id: str, **kwargs: Any) -> Any:
 
     dag = dagbag_class()(dag_folder=str(EXAMPLE_DAGS)).get_dag(dag_id)
     assert dag is not None, dagbag.import_errors
-    return dag.test(**kwargs)
+    return dag_test(dag, **kwargs)
 
 
 def test_example_dags_import_without_errors(dagbag):
@@ -59,6 +61,7 @@ def test_manual_booking_dag_books_from_the_form_values(dagbag, sandbox):
     }
     run = run_dag(dagbag, "neetocal_manual_booking", run_conf=conf)
     assert run.state == "success"
+    dag = dagbag.get_dag("neetocal_manual_booking")
     (booking,) = sandbox.bookings
     assert (booking["name"], booking["email"], booking["starts_at"]) == (
         "Ada Lovelace",
@@ -73,7 +76,7 @@ def test_manual_booking_dag_books_from_the_form_values(dagbag, sandbox):
     assert xcoms[("create_booking", -1, "return_value")]["sid"] == booking["sid"]
     assert xcoms[("create_booking", -1, "booking_sid")] == booking["sid"]
     assert xcoms[("create_booking", -1, "booking_url")] == booking["admin_booking_url"]
-    assert xcoms[("create_booking", -1, "_link_NeetoCalBookingLink")] == booking["admin_booking_url"]
+    assert extra_link_url(dag, run, "create_booking", NeetoCalBookingLink()) == booking["admin_booking_url"]
     assert booking["sid"] in xcoms[("announce", -1, "return_value")]
 
 
@@ -88,8 +91,6 @@ def test_manual_booking_dag_without_a_start_books_the_first_free_slot(dagbag, sa
 
 
 def test_manual_booking_form_refuses_values_its_params_forbid(dagbag, sandbox):
-    from airflow.sdk.exceptions import ParamValidationError
-
     with pytest.raises(ParamValidationError, match="meeting_slug"):
         run_dag(dagbag, "neetocal_manual_booking", run_conf={"meeting_slug": "has spaces"})
     assert sandbox.requests == []

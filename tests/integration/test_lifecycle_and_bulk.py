@@ -19,7 +19,7 @@ from airflow_provider_neetocal.operators.lifecycle import (
     NeetoCalCancelBookingOperator,
     NeetoCalRescheduleBookingOperator,
 )
-from tests.integration.conftest import xcoms_of
+from tests.compat import dag_test, xcoms_of
 
 pytestmark = pytest.mark.integration
 
@@ -190,7 +190,7 @@ def test_bulk_operator_runs_in_a_dag_from_an_upstream_xcom(sandbox, airflow_db):
     from airflow_provider_neetocal._compat import dagbag_class
     from tests.conftest import TEST_DAGS
 
-    run = dagbag_class()(dag_folder=str(TEST_DAGS)).get_dag("neetocal_test_bulk").test()
+    run = dag_test(dagbag_class()(dag_folder=str(TEST_DAGS)).get_dag("neetocal_test_bulk"))
     assert run.state == "success"
     assert len(sandbox.bookings) == 3
     sids = xcoms_of("neetocal_test_bulk", run.run_id)[("bulk", -1, "booking_sids")]

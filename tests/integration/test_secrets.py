@@ -32,8 +32,8 @@ from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
 from airflow_provider_neetocal.operators.booking import NeetoCalCreateBookingOperator
 from airflow_provider_neetocal.retries import RetryPolicy
 from airflow_provider_neetocal.sandbox import NeetoCalSandbox
+from tests.compat import xcoms_of
 from tests.conftest import neetocal_conn_json
-from tests.integration.conftest import xcoms_of
 from tests.integration.test_example_dags import run_dag
 
 pytestmark = pytest.mark.integration

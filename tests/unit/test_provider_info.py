@@ -10,6 +10,7 @@ from pathlib import Path
 import airflow_provider_neetocal
 from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
 from airflow_provider_neetocal.provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR, get_provider_info
+from tests.compat import requires_connection_form_widgets
 
 DISTRIBUTION = "airflow-provider-neetocal"
 
@@ -71,6 +72,16 @@ def test_provider_info_validates_against_airflows_schema():
     jsonschema.validate(get_provider_info(), schema)
 
 
+def test_providers_manager_discovers_the_connection_type_and_link():
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    assert DISTRIBUTION in manager.providers
+    assert manager.hooks["neetocal"].hook_class_name.endswith("NeetoCalHook")
+    assert "airflow_provider_neetocal.links.NeetoCalBookingLink" in manager.extra_links_class_names
+
+
+@requires_connection_form_widgets()
 def test_providers_manager_discovers_the_connection_type_and_form():
     from airflow.providers_manager import ProvidersManager
 
