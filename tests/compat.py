@@ -98,11 +98,23 @@ def dag_test(dag: Any, *, logical_date: datetime | None = None, run_conf: dict[s
         if logical_date is not None:
             kwargs["logical_date"] = logical_date
         return dag.test(**kwargs)
+    import logging
+
     import airflow.providers.fab.auth_manager.models  # noqa: F401
 
     if logical_date is not None:
         kwargs["execution_date"] = logical_date
-    return dag.test(**kwargs)
+    # Airflow 2's dag.test() adds a StreamHandler(sys.stdout) to the shared "airflow.task" logger
+    # once per process: under pytest it would keep writing to the first test's (then closed)
+    # capture stream, and every later task log line would end in a "--- Logging error ---".
+    task_logger = logging.getLogger("airflow.task")
+    handlers = list(task_logger.handlers)
+    try:
+        return dag.test(**kwargs)
+    finally:
+        for handler in task_logger.handlers[:]:
+            if handler not in handlers:
+                task_logger.removeHandler(handler)
 
 
 def extra_link_url(dag: Any, run: Any, task_id: str, link: Any) -> str | None:
