@@ -337,26 +337,24 @@ class SandboxAPI:
         return record
 
     def cancel_booking(self, *, sid: str, query: Mapping[str, str], body: Mapping[str, Any]) -> ApiResponse:
-        record = self._end_booking(sid, "cancelled")
-        reason = _body_text(body, "cancel_reason")
-        if reason is None:
-            reason = query.get("cancel_reason")
-        now = format_utc(self.now())
-        record.booking.update(status="cancelled", cancel_reason=reason, cancelled_by="host", updated_at=now)
-        record.history.append({"event": "cancelled", "at": now, "reason": reason})
-        self.store.save(record)
-        return ApiResponse(200, {"message": "Booking has been successfully cancelled"})
+        return self._finish_booking(sid, "cancelled", "cancel_reason", query, body)
 
     def reject_booking(self, *, sid: str, query: Mapping[str, str], body: Mapping[str, Any]) -> ApiResponse:
-        record = self._end_booking(sid, "rejected")
-        reason = _body_text(body, "rejection_reason")
+        return self._finish_booking(sid, "rejected", "rejection_reason", query, body)
+
+    def _finish_booking(
+        self, sid: str, status: str, reason_field: str, query: Mapping[str, str], body: Mapping[str, Any]
+    ) -> ApiResponse:
+        """Cancel or reject: the reason from the body (which wins) or the query string."""
+        record = self._end_booking(sid, status)
+        reason = _body_text(body, reason_field)
         if reason is None:
-            reason = query.get("rejection_reason")
+            reason = query.get(reason_field)
         now = format_utc(self.now())
-        record.booking.update(status="rejected", cancel_reason=reason, cancelled_by="host", updated_at=now)
-        record.history.append({"event": "rejected", "at": now, "reason": reason})
+        record.booking.update(status=status, cancel_reason=reason, cancelled_by="host", updated_at=now)
+        record.history.append({"event": status, "at": now, "reason": reason})
         self.store.save(record)
-        return ApiResponse(200, {"message": "Booking has been successfully rejected"})
+        return ApiResponse(200, {"message": f"Booking has been successfully {status}"})
 
     def associated_bookings(self, *, sid: str, query: Mapping[str, str], body: Mapping[str, Any]) -> ApiResponse:
         self._record(sid)
