@@ -183,7 +183,13 @@ class SandboxAPI:
         return booking
 
     def meeting_by_slug(self, slug: str) -> Meeting | None:
-        return self._by_slug.get(slug)
+        """The meeting with this slug, compared case-insensitively (configured slugs are lower case)."""
+        return self._by_slug.get(slug.lower())
+
+    @property
+    def listed_meetings(self) -> list[Meeting]:
+        """The meetings ``GET /meetings`` shows: every one not configured with ``"listed": false``."""
+        return [meeting for meeting in self.meetings if meeting.listed]
 
     def _occupancy(self) -> Occupancy:
         booked = []
@@ -222,7 +228,7 @@ class SandboxAPI:
         slug = body.get("meeting_slug")
         if slug is None or slug == "":
             raise ValidationError("meeting_slug is required")
-        meeting = self._by_slug.get(slug) if isinstance(slug, str) else None
+        meeting = self.meeting_by_slug(slug) if isinstance(slug, str) else None
         if meeting is None:
             raise ValidationError(f"Meeting not found: no meeting with meeting_slug {slug!r}")
         name = required_name(body)
@@ -363,7 +369,7 @@ class SandboxAPI:
     # ---- slots and meetings -------------------------------------------------------------------
 
     def list_slots(self, *, meeting_slug: str, query: Mapping[str, str], body: Mapping[str, Any]) -> ApiResponse:
-        meeting = self._by_slug.get(meeting_slug)
+        meeting = self.meeting_by_slug(meeting_slug)
         if meeting is None:
             raise ApiError(404, "Meeting not found")
         time_zone = query.get("time_zone")
@@ -397,7 +403,7 @@ class SandboxAPI:
         host_email = (query.get("host_email") or "").strip().lower()
         meetings = [
             meeting
-            for meeting in self.meetings
+            for meeting in self.listed_meetings
             if not host_email or any(host.email.lower() == host_email for host in meeting.hosts)
         ]
         page, pagination = _paginate(meetings, query)
@@ -405,7 +411,7 @@ class SandboxAPI:
 
     def get_meeting(self, *, meeting_sid: str, query: Mapping[str, str], body: Mapping[str, Any]) -> ApiResponse:
         meeting = self._by_sid.get(meeting_sid)
-        if meeting is None:
+        if meeting is None or not meeting.listed:
             raise ApiError(404, "Meeting not found")
         return ApiResponse(200, meeting.to_api())
 

@@ -169,7 +169,8 @@ class NeetoCalSandbox:
 
     @property
     def meetings(self) -> list[dict[str, Any]]:
-        return [meeting.to_api() for meeting in self._api.meetings]
+        """The meetings as ``GET /meetings`` shows them (unlisted ones left out)."""
+        return [meeting.to_api() for meeting in self._api.listed_meetings]
 
     def now(self) -> datetime:
         """The sandbox's current time (the ``now`` callable, or the real clock)."""

@@ -185,6 +185,8 @@ class Meeting:
     questions: dict[str, Question] = field(default_factory=dict)
     location: str | None = None
     description: str | None = None
+    #: ``False`` hides the meeting from ``GET /meetings`` and ``GET /meetings/{sid}``; it stays bookable.
+    listed: bool = True
 
     @property
     def host(self) -> Host:
@@ -229,6 +231,9 @@ class Meeting:
             raise ConfigError(f"{where}: capacity must be a positive integer")
         if kind == "one_on_one" and capacity != 1:
             raise ConfigError(f"{where}: a one_on_one meeting has capacity 1")
+        listed = data.get("listed", True)
+        if not isinstance(listed, bool):
+            raise ConfigError(f"{where}: listed must be true or false, got {listed!r}")
         return cls(
             id=str(data.get("id") or uuid.uuid5(uuid.NAMESPACE_URL, f"neetocal-sandbox:meeting:{slug}")),
             sid=str(data.get("sid") or hashlib.sha1(slug.encode()).hexdigest()[:SID_LENGTH]),
@@ -245,6 +250,7 @@ class Meeting:
             questions=_questions_from_config(data.get("questions") or (), where),
             location=data.get("location"),
             description=data.get("description"),
+            listed=listed,
         )
 
     def to_api(self) -> dict[str, Any]:
