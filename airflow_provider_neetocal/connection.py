@@ -24,10 +24,17 @@ _HOSTNAME_RE = re.compile(
 
 
 def is_loopback(hostname: str) -> bool:
-    """Whether traffic to ``hostname`` stays on this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    """Whether traffic to ``hostname`` stays on this machine: ``localhost``, 127.0.0.0/8 or ``::1``.
+
+    Only ``localhost`` itself and loopback IP literals count. ``*.localhost`` names are resolved
+    through DNS (and a resolver may answer with any address), so they are not trusted; neither
+    is an address with a zone (``::1%eth0``).
+    """
     name = hostname.strip("[]").lower()
-    if name == "localhost" or name.endswith(".localhost"):
+    if name == "localhost":
         return True
+    if "%" in name:
+        return False
     try:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
@@ -51,7 +58,9 @@ def api_root_url(host: str | None, port: int | None = None, base_url: Any = None
     if base_url and base_url.strip():
         return _from_url(base_url.strip(), "base_url")
     if port is not None and not (isinstance(port, int) and 0 <= port <= 65535):
-        raise NeetoCalConfigError("port", f"{port!r} is not a TCP port: expected a number from 1 to 65535")
+        raise NeetoCalConfigError(
+            "port", f"{port!r} is not a TCP port: expected 0 (none, the scheme's default) or 1 to 65535"
+        )
     value = (host or "").strip()
     if not value:
         raise NeetoCalConfigError(

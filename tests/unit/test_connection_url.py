@@ -36,6 +36,22 @@ def test_workspace_with_port_keeps_the_port() -> None:
     assert api_root_url("acme", 8443) == "https://acme.neetocal.com:8443/api/external/v1"
 
 
+@pytest.mark.parametrize("host", ["acme", "127.0.0.1"])
+def test_port_0_means_no_port(host: str) -> None:
+    assert api_root_url(host, 0) == api_root_url(host, None)
+
+
+@pytest.mark.parametrize("port", [-1, 65536, 99999])
+def test_port_out_of_range_is_refused_saying_0_means_none(port: int) -> None:
+    error = refusal("acme", port)
+
+    assert error.field == "port"
+    assert str(error) == (
+        f"Invalid NeetoCal connection port: {port} is not a TCP port: "
+        "expected 0 (none, the scheme's default) or 1 to 65535"
+    )
+
+
 @pytest.mark.parametrize(
     "host",
     [
@@ -92,16 +108,35 @@ def test_loopback_without_scheme_gives_plain_http(host: str, port: int | None, e
     assert api_root_url(host, port) == expected
 
 
-@pytest.mark.parametrize(
-    "name", ["localhost", "LocalHost", "sandbox.localhost", "127.0.0.1", "127.255.0.9", "::1", "[::1]"]
-)
+@pytest.mark.parametrize("name", ["localhost", "LocalHost", "127.0.0.1", "127.255.0.9", "::1", "[::1]"])
 def test_is_loopback(name: str) -> None:
     assert is_loopback(name)
 
 
-@pytest.mark.parametrize("name", ["10.0.0.1", "0.0.0.0", "::", "localhost.example.com", "example.com", "192.168.1.1"])
+@pytest.mark.parametrize(
+    "name",
+    ["10.0.0.1", "0.0.0.0", "::", "localhost.example.com", "example.com", "192.168.1.1", "::1%eth0"],
+)
 def test_is_not_loopback(name: str) -> None:
     assert not is_loopback(name)
+
+
+@pytest.mark.parametrize("name", ["sandbox.localhost", "api.LOCALHOST", ":.localhost", "a.b.localhost"])
+def test_names_under_localhost_are_not_loopback_because_they_go_through_dns(name: str) -> None:
+    assert not is_loopback(name)
+
+
+@pytest.mark.parametrize("host", ["sandbox.localhost", ":.LOCALHOST", "[:.localhost]", "::1%eth0"])
+def test_host_that_only_looks_like_loopback_is_refused(host: str) -> None:
+    error = refusal(host, 8765)
+
+    assert error.field == "host"
+    assert "is not a workspace subdomain" in str(error)
+
+
+@pytest.mark.parametrize("url", ["http://sandbox.localhost:8765", "http://api.localhost"])
+def test_plain_http_to_a_name_under_localhost_is_refused_as_clear_text(url: str) -> None:
+    assert "would send the API key in clear text" in str(refusal(url))
 
 
 # --- full URLs (host or the base_url extra) ------------------------------------------------------------
