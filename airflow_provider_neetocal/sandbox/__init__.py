@@ -9,6 +9,7 @@ from __future__ import annotations
 from airflow_provider_neetocal.sandbox.app import API_KEY_ENV, DEFAULT_HOST, DEFAULT_PORT, NeetoCalSandbox
 from airflow_provider_neetocal.sandbox.faults import FAULT_KINDS, Fault, Faults
 from airflow_provider_neetocal.sandbox.recording import RecordedRequest
+from airflow_provider_neetocal.sandbox.tls import make_self_signed_cert
 
 __all__ = [
     "API_KEY_ENV",
@@ -19,4 +20,5 @@ __all__ = [
     "Faults",
     "NeetoCalSandbox",
     "RecordedRequest",
+    "make_self_signed_cert",
 ]

@@ -4,6 +4,8 @@ Prints exactly one line to stdout once it listens (scripts wait for it)::
 
     NeetoCal sandbox listening on http://127.0.0.1:8765 (API key: sandbox-...)
 
+(``https://`` with ``--tls-cert`` and ``--tls-key``.)
+
 and stops cleanly, with exit code 0, on Ctrl-C or SIGTERM. Access logs go to stderr.
 """
 
@@ -71,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--state", help="SQLite file keeping bookings across restarts (default: in memory)")
     parser.add_argument("--config", help="meetings configuration, JSON or YAML: {meetings: [...]}")
     parser.add_argument("--log-level", default="INFO", help="access-log level on stderr (default: %(default)s)")
+    parser.add_argument("--tls-cert", help="PEM certificate (chain): serve HTTPS (needs --tls-key)")
+    parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
     faults = parser.add_argument_group("fault switch")
     faults.add_argument("--latency", type=_seconds, default=0.0, help="seconds added to every API answer")
     faults.add_argument("--rate-limit-every", type=_positive_int, help="every Nth API request answers 429")
@@ -104,7 +108,10 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
     logging.basicConfig(
         level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -125,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             state=args.state,
             meetings=args.config,
             faults=faults,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
         )
     except (ConfigError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import ssl
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,9 @@ class NeetoCalSandbox:
         path of a JSON/YAML file of that shape; the shipped seed when ``None``.
     :param faults: periodic faults to start with.
     :param now: returns the current aware datetime; the real clock when ``None`` (tests freeze time).
+    :param tls_cert: a PEM certificate (chain) file; with ``tls_key`` the sandbox serves HTTPS and
+        :attr:`url` starts with ``https://`` (see :func:`~airflow_provider_neetocal.sandbox.tls.make_self_signed_cert`).
+    :param tls_key: the PEM private key of ``tls_cert``.
     """
 
     def __init__(
@@ -62,7 +66,15 @@ class NeetoCalSandbox:
         meetings: MeetingsSource = None,
         faults: Faults | None = None,
         now: Callable[[], datetime] | None = None,
+        tls_cert: str | os.PathLike[str] | None = None,
+        tls_key: str | os.PathLike[str] | None = None,
     ) -> None:
+        if (tls_cert is None) != (tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: give both for HTTPS, or neither")
+        self._tls: ssl.SSLContext | None = None
+        if tls_cert is not None and tls_key is not None:
+            self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._tls.load_cert_chain(tls_cert, tls_key)
         self.host = host
         self._requested_port = port
         self.api_key = api_key or generate_api_key()
@@ -90,12 +102,13 @@ class NeetoCalSandbox:
             faults=self._fault_switch,
             journal=self._journal,
             stopping=self._stopping,
+            tls=self._tls,
         )
         port = server.server_address[1]
         shown_host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
         if ":" in shown_host:
             shown_host = f"[{shown_host}]"
-        self._url = f"http://{shown_host}:{port}"
+        self._url = f"{self.scheme}://{shown_host}:{port}"
         self._server = server
         self._thread = threading.Thread(
             target=server.serve,
@@ -136,8 +149,13 @@ class NeetoCalSandbox:
     # ---- addresses ------------------------------------------------------------------------------
 
     @property
+    def scheme(self) -> str:
+        """``https`` when started with a TLS certificate, else ``http``."""
+        return "https" if self._tls is not None else "http"
+
+    @property
     def url(self) -> str:
-        """The origin, e.g. ``http://127.0.0.1:54321`` (the API lives under :attr:`api_url`)."""
+        """The origin, e.g. ``http://127.0.0.1:54321`` or ``https://...`` (the API is under :attr:`api_url`)."""
         if self._url is None:
             raise RuntimeError("The sandbox has not been started")
         return self._url
@@ -197,17 +215,25 @@ class NeetoCalSandbox:
         status: int | None = None,
         seconds: float | None = None,
         retry_after: float | None = DEFAULT_RETRY_AFTER,
+        size: int | None = None,
+        body: str | None = None,
     ) -> Fault:
         """Queue a one-shot fault for the next ``times`` matching API requests.
 
-        :param kind: rate_limit, server_error, html_error, malformed_json, drop, delay (before anything
-            is committed) or commit_then_drop, commit_then_502, commit_then_delay (after).
+        :param kind: rate_limit, server_error, html_error, malformed_json, drop, delay, oversized, raw,
+            repeat_page (before anything is committed) or commit_then_drop, commit_then_502,
+            commit_then_delay, commit_then_trickle, commit_then_empty, commit_then_sidless,
+            commit_then_tls_garbage (after); see the sandbox README.
         :param times: how many matching requests get it.
         :param method: only requests with this method (any when ``None``).
         :param path: only routes (the path after ``/api/external/v1``) starting with this.
-        :param status: the status of rate_limit (429), server_error (500), html_error and commit_then_502 (502).
-        :param seconds: sleep of delay and commit_then_delay (1 s when ``None``).
+        :param status: the status of rate_limit (429), server_error (500), html_error and commit_then_502
+            (502), oversized, raw, commit_then_empty and commit_then_sidless (200).
+        :param seconds: sleep of delay and commit_then_delay, pause between the body bytes of
+            commit_then_trickle (1 s when ``None``).
         :param retry_after: ``Retry-After`` of rate_limit; ``None`` sends none.
+        :param size: body bytes of oversized (20 MiB when ``None``).
+        :param body: the body raw sends verbatim (empty when ``None``).
         """
         fault = Fault(
             kind=kind,
@@ -217,6 +243,8 @@ class NeetoCalSandbox:
             status=status,
             seconds=seconds,
             retry_after=retry_after,
+            size=size,
+            body=body,
         )
         self._fault_switch.inject(fault)
         return fault

@@ -13,15 +13,45 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, replace
 
-#: Faults answered before the request is handled: nothing is committed.
-BEFORE_COMMIT_KINDS = ("rate_limit", "server_error", "html_error", "malformed_json", "drop", "delay")
+#: Faults answered before the request is handled: nothing is committed. (``delay`` and
+#: ``repeat_page`` then handle the request; ``repeat_page`` only changes what a list GET reads.)
+BEFORE_COMMIT_KINDS = (
+    "rate_limit",
+    "server_error",
+    "html_error",
+    "malformed_json",
+    "drop",
+    "delay",
+    "oversized",
+    "raw",
+    "repeat_page",
+)
 #: Faults applied after the request was handled (and a booking possibly stored).
-AFTER_COMMIT_KINDS = ("commit_then_drop", "commit_then_502", "commit_then_delay")
+AFTER_COMMIT_KINDS = (
+    "commit_then_drop",
+    "commit_then_502",
+    "commit_then_delay",
+    "commit_then_trickle",
+    "commit_then_empty",
+    "commit_then_sidless",
+    "commit_then_tls_garbage",
+)
 FAULT_KINDS = BEFORE_COMMIT_KINDS + AFTER_COMMIT_KINDS
 
-DEFAULT_STATUS = {"rate_limit": 429, "server_error": 500, "html_error": 502, "commit_then_502": 502}
+DEFAULT_STATUS = {
+    "rate_limit": 429,
+    "server_error": 500,
+    "html_error": 502,
+    "commit_then_502": 502,
+    "oversized": 200,
+    "raw": 200,
+    "commit_then_empty": 200,
+    "commit_then_sidless": 200,
+}
 DEFAULT_DELAY_SECONDS = 1.0
 DEFAULT_RETRY_AFTER = 1.0
+#: Body size of an ``oversized`` answer when ``size`` is not given: 20 MiB.
+DEFAULT_OVERSIZED_BYTES = 20 * 1024 * 1024
 
 
 def _check_every(name: str, value: int | None) -> None:
@@ -83,9 +113,13 @@ class Fault:
     :param times: how many matching requests it applies to.
     :param method: only requests with this HTTP method match (any when ``None``).
     :param path: only requests whose route (the path after ``/api/external/v1``) starts with this match.
-    :param status: status code for ``rate_limit``, ``server_error``, ``html_error``, ``commit_then_502``.
-    :param seconds: how long ``delay`` and ``commit_then_delay`` sleep.
+    :param status: status code for ``rate_limit``, ``server_error``, ``html_error``, ``commit_then_502``,
+        ``oversized``, ``raw``, ``commit_then_empty`` and ``commit_then_sidless``.
+    :param seconds: how long ``delay`` and ``commit_then_delay`` sleep, and the pause between the bytes
+        of a ``commit_then_trickle`` body.
     :param retry_after: ``Retry-After`` of a ``rate_limit`` answer; ``None`` omits the header.
+    :param size: body size in bytes of an ``oversized`` answer (20 MiB when ``None``).
+    :param body: the body a ``raw`` answer sends verbatim (empty when ``None``).
     """
 
     kind: str
@@ -95,6 +129,8 @@ class Fault:
     status: int | None = None
     seconds: float | None = None
     retry_after: float | None = DEFAULT_RETRY_AFTER
+    size: int | None = None
+    body: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -104,6 +140,9 @@ class Fault:
         _check_seconds("retry_after", self.retry_after)
         if self.status is not None and not 100 <= self.status <= 599:
             raise ValueError(f"status must be an HTTP status code, got {self.status!r}")
+        _check_every("size", self.size)
+        if self.body is not None and not isinstance(self.body, str):
+            raise ValueError(f"body must be a string or None, got {type(self.body).__name__}")
         if self.method is not None:
             self.method = self.method.upper()
         if self.path is not None and not self.path.startswith("/"):
@@ -123,6 +162,8 @@ class Fault:
             status=self.status if self.status is not None else DEFAULT_STATUS.get(self.kind),
             seconds=seconds,
             retry_after=self.retry_after,
+            size=DEFAULT_OVERSIZED_BYTES if self.size is None else self.size,
+            body=self.body or "",
         )
 
 
@@ -134,6 +175,8 @@ class FaultAction:
     status: int | None = None
     seconds: float = 0.0
     retry_after: float | None = None
+    size: int = DEFAULT_OVERSIZED_BYTES
+    body: str = ""
 
     @property
     def before_commit(self) -> bool:

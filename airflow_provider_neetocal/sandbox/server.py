@@ -12,8 +12,10 @@ import hmac
 import html
 import json
 import logging
+import os
 import selectors
 import socket
+import ssl
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +26,8 @@ from airflow_provider_neetocal.sandbox.api import API_PREFIX, ApiResponse, Sandb
 from airflow_provider_neetocal.sandbox.recording import RecordedRequest, RequestJournal, public_headers
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from airflow_provider_neetocal.sandbox.faults import FaultAction, FaultSwitch
 
 logger = logging.getLogger("airflow_provider_neetocal.sandbox")
@@ -34,6 +38,11 @@ NOT_FOUND = {"error": "Not found"}
 RATE_LIMITED = {"error": "Too many requests, try again after some time"}
 MALFORMED_JSON_BODY = b'{"id": "8f14e45f-ceea-4e7a-9c3b-6d1b0c2a4e5f", "sid": "q3x9'
 MAX_BODY_BYTES = 10 * 1024 * 1024
+JSON_TYPE = "application/json; charset=utf-8"
+#: Seconds a client gets to finish the TLS handshake.
+TLS_HANDSHAKE_TIMEOUT = 10.0
+#: Routes whose answers are paginated, which ``repeat_page`` answers with their first page.
+PAGINATED_ENDPOINTS = ("list_bookings", "list_meetings")
 
 
 class BodyError(ValueError):
@@ -47,6 +56,29 @@ def gateway_page(status: int) -> bytes:
         f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
         f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
     ).encode()
+
+
+def oversized_page(status: int, size: int) -> Iterable[bytes]:
+    """A gateway-like HTML page of exactly ``size`` bytes, in chunks: the padding is an HTML comment."""
+    head, tail = gateway_page(status).split(b"<hr>", 1)
+    head += b"<!-- "
+    tail = b" -->\r\n<hr>" + tail
+    if size <= len(head) + len(tail):
+        yield (head + tail)[:size]
+        return
+    yield head
+    padding = size - len(head) - len(tail)
+    chunk = b"x" * 65536
+    while padding > 0:
+        yield chunk[:padding]
+        padding -= len(chunk)
+    yield tail
+
+
+def tls_garbage_record() -> bytes:
+    """Bytes that look like a TLS 1.2/1.3 application-data record but whose MAC cannot verify."""
+    payload = os.urandom(64)
+    return bytes([0x17, 0x03, 0x03]) + len(payload).to_bytes(2, "big") + payload
 
 
 def format_retry_after(seconds: float) -> str:
@@ -83,6 +115,8 @@ def fault_status(action: FaultAction) -> int | None:
         return None
     if action.kind == "malformed_json":
         return 200
+    if action.kind in ("oversized", "raw"):
+        return action.status or 200
     return action.status or (429 if action.kind == "rate_limit" else 500 if action.kind == "server_error" else 502)
 
 
@@ -95,6 +129,8 @@ class SandboxHTTPServer(ThreadingHTTPServer):
     :param faults: the fault switch.
     :param journal: where requests are recorded.
     :param stopping: set when the sandbox stops, to cut sleeps short.
+    :param tls: a server-side SSL context; when given, the listening socket is wrapped and every
+        connection speaks HTTPS (the handshake runs in the connection's own thread).
     """
 
     daemon_threads = True
@@ -110,6 +146,7 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         faults: FaultSwitch,
         journal: RequestJournal,
         stopping: threading.Event,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.api = api
         self.api_key = api_key
@@ -124,6 +161,8 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         self._wake_reader, self._wake_writer = socket.socketpair()
         try:
             super().__init__(address, SandboxRequestHandler)
+            if tls is not None:
+                self.socket = tls.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
         except BaseException:
             self._wake_reader.close()
             self._wake_writer.close()
@@ -211,6 +250,19 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         finally:
             self.server.track(self.connection, alive=False)
 
+    def handle(self) -> None:
+        """Finish the TLS handshake (on an HTTPS sandbox) here, not in the accepting thread, then serve."""
+        if isinstance(self.connection, ssl.SSLSocket):
+            self.connection.settimeout(TLS_HANDSHAKE_TIMEOUT)
+            try:
+                self.connection.do_handshake()
+            except OSError as exc:
+                logger.info("TLS handshake with %s failed: %s", self.client_address[0], exc)
+                self.close_connection = True
+                return
+            self.connection.settimeout(None)
+        super().handle()
+
     # ---- logging: method, path and status only --------------------------------------------------
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
@@ -281,11 +333,15 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         if plan.latency and not self._wait(plan.latency):
             record(None, "stopped")
             return
+        api_query = query
         if plan.before is not None:
             if plan.before.kind == "delay":
                 if not self._wait(plan.before.seconds):
                     record(None, "stopped")
                     return
+            elif plan.before.kind == "repeat_page":
+                if endpoint.name in PAGINATED_ENDPOINTS:
+                    api_query = {**query, "page_number": "1"}
             else:
                 record(fault_status(plan.before), plan.before.kind)
                 self._send_fault(plan.before)
@@ -297,7 +353,7 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             self._send_json(ApiResponse(400, {"error": str(exc)}))
             return
         try:
-            response = server.api.call(endpoint, query, body)
+            response = server.api.call(endpoint, api_query, body)
         except Exception:
             logger.exception("Sandbox error while handling %s %s", self.command, route)
             response = ApiResponse(500, {"error": "Internal sandbox error (see the sandbox log)"})
@@ -313,6 +369,19 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
                 return
             if after.kind == "commit_then_delay" and not self._wait(after.seconds):
                 record(None, "stopped")
+                return
+            if after.kind == "commit_then_trickle":
+                record(response.status, after.kind)
+                self._send_trickled(response, after.seconds)
+                return
+            if after.kind in ("commit_then_empty", "commit_then_sidless"):
+                status = after.status or 200
+                record(status, after.kind)
+                self._send(status, b"" if after.kind == "commit_then_empty" else b"{}", JSON_TYPE)
+                return
+            if after.kind == "commit_then_tls_garbage":
+                record(None, after.kind)
+                self._write_tls_garbage()
                 return
         record(response.status, plan.name)
         self._send_json(response)
@@ -361,20 +430,45 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
 
     # ---- writing --------------------------------------------------------------------------------
 
-    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+    def _send_headers(self, status: int, length: int, content_type: str, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(length))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
+
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        self._send_headers(status, len(body), content_type, headers)
         self.wfile.write(body)
+
+    def _send_trickled(self, response: ApiResponse, seconds: float) -> None:
+        """Headers at once (with the full Content-Length), then the JSON body one byte every ``seconds``."""
+        body = json.dumps(response.body).encode()
+        self._send_headers(response.status, len(body), JSON_TYPE)
+        self.wfile.flush()
+        for index in range(len(body)):
+            if not self._wait(seconds):
+                return
+            self.wfile.write(body[index : index + 1])
+            self.wfile.flush()
+
+    def _write_tls_garbage(self) -> None:
+        """Write a corrupt TLS record on the raw TCP socket, beneath TLS, then close the connection.
+
+        A client that sent its request and reads the answer fails to verify the record (``bad record
+        mac``). On a plain-HTTP sandbox the same bytes arrive as a garbage answer instead.
+        """
+        self.close_connection = True
+        self.wfile.flush()
+        with socket.socket(fileno=os.dup(self.connection.fileno())) as raw:
+            raw.sendall(tls_garbage_record())
 
     def _send_json(self, response: ApiResponse, headers: dict[str, str] | None = None) -> None:
         body = json.dumps(response.body).encode()
-        self._send(response.status, body, "application/json; charset=utf-8", headers)
+        self._send(response.status, body, JSON_TYPE, headers)
 
     def _send_html(self, status: int) -> None:
         self._send(status, gateway_page(status), "text/html")
@@ -391,9 +485,15 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             self._send_json(ApiResponse(status, {"error": HTTPStatus(status).phrase}))
         elif action.kind == "html_error":
             self._send_html(status)
+        elif action.kind == "oversized":
+            self._send_headers(status, action.size, "text/html")
+            for chunk in oversized_page(status, action.size):
+                self.wfile.write(chunk)
+        elif action.kind == "raw":
+            self._send(status, action.body.encode(), JSON_TYPE)
         else:
             # malformed_json: a 200 whose body is cut short, as when a proxy truncates an answer.
-            self._send(status, MALFORMED_JSON_BODY, "application/json; charset=utf-8")
+            self._send(status, MALFORMED_JSON_BODY, JSON_TYPE)
 
     def _send_page(self, path: str, query: dict[str, str], raw: bytes) -> None:
         """Tiny HTML pages for the booking URLs the API hands out; 404 JSON for anything else."""

@@ -18,7 +18,7 @@ from tests.sandbox.conftest import TIMEOUT
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-LISTENING = re.compile(r"NeetoCal sandbox listening on (http://127\.0\.0\.1:\d+) \(API key: (\S+)\)")
+LISTENING = re.compile(r"NeetoCal sandbox listening on (https?://127\.0\.0\.1:\d+) \(API key: (\S+)\)")
 
 
 class RunningCli:

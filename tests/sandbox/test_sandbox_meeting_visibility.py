@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 HOST = [{"name": "Host", "email": "host@example.com"}]
 HOURS = {"monday": [["09:00", "17:00"]]}
-MEETINGS = [
+MEETINGS: list[dict[str, Any]] = [
     {"slug": "public-call", "hosts": HOST, "working_hours": HOURS},
     {"slug": "secret-call", "sid": "hidden1", "hosts": HOST, "working_hours": HOURS, "listed": False},
 ]
