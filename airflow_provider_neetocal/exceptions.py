@@ -87,6 +87,51 @@ class NeetoCalBookingExistsError(AirflowFailException):
         )
 
 
+class NeetoCalBookingClaimedError(AirflowFailException):
+    """On a first try, NeetoCal already holds a booking for this request that was made during this DAG run.
+
+    Nothing of this task can exist before its first try, so another task or row of this run made it
+    (two identical rows, two mapped instances for one attendee and slot). Adopting it would hand one
+    booking to two requests, and booking again would duplicate it: the task fails instead.
+    """
+
+    def __init__(self, booking: dict[str, Any]) -> None:
+        self.booking = booking
+        super().__init__(
+            f"NeetoCal booking {booking.get('sid')} for {booking.get('email')} starting {booking.get('starts_at')} "
+            f"was created during this DAG run (at {booking.get('created_at')}) by another task or row; this task's "
+            "first try cannot have made it, so it is neither adopted nor booked again: remove the duplicate "
+            "request, or give each request its own slot"
+        )
+
+
+class NeetoCalBookingUnknownError(AirflowException):
+    """Whether NeetoCal holds the booking cannot be told, so nothing (more) was sent. Retryable.
+
+    :param reason: why the look-up could not prove the booking absent, or what it found.
+    :param sent: whether this try sent a POST whose outcome is unknown.
+    :param cause: the lost answer's error, when there was one.
+    """
+
+    def __init__(self, *, reason: str, sent: bool, cause: str | None = None) -> None:
+        self.reason = reason
+        self.sent = sent
+        if sent:
+            head = (
+                f"The booking request was sent but its outcome is unknown ({cause or 'no answer'}); looking it up: "
+                f"{reason}. Not sent again by this try, to avoid a duplicate: an Airflow retry (after retry_delay) "
+                "looks it up again and adopts it, or books it once if it is proven absent"
+            )
+        else:
+            head = (
+                f"Cannot prove that NeetoCal does not already hold this booking: {reason}. Nothing was sent, to "
+                "avoid a duplicate: fix what blocks the look-up (e.g. an API key that cannot list GET /meetings or "
+                "GET /bookings, a meeting hidden from GET /meetings) or, accepting the risk of a duplicate, set "
+                "if_exists='create'"
+            )
+        super().__init__(head)
+
+
 class NeetoCalBulkError(AirflowException):
     """Some rows of a bulk booking were not booked; the others were.
 
@@ -162,7 +207,13 @@ class NeetoCalRateLimitError(NeetoCalRetryableError):
 
 
 class NeetoCalServerError(NeetoCalRetryableError):
-    """5xx or 408 from NeetoCal (or a proxy in front of it)."""
+    """5xx or 408 from NeetoCal (or a proxy in front of it), or an answer the hook cannot use
+    (larger than the size cap, not the documented shape)."""
+
+
+class NeetoCalPaginationError(NeetoCalServerError):
+    """A listing's pages do not add up: a page repeats the previous one, comes back with another
+    page number, or more pages are announced than the hook walks (``MAX_PAGES``). Retryable."""
 
 
 class NeetoCalConnectionError(NeetoCalRetryableError):

@@ -91,7 +91,7 @@ Needs the `neetocal_default` connection (a workspace and API key, or the local s
         task_id="create_booking",
         meeting_slug="{{ params.meeting_slug }}",
         name="{{ params.name }}",
-        email="{{ params.email }}",
+        attendee_email="{{ params.email }}",
         slot_start="{{ params.slot_start }}",
         time_zone="{{ params.time_zone }}",
         preferred_meeting_spot="{{ params.preferred_meeting_spot }}",

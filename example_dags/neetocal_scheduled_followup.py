@@ -57,7 +57,7 @@ run's logical date, not the wall clock: a backfill books the calls those runs wo
         task_id="book_follow_up",
         meeting_slug="{{ params.meeting_slug }}",
         name="{{ params.name }}",
-        email="{{ params.email }}",
+        attendee_email="{{ params.email }}",
         time_zone="{{ params.time_zone }}",
         slot_start="{{ next_business_day_at(data_interval_end, params.time_zone, 11, 30) }}",
         form_responses={"language": "English"},

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_neetocal.booking import build_booking_payload
-from airflow_provider_neetocal.exceptions import NeetoCalBookingExistsError
+from airflow_provider_neetocal.booking import build_booking_payload, is_absent
+from airflow_provider_neetocal.exactly_once import ExactlyOnce, IfExists, checked_if_exists
+from airflow_provider_neetocal.exceptions import FieldProblem, NeetoCalValidationError
 from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
 from airflow_provider_neetocal.links import (
     BOOKING_SID_XCOM_KEY,
@@ -13,7 +14,6 @@ from airflow_provider_neetocal.links import (
     NeetoCalBookingLink,
 )
 from airflow_provider_neetocal.operators.base import NeetoCalBaseOperator
-from airflow_provider_neetocal.recovery import created_after
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -21,9 +21,14 @@ if TYPE_CHECKING:
 
     from airflow_provider_neetocal._compat import Context
 
-#: What to do when the booking already exists before the first attempt (see the operator's docs).
-IfExists = Literal["reuse", "fail", "create"]
-IF_EXISTS_CHOICES: tuple[str, ...] = get_args(IfExists)
+__all__ = [
+    "IfExists",
+    "NeetoCalCreateBookingOperator",
+    "attendee_email_problem",
+    "in_operator_terms",
+    "push_booking_references",
+    "run_start_of",
+]
 
 
 class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
@@ -44,9 +49,9 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
 
     :param meeting_slug: slug of the scheduling link, e.g. ``meeting-with-oliver-smith``.
     :param name: the attendee's name.
-    :param email: the attendee's email address. Stored as ``attendee_email``, because
-        ``BaseOperator.email`` is where Airflow sends failure alerts, and an attendee must never
-        receive those.
+    :param attendee_email: the attendee's email address. Not ``email``: that is Airflow's own
+        failure-alert address (``BaseOperator.email``), which ``default_args`` fill in for every task,
+        and an on-call address must never become the attendee. ``email`` keeps Airflow's meaning here.
     :param time_zone: IANA zone of the attendee (``Asia/Kolkata``); the slot is read in it.
     :param slot_start: the start as an ISO-8601 string (``{{ ts }}``, a date-time Param), a
         ``datetime`` or a pendulum ``DateTime``. Exclusive with ``slot_date``/``slot_start_time``.
@@ -58,17 +63,17 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
         Guests go under ``guest_email_s`` as a list of addresses.
     :param metadata: extra booking metadata (a mapping or a JSON string).
     :param neetocal_conn_id: the ``neetocal`` connection to use.
-    :param attendee_email: the attendee's address under a name that cannot clash with Airflow's
-        ``email``; when given, ``email`` is the failure-alert address again. Needed for
-        ``.partial(...).expand_kwargs(rows)`` on Airflow 2, whose ``partial()`` sets ``email`` itself.
     :param if_exists: what to do when NeetoCal already holds a live booking for this attendee,
-        meeting and start before the first attempt (a re-run, a backfill, a manual clear):
+        meeting and start before the first attempt (a backfill, a second run for the same people):
         ``"reuse"`` (default) adopts it and returns it as if just created; ``"fail"`` fails the task
         (``NeetoCalBookingExistsError``), except on a retry that finds what an earlier try made
-        during this DAG run;
-        ``"create"`` skips that look-up and always sends the first POST. Whatever the choice, an
-        Airflow retry (``try_number > 1``) and an attempt whose outcome is unknown always look
-        the booking up before sending again, so a retry never books twice.
+        during this DAG run; ``"create"`` skips that look-up on the first try, and on a retry whose
+        look-up cannot decide (see below) sends anyway, accepting the risk of a duplicate.
+        Whatever the choice, an Airflow retry (``try_number > 1``) and an attempt whose outcome is
+        unknown look the booking up before sending again, and a look-up that cannot prove the
+        booking absent sends nothing (``NeetoCalBookingUnknownError``, retryable). A slot-less
+        request is never looked up on its first try (nothing of it can exist yet). Details:
+        :mod:`airflow_provider_neetocal.exactly_once`.
     """
 
     template_fields: Sequence[str] = (
@@ -93,7 +98,7 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
         *,
         meeting_slug: str,
         name: str,
-        email: str | None = None,
+        attendee_email: str | None = None,
         time_zone: str,
         slot_start: Any = None,
         slot_date: Any = None,
@@ -103,17 +108,13 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
         metadata: dict[str, Any] | str | None = None,
         neetocal_conn_id: str = NeetoCalHook.default_conn_name,
         if_exists: IfExists = "reuse",
-        attendee_email: str | None = None,
         **kwargs: Any,
     ) -> None:
-        if attendee_email is not None:
-            # With the alias, ``email`` keeps Airflow's meaning (the failure-alert address).
-            kwargs["email"] = email
         super().__init__(neetocal_conn_id=neetocal_conn_id, **kwargs)
         self.if_exists = checked_if_exists(if_exists)
         self.meeting_slug = meeting_slug
         self.attendee_name = name
-        self.attendee_email = attendee_email if attendee_email is not None else email
+        self.attendee_email = attendee_email
         self.time_zone = time_zone
         self.slot_start = slot_start
         self.slot_date = slot_date
@@ -124,29 +125,32 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
 
     def build_payload(self) -> dict[str, Any]:
         """The validated ``POST /bookings`` body for the rendered arguments."""
-        return build_booking_payload(
-            meeting_slug=self.meeting_slug,
-            name=self.attendee_name,
-            email=self.attendee_email,
-            time_zone=self.time_zone,
-            slot_start=self.slot_start,
-            slot_date=self.slot_date,
-            slot_start_time=self.slot_start_time,
-            preferred_meeting_spot=self.preferred_meeting_spot,
-            form_responses=self.form_responses,
-            metadata=self.metadata,
-        )
+        missing = attendee_email_problem(self.attendee_email, getattr(self, "email", None))
+        try:
+            return build_booking_payload(
+                meeting_slug=self.meeting_slug,
+                name=self.attendee_name,
+                email=self.attendee_email,
+                time_zone=self.time_zone,
+                slot_start=self.slot_start,
+                slot_date=self.slot_date,
+                slot_start_time=self.slot_start_time,
+                preferred_meeting_spot=self.preferred_meeting_spot,
+                form_responses=self.form_responses,
+                metadata=self.metadata,
+            )
+        except NeetoCalValidationError as invalid:
+            raise in_operator_terms(invalid, missing) from None
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate, create the booking exactly once, push its references and return it."""
         payload = self.build_payload()
-        booking, created = obtain_booking(
+        booking, created = ExactlyOnce(
             self.hook,
-            payload,
             if_exists=self.if_exists,
             retrying=context["ti"].try_number > 1,
-            run_started=getattr(context.get("dag_run"), "start_date", None),
-        )
+            run_started=run_start_of(context),
+        ).obtain(payload)
         push_booking_references(context, booking)
         self.log.info(
             "%s NeetoCal booking %s for meeting %s starting %s",
@@ -158,34 +162,36 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
         return booking
 
 
-def checked_if_exists(value: Any) -> IfExists:
-    """``value`` if it is an ``if_exists`` choice; a DAG-parse-time error otherwise."""
-    if value not in IF_EXISTS_CHOICES:
-        raise ValueError(f"if_exists={value!r}: expected one of {', '.join(IF_EXISTS_CHOICES)}")
-    return value
+def attendee_email_problem(attendee_email: Any, alert_email: Any) -> FieldProblem | None:
+    """The problem with a missing attendee address, pointing away from Airflow's ``email``."""
+    if not is_absent(attendee_email):
+        return None
+    hint = (
+        f" (this task's email={alert_email!r} is Airflow's failure-alert address, from the task or "
+        "default_args, and is never booked)"
+        if alert_email
+        else ""
+    )
+    return FieldProblem(
+        "attendee_email",
+        attendee_email,
+        f"required: the attendee's email address, e.g. attendee_email='eve@example.com'{hint}",
+    )
 
 
-def obtain_booking(
-    hook: NeetoCalHook,
-    payload: dict[str, Any],
-    *,
-    if_exists: IfExists,
-    retrying: bool,
-    run_started: dt.datetime | None,
-) -> tuple[dict[str, Any], bool]:
-    """The exactly-once rule shared by the single and bulk operators: find, or create once.
+def in_operator_terms(invalid: NeetoCalValidationError, missing: FieldProblem | None) -> NeetoCalValidationError:
+    """The builder's refusal with NeetoCal's ``email`` field named as the DAG author wrote it."""
+    return NeetoCalValidationError(
+        [
+            (missing or FieldProblem("attendee_email", p.value, p.problem)) if p.field == "email" else p
+            for p in invalid.problems
+        ]
+    )
 
-    Looks the booking up first unless ``if_exists="create"`` on a first try; adopts what it finds
-    (``"fail"`` refuses it, unless this is a retry and it was made during this DAG run); otherwise
-    creates it with recovery of lost answers. Returns ``(booking, created)``.
-    """
-    booking = hook.find_booking(payload, created_since=run_started) if if_exists != "create" or retrying else None
-    if booking is None:
-        return hook.create_booking_once(payload, created_since=run_started)
-    # "fail" adopts only what an earlier try of this task made: on a first try nothing of ours exists.
-    if if_exists == "fail" and not (retrying and run_started is not None and created_after(booking, run_started)):
-        raise NeetoCalBookingExistsError(booking)
-    return booking, False
+
+def run_start_of(context: Context) -> dt.datetime | None:
+    """When the DAG run started: bookings NeetoCal made since then may be this run's."""
+    return getattr(context.get("dag_run"), "start_date", None)
 
 
 def push_booking_references(context: Context, booking: dict[str, Any]) -> None:

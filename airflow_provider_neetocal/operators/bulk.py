@@ -3,26 +3,27 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_neetocal._compat import AirflowFailException
 from airflow_provider_neetocal.booking import build_booking_payload, is_absent
+from airflow_provider_neetocal.exactly_once import ExactlyOnce, IfExists, checked_if_exists, slot_start_utc
 from airflow_provider_neetocal.exceptions import (
     FieldProblem,
     NeetoCalApiError,
+    NeetoCalBookingClaimedError,
     NeetoCalBookingExistsError,
+    NeetoCalBookingUnknownError,
     NeetoCalBulkClientError,
     NeetoCalBulkError,
     NeetoCalValidationError,
 )
 from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
 from airflow_provider_neetocal.operators.base import NeetoCalBaseOperator
-from airflow_provider_neetocal.operators.booking import IfExists, checked_if_exists, obtain_booking
+from airflow_provider_neetocal.operators.booking import run_start_of
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from airflow_provider_neetocal._compat import Context
 
 #: Keys a row may carry: the create operator's booking arguments.
@@ -30,6 +31,7 @@ ROW_FIELDS = (
     "meeting_slug",
     "name",
     "email",
+    "attendee_email",
     "time_zone",
     "slot_start",
     "slot_date",
@@ -120,6 +122,13 @@ class NeetoCalCreateBookingsOperator(NeetoCalBaseOperator):
                 )
                 continue
             arguments = {k: v for k, v in defaults.items() if not is_absent(v)} | dict(row)
+            if "attendee_email" in arguments:
+                if "email" in arguments:
+                    problems.append(
+                        FieldProblem(f"bookings[{index}]", row, "both email and attendee_email: give the attendee once")
+                    )
+                    continue
+                arguments["email"] = arguments.pop("attendee_email")
             arguments.setdefault("meeting_slug", None)
             arguments.setdefault("name", None)
             arguments.setdefault("email", None)
@@ -130,6 +139,7 @@ class NeetoCalCreateBookingsOperator(NeetoCalBaseOperator):
                 problems.extend(
                     FieldProblem(f"bookings[{index}].{p.field}", p.value, p.problem) for p in invalid.problems
                 )
+        problems.extend(_repeated_requests(payloads))
         if problems:
             raise NeetoCalValidationError(problems)
         return payloads
@@ -137,25 +147,35 @@ class NeetoCalCreateBookingsOperator(NeetoCalBaseOperator):
     def execute(self, context: Context) -> list[dict[str, Any] | None]:
         """Validate all rows, then create each exactly once; report and fail at the end if any failed."""
         payloads = self.build_payloads()
-        run_started = getattr(context.get("dag_run"), "start_date", None)
-        retrying = context["ti"].try_number > 1
-        results: list[dict[str, Any] | None] = []
+        once = ExactlyOnce(
+            self.hook,
+            if_exists=self.if_exists,
+            retrying=context["ti"].try_number > 1,
+            run_started=run_start_of(context),
+        )
+        results: list[dict[str, Any] | None] = [None] * len(payloads)
         failures: list[dict[str, Any]] = []
         created_count = recovered_count = 0
-        for index, payload in enumerate(payloads):
+        # Fixed-slot rows first: their look-ups are exact, so they claim their bookings before a
+        # slot-less row of the same attendee could mistake one for its own.
+        for index in sorted(range(len(payloads)), key=lambda i: slot_start_utc(payloads[i]) is None):
+            payload = payloads[index]
             try:
-                booking, created = obtain_booking(
-                    self.hook, payload, if_exists=self.if_exists, retrying=retrying, run_started=run_started
-                )
-                created_count += int(created)
-                recovered_count += int(not created)
-            except (NeetoCalApiError, NeetoCalBookingExistsError) as error:
+                booking, created = once.obtain(payload)
+            except (
+                NeetoCalApiError,
+                NeetoCalBookingExistsError,
+                NeetoCalBookingClaimedError,
+                NeetoCalBookingUnknownError,
+            ) as error:
                 self.log.warning("Row %d (%s) was not booked: %s", index, payload["email"], error)
                 permanent = isinstance(error, AirflowFailException)
                 failures.append({"row": index, "email": payload["email"], "error": str(error), "permanent": permanent})
-                results.append(None)
                 continue
-            results.append(booking)
+            created_count += int(created)
+            recovered_count += int(not created)
+            results[index] = booking
+        failures.sort(key=lambda f: f["row"])
         ti = context["ti"]
         ti.xcom_push(key=BOOKING_SIDS_XCOM_KEY, value=[b.get("sid") if b else None for b in results])
         ti.xcom_push(key=FAILURES_XCOM_KEY, value=failures)
@@ -181,6 +201,36 @@ def _rows(value: Any) -> list[Any]:
             raise NeetoCalValidationError(
                 [FieldProblem("bookings", value, "a string that is not JSON: expected a list of booking rows")]
             ) from None
-    if isinstance(value, Mapping) or not isinstance(value, list | tuple):
+    # Any sequence: an upstream task's XCom arrives lazily (LazyXComSequence), not as a list.
+    if isinstance(value, Mapping | str | bytes) or not isinstance(value, Sequence):
         raise NeetoCalValidationError([FieldProblem("bookings", value, "expected a list of booking rows (mappings)")])
     return list(value)
+
+
+def _repeated_requests(payloads: list[dict[str, Any]]) -> list[FieldProblem]:
+    """Rows asking for the same booking: one booking can answer only one row, so they are refused.
+
+    Same meeting, attendee and start; or, without a slot, the same meeting and attendee (NeetoCal
+    would pick a slot for each, and a retry could not tell which booking belongs to which row).
+    """
+    first_row: dict[tuple[str, str, str | None], int] = {}
+    problems: list[FieldProblem] = []
+    for index, payload in enumerate(payloads):
+        start = slot_start_utc(payload)
+        key = (
+            str(payload["meeting_slug"]).lower(),
+            str(payload["email"]).lower(),
+            start.isoformat() if start else None,
+        )
+        if key in first_row:
+            problems.append(
+                FieldProblem(
+                    f"bookings[{index}]",
+                    payload["email"],
+                    f"asks for the same booking as bookings[{first_row[key]}] (same meeting, attendee and "
+                    f"{'start' if start else 'no slot'}): remove the duplicate row, or give each its own slot",
+                )
+            )
+        else:
+            first_row[key] = index
+    return problems

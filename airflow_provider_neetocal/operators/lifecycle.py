@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_neetocal.booking import MAX_REASON_LENGTH, build_reschedule_payload, is_absent
+from airflow_provider_neetocal.booking import (
+    MAX_REASON_LENGTH,
+    build_reschedule_payload,
+    checked_booking_sid,
+    is_absent,
+)
+from airflow_provider_neetocal.exactly_once import is_live, parse_instant, slot_start_utc
 from airflow_provider_neetocal.exceptions import (
     FieldProblem,
     NeetoCalClientError,
@@ -14,8 +20,11 @@ from airflow_provider_neetocal.exceptions import (
 from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
 from airflow_provider_neetocal.links import NeetoCalBookingLink
 from airflow_provider_neetocal.operators.base import NeetoCalBaseOperator
-from airflow_provider_neetocal.operators.booking import push_booking_references
-from airflow_provider_neetocal.recovery import DEAD_STATUSES, parse_instant, slot_start_utc
+from airflow_provider_neetocal.operators.booking import (
+    attendee_email_problem,
+    in_operator_terms,
+    push_booking_references,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -53,7 +62,7 @@ class NeetoCalCancelBookingOperator(NeetoCalBaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Cancel unless already cancelled, then return the booking read back from NeetoCal."""
-        sid = str(self.booking_sid).strip()
+        sid = checked_booking_sid(self.booking_sid)
         reason = None if is_absent(self.cancel_reason) else _reason(self.cancel_reason)
         booking = self.hook.get_booking(sid)
         push_booking_references(context, booking)
@@ -81,8 +90,8 @@ class NeetoCalRescheduleBookingOperator(NeetoCalBaseOperator):
 
     :param booking_sid: the booking's short id (``sid``).
     :param name: the attendee's name.
-    :param email: the attendee's email (stored as ``attendee_email``: ``BaseOperator.email`` is
-        for Airflow's failure alerts).
+    :param attendee_email: the attendee's email. Not ``email``, which stays Airflow's failure-alert
+        address (``default_args`` fill it in, and it must never overwrite the attendee).
     :param time_zone: IANA zone the slot is read in.
     :param slot_start: the new start (ISO-8601 string, datetime or pendulum DateTime), or
     :param slot_date: the new day ``YYYY-MM-DD`` with
@@ -113,7 +122,7 @@ class NeetoCalRescheduleBookingOperator(NeetoCalBaseOperator):
         *,
         booking_sid: str,
         name: str,
-        email: str,
+        attendee_email: str | None = None,
         time_zone: str,
         slot_start: Any = None,
         slot_date: Any = None,
@@ -126,7 +135,7 @@ class NeetoCalRescheduleBookingOperator(NeetoCalBaseOperator):
         super().__init__(neetocal_conn_id=neetocal_conn_id, **kwargs)
         self.booking_sid = booking_sid
         self.attendee_name = name
-        self.attendee_email = email
+        self.attendee_email = attendee_email
         self.time_zone = time_zone
         self.slot_start = slot_start
         self.slot_date = slot_date
@@ -136,17 +145,21 @@ class NeetoCalRescheduleBookingOperator(NeetoCalBaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate, move the booking unless it is already there, and return it."""
-        payload = build_reschedule_payload(
-            name=self.attendee_name,
-            email=self.attendee_email,
-            time_zone=self.time_zone,
-            slot_start=self.slot_start,
-            slot_date=self.slot_date,
-            slot_start_time=self.slot_start_time,
-            form_responses=self.form_responses,
-            reschedule_reason=self.reschedule_reason,
-        )
-        sid = str(self.booking_sid).strip()
+        sid = checked_booking_sid(self.booking_sid)
+        missing = attendee_email_problem(self.attendee_email, getattr(self, "email", None))
+        try:
+            payload = build_reschedule_payload(
+                name=self.attendee_name,
+                email=self.attendee_email,
+                time_zone=self.time_zone,
+                slot_start=self.slot_start,
+                slot_date=self.slot_date,
+                slot_start_time=self.slot_start_time,
+                form_responses=self.form_responses,
+                reschedule_reason=self.reschedule_reason,
+            )
+        except NeetoCalValidationError as invalid:
+            raise in_operator_terms(invalid, missing) from None
         target = slot_start_utc(payload)
         booking = self.hook.get_booking(sid)
         if parse_instant(booking.get("starts_at")) == target and not _is_cancelled(booking):
@@ -172,4 +185,4 @@ def _reason(value: Any) -> str:
 
 
 def _is_cancelled(booking: dict[str, Any]) -> bool:
-    return str(booking.get("status", "")).lower() in DEAD_STATUSES
+    return not is_live(booking)

@@ -1,0 +1,487 @@
+"""Exactly-once booking creation: the one place that decides whether to look up, adopt or send.
+
+NeetoCal has no idempotency key, so "did an earlier attempt already make this booking?" can only be
+answered by looking (``GET /bookings?client_email=…``) and recognising what a create would have
+made. Everything that can go wrong in that sentence is handled here, and only here:
+
+* **The look-up is three-valued** (:class:`Found` / :class:`Absent` / :class:`Unknowable`). A look-up
+  that could not look (a failed request, a meeting ``GET /meetings`` does not list, a booking
+  without a readable start or meeting) is :class:`Unknowable`, never "absent".
+* **The decision is a small pure state machine** (:func:`decide`): given what happened so far in
+  this try (started, looked up, sent with an unknown outcome, refused), it names the next action.
+  A POST is sent only when absence is proven or nothing of ours can exist yet (a first try), or
+  when NeetoCal itself would refuse a duplicate (a fixed slot on a one-on-one meeting). An attempt
+  whose outcome is unknown is never re-sent otherwise: the try fails with a retryable error, and
+  the Airflow retry (after ``retry_delay``) looks again before sending anything.
+* **A booking is adopted once**: :class:`ExactlyOnce` remembers the bookings it handed out, so two
+  rows of one batch can never both claim one booking; on a first try, a booking made during this
+  DAG run cannot be ours (another task or row made it) and is refused rather than shared.
+
+:class:`ExactlyOnce` is the thin driver: it carries out the actions with the hook (the only I/O)
+and turns the machine's verdicts into typed exceptions. Operators call :meth:`ExactlyOnce.obtain`
+and nothing else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+import pendulum
+
+from airflow_provider_neetocal.exceptions import (
+    NeetoCalApiError,
+    NeetoCalBookingClaimedError,
+    NeetoCalBookingExistsError,
+    NeetoCalBookingUnknownError,
+    NeetoCalClientError,
+    NeetoCalOutcomeUnknownError,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
+
+#: What to do when the booking already exists before the first attempt (see the create operator).
+IfExists = Literal["reuse", "fail", "create"]
+IF_EXISTS_CHOICES: tuple[str, ...] = get_args(IfExists)
+
+#: How far NeetoCal's ``created_at`` may precede this machine's clock and still count as "since":
+#: the two clocks are not the same, and NeetoCal reports whole seconds.
+CLOCK_SKEW_ALLOWANCE = dt.timedelta(minutes=5)
+#: Booking statuses that no longer hold the slot: such a booking is not "the one we made".
+DEAD_STATUSES = frozenset({"cancelled", "canceled", "rejected"})
+#: Meeting kinds on which NeetoCal refuses a second booking of a taken slot. Only this value (the
+#: one the API reference shows) turns re-sending on; any other or missing kind keeps it off.
+ONE_ON_ONE_KINDS = frozenset({"one_on_one"})
+#: Seconds between the look-up right after a lost answer and the second one (a request NeetoCal
+#: was still processing may land meanwhile).
+DEFAULT_SETTLE_SECONDS = 3.0
+#: Re-sends within one try, only where NeetoCal refuses duplicates (see :class:`Absent`).
+MAX_GUARDED_RESENDS = 2
+
+
+# -- look-up results ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Found:
+    """NeetoCal holds a live booking this request made (or would duplicate).
+
+    :param booking: the booking as NeetoCal lists it.
+    :param made_in_this_run: created since the DAG run started (give or take clock skew).
+    """
+
+    booking: dict[str, Any]
+    made_in_this_run: bool
+
+
+@dataclass(frozen=True)
+class Absent:
+    """Proven: no live booking of this attendee can be the one this request made.
+
+    :param duplicate_refused: NeetoCal would itself refuse a second booking for this request (a
+        fixed slot on a one-on-one meeting), so re-sending after a lost answer cannot duplicate.
+    """
+
+    duplicate_refused: bool = False
+
+
+@dataclass(frozen=True)
+class Unknowable:
+    """The look-up could not decide; ``reason`` says why, for a person to act on."""
+
+    reason: str
+
+
+Lookup = Found | Absent | Unknowable
+
+
+# -- the pure look-up ---------------------------------------------------------------------------
+
+
+def slot_start_utc(payload: Mapping[str, Any]) -> pendulum.DateTime | None:
+    """The UTC instant a validated payload asks for, or ``None`` when NeetoCal picks the slot."""
+    if "slot_date" not in payload or "slot_start_time" not in payload:
+        return None
+    local = pendulum.from_format(
+        f"{payload['slot_date']} {payload['slot_start_time']}", "YYYY-MM-DD hh:mm A", tz=payload["time_zone"]
+    )
+    return local.in_timezone("UTC")
+
+
+def parse_instant(value: Any) -> pendulum.DateTime | None:
+    """A timestamp from a booking (``starts_at``, ``created_at``) in UTC, or ``None`` if it is not one."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = pendulum.parse(value)
+    except Exception:
+        return None
+    return parsed.in_timezone("UTC") if isinstance(parsed, pendulum.DateTime) else None
+
+
+def is_live(booking: Mapping[str, Any]) -> bool:
+    """Whether the booking still holds its slot (not cancelled or rejected)."""
+    return str(booking.get("status", "")).lower() not in DEAD_STATUSES
+
+
+def created_after(booking: Mapping[str, Any], moment: dt.datetime) -> bool:
+    """Whether NeetoCal created ``booking`` at or after ``moment``, give or take :data:`CLOCK_SKEW_ALLOWANCE`."""
+    created = parse_instant(booking.get("created_at"))
+    return created is not None and created >= pendulum.instance(moment) - CLOCK_SKEW_ALLOWANCE
+
+
+def resolve_meeting(meetings: Iterable[Any], slug: str) -> dict[str, Any] | None:
+    """The meeting with ``slug`` among listed meetings: exact, else the only one equal ignoring case."""
+    listed = [m for m in meetings if isinstance(m, Mapping)]
+    exact = [m for m in listed if m.get("slug") == slug]
+    if exact:
+        return dict(exact[0])
+    folded = [m for m in listed if isinstance(m.get("slug"), str) and m["slug"].lower() == slug.lower()]
+    return dict(folded[0]) if len(folded) == 1 else None
+
+
+def belongs_to_meeting(booking: Mapping[str, Any], meeting: Mapping[str, Any]) -> bool | None:
+    """Whether ``booking`` is for ``meeting``; ``None`` when the booking does not say.
+
+    Bookings carry no slug, only ``meeting_id`` and ``meeting.name``.
+    """
+    if booking.get("meeting_id") and meeting.get("id"):
+        return str(booking["meeting_id"]) == str(meeting["id"])
+    booking_meeting = booking.get("meeting")
+    name = booking_meeting.get("name") if isinstance(booking_meeting, Mapping) else None
+    if name and meeting.get("name"):
+        return bool(name == meeting["name"])
+    return None
+
+
+def judge_lookup(
+    bookings: Iterable[Any],
+    payload: Mapping[str, Any],
+    meeting: Mapping[str, Any] | Unknowable | None,
+    *,
+    run_started: dt.datetime | None,
+    claimed: frozenset[str] | set[str] = frozenset(),
+) -> Lookup:
+    """Decide from the attendee's bookings whether the request's booking exists.
+
+    :param bookings: ``GET /bookings?client_email=…`` for the payload's attendee.
+    :param meeting: the meeting record (``GET /meetings``), ``None`` when it is not listed, or why
+        it could not be fetched. Without it, a candidate booking cannot be attributed, but a
+        listing with no candidate at all still proves absence.
+    :param run_started: the DAG run's start. A slot-less request (NeetoCal picks the slot) can only
+        have made a booking created since then; when unknown, any creation time counts.
+    :param claimed: sids already adopted by other requests of this task, never adopted twice.
+
+    A fixed-slot request matches a live booking of the same attendee, meeting and start; a slot-less
+    one, the only live booking of the attendee and meeting created since the run started.
+    """
+    start = slot_start_utc(payload)
+    email = str(payload["email"]).lower()
+    matches: list[dict[str, Any]] = []
+    doubts: list[str] = []
+    for booking in bookings:
+        if not isinstance(booking, Mapping):
+            doubts.append(f"an entry of the listing is not a booking object ({type(booking).__name__})")
+            continue
+        sid = booking.get("sid")
+        if (isinstance(sid, str) and sid in claimed) or not is_live(booking):
+            continue
+        booking_email = booking.get("email")
+        if isinstance(booking_email, str) and booking_email.lower() != email:
+            continue
+        doubt = "" if isinstance(booking_email, str) else "has no attendee email"
+        if start is not None:
+            starts_at = parse_instant(booking.get("starts_at"))
+            if starts_at is not None and starts_at != start:
+                continue
+            doubt = doubt or ("" if starts_at is not None else "has no readable starts_at")
+        else:
+            created = parse_instant(booking.get("created_at"))
+            if created is not None and run_started is not None and not created_after(booking, run_started):
+                continue
+            doubt = doubt or ("" if created is not None else "has no readable created_at")
+        if isinstance(meeting, Unknowable):
+            doubt = doubt or f"cannot be attributed to a meeting: {meeting.reason}"
+        elif meeting is None:
+            doubt = doubt or (
+                f"cannot be attributed: meeting {payload['meeting_slug']!r} is not listed by GET /meetings "
+                "(hidden, not visible to this API key, or another slug)"
+            )
+        else:
+            same = belongs_to_meeting(booking, meeting)
+            if same is False:
+                continue
+            doubt = doubt or ("" if same else "names no meeting (no meeting_id or meeting.name)")
+        if doubt:
+            doubts.append(f"booking {sid!r} of this attendee {doubt}")
+        else:
+            matches.append(dict(booking))
+    if start is not None and matches:
+        return _found(matches, run_started)
+    if start is None and len(matches) > 1:
+        sids = ", ".join(repr(m.get("sid")) for m in matches)
+        return Unknowable(
+            f"{len(matches)} live bookings of this attendee for meeting {payload['meeting_slug']!r} were created "
+            f"during this DAG run ({sids}) and the request names no slot: cannot tell which one it made"
+        )
+    if doubts:
+        return Unknowable("; ".join(doubts))
+    if matches:
+        return _found(matches, run_started)
+    one_on_one = isinstance(meeting, Mapping) and meeting.get("kind") in ONE_ON_ONE_KINDS
+    return Absent(duplicate_refused=start is not None and one_on_one)
+
+
+def _found(matches: list[dict[str, Any]], run_started: dt.datetime | None) -> Found:
+    newest = max(matches, key=lambda b: parse_instant(b.get("created_at")) or pendulum.datetime(1970, 1, 1))
+    return Found(newest, made_in_this_run=run_started is not None and created_after(newest, run_started))
+
+
+# -- the pure decision --------------------------------------------------------------------------
+
+
+class Event(enum.Enum):
+    """What just happened in this try."""
+
+    STARTED = "started"
+    LOOKED = "looked up"
+    CREATED = "created"  # NeetoCal answered with the new booking
+    OUTCOME_UNKNOWN = "outcome unknown"  # sent; the answer was lost, garbled, 5xx or sid-less
+    REFUSED = "refused"  # a 4xx answer to the POST (e.g. 422 "slot not available")
+
+
+class Verdict(enum.Enum):
+    """Why the decision ends without a booking."""
+
+    EXISTS = "exists"  # if_exists="fail" and a booking from before this try exists
+    CLAIMED = "claimed"  # a first try found a booking another task or row made during this run
+    UNKNOWABLE = "unknowable"  # nothing sent: absence could not be proven
+    STILL_UNKNOWN = "still unknown"  # sent with an unknown outcome; not found (yet), not re-sent
+    REFUSED = "refused"  # NeetoCal's refusal stands: nothing of ours exists
+
+
+@dataclass(frozen=True)
+class Request:
+    """What is fixed for one decision: the request's shape and the task's situation."""
+
+    slotted: bool
+    if_exists: IfExists = "reuse"
+    retrying: bool = False
+
+
+@dataclass(frozen=True)
+class State:
+    """What this try has done so far."""
+
+    sent: bool = False  # a POST that may have been applied went out
+    settled: bool = False  # the look-up after the settle wait was done
+    refused: bool = False  # a POST was refused (4xx) after something of ours may exist
+    resends: int = 0
+
+
+@dataclass(frozen=True)
+class LookUp:
+    settle_first: bool = False
+
+
+@dataclass(frozen=True)
+class Send:
+    risk_accepted: bool = False
+
+
+@dataclass(frozen=True)
+class Adopt:
+    created: bool
+
+
+@dataclass(frozen=True)
+class Fail:
+    verdict: Verdict
+
+
+Action = LookUp | Send | Adopt | Fail
+
+
+def decide(request: Request, state: State, event: Event, lookup: Lookup | None = None) -> tuple[State, Action]:
+    """The next action after ``event`` (``lookup`` is the result of a :data:`Event.LOOKED`)."""
+    if event is Event.STARTED:
+        if request.retrying or (request.slotted and request.if_exists != "create"):
+            return state, LookUp()
+        # A first try: nothing of ours can exist. Without a slot there is nothing to compare with.
+        return state, Send()
+    if event is Event.CREATED:
+        return state, Adopt(created=True)
+    if event is Event.OUTCOME_UNKNOWN:
+        return dataclasses.replace(state, sent=True, settled=False), LookUp()
+    if event is Event.REFUSED:
+        if state.sent or request.retrying:
+            # Taken by our own earlier attempt? Only a look-up tells.
+            return dataclasses.replace(state, refused=True), LookUp()
+        return state, Fail(Verdict.REFUSED)
+    if isinstance(lookup, Found):
+        if state.sent or state.refused:
+            return state, Adopt(created=False)
+        if request.if_exists == "fail" and not (request.retrying and lookup.made_in_this_run):
+            return state, Fail(Verdict.EXISTS)
+        if not request.retrying and lookup.made_in_this_run:
+            return state, Fail(Verdict.CLAIMED)
+        return state, Adopt(created=False)
+    if isinstance(lookup, Absent):
+        if state.refused:
+            return state, Fail(Verdict.REFUSED)
+        if not state.sent:
+            return state, Send()
+        if not state.settled:
+            return dataclasses.replace(state, settled=True), LookUp(settle_first=True)
+        if lookup.duplicate_refused and state.resends < MAX_GUARDED_RESENDS:
+            return dataclasses.replace(state, resends=state.resends + 1), Send()
+        return state, Fail(Verdict.STILL_UNKNOWN)
+    if isinstance(lookup, Unknowable):
+        if state.sent:
+            return state, Fail(Verdict.STILL_UNKNOWN)
+        if not state.refused and request.if_exists == "create":
+            return state, Send(risk_accepted=True)
+        return state, Fail(Verdict.UNKNOWABLE)
+    raise ValueError(f"{event} needs a look-up result, got {lookup!r}")
+
+
+# -- the driver: the hook is its only I/O -------------------------------------------------------
+
+
+class ExactlyOnce:
+    """Create bookings for one task try, each at most once, each booking handed out once.
+
+    :param hook: the hook to talk through.
+    :param if_exists: ``"reuse"``, ``"fail"`` or ``"create"`` (see the create operator).
+    :param retrying: whether this is an Airflow retry (``try_number > 1``): something of ours may exist.
+    :param run_started: the DAG run's start (``None`` when unknown: look-ups then count bookings of
+        any creation time, so they prove less but never wrongly).
+    :param settle_seconds: wait between the two look-ups after a lost answer.
+    """
+
+    def __init__(
+        self,
+        hook: NeetoCalHook,
+        *,
+        if_exists: IfExists = "reuse",
+        retrying: bool = False,
+        run_started: dt.datetime | None = None,
+        settle_seconds: float = DEFAULT_SETTLE_SECONDS,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self.hook = hook
+        self.if_exists = checked_if_exists(if_exists)
+        self.retrying = retrying
+        self.run_started = run_started
+        self.settle_seconds = settle_seconds
+        self._sleep = sleep or hook._sleep
+        self._meetings: dict[str, dict[str, Any] | Unknowable | None] = {}
+        self.claimed: set[str] = set()
+
+    def obtain(self, payload: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Find this request's booking or create it once; return ``(booking, created)``.
+
+        :raises NeetoCalBookingExistsError: ``if_exists="fail"`` and the booking already existed.
+        :raises NeetoCalBookingClaimedError: another task or row made this booking during this run.
+        :raises NeetoCalBookingUnknownError: whether the booking exists cannot be told (retryable).
+        :raises NeetoCalApiError: NeetoCal refused the request, or it provably never arrived.
+        """
+        request = Request(slotted=slot_start_utc(payload) is not None, if_exists=self.if_exists, retrying=self.retrying)
+        state, action = decide(request, State(), Event.STARTED)
+        lookup: Lookup | None = None
+        last_error: NeetoCalApiError | None = None
+        created: dict[str, Any] = {}
+        while True:
+            if isinstance(action, Adopt):
+                booking = created if action.created else lookup.booking if isinstance(lookup, Found) else {}
+                self._claim(booking)
+                return booking, action.created
+            if isinstance(action, Fail):
+                raise self._failure(action.verdict, payload, lookup, last_error)
+            if isinstance(action, LookUp):
+                if action.settle_first and self.settle_seconds > 0:
+                    self.hook.log.info("Nothing found yet; looking again in %.0f s", self.settle_seconds)
+                    self._sleep(self.settle_seconds)
+                lookup = self.look_up(payload)
+                self.hook.log.info("Looked the booking up: %s", describe(lookup))
+                state, action = decide(request, state, Event.LOOKED, lookup)
+                continue
+            if action.risk_accepted:
+                self.hook.log.warning(
+                    "Cannot prove the booking absent (%s); sending anyway because if_exists='create'", describe(lookup)
+                )
+            try:
+                created = self.hook.create_booking(payload)
+                event = Event.CREATED
+            except NeetoCalOutcomeUnknownError as error:
+                self.hook.log.warning("%s; looking the booking up before anything else", error)
+                last_error, event = error, Event.OUTCOME_UNKNOWN
+            except NeetoCalClientError as error:
+                last_error, event = error, Event.REFUSED
+            state, action = decide(request, state, event)
+
+    def look_up(self, payload: Mapping[str, Any]) -> Lookup:
+        """Found / absent / unknowable for ``payload``, from ``GET /meetings`` and ``GET /bookings``."""
+        meeting = self._meeting(str(payload["meeting_slug"]))
+        try:
+            bookings = list(self.hook.list_bookings(client_email=str(payload["email"])))
+        except NeetoCalApiError as error:
+            return Unknowable(f"listing the attendee's bookings failed: {error}")
+        return judge_lookup(bookings, payload, meeting, run_started=self.run_started, claimed=self.claimed)
+
+    def _meeting(self, slug: str) -> dict[str, Any] | Unknowable | None:
+        if slug not in self._meetings:
+            try:
+                self._meetings[slug] = resolve_meeting(self.hook.list_meetings(), slug)
+            except NeetoCalApiError as error:
+                # Not cached: the next look-up may get through.
+                return Unknowable(f"GET /meetings failed: {error}")
+        return self._meetings[slug]
+
+    def _claim(self, booking: dict[str, Any]) -> None:
+        sid = booking.get("sid")
+        if isinstance(sid, str):
+            self.claimed.add(sid)
+
+    def _failure(
+        self, verdict: Verdict, payload: Mapping[str, Any], lookup: Lookup | None, last_error: NeetoCalApiError | None
+    ) -> Exception:
+        if verdict is Verdict.EXISTS and isinstance(lookup, Found):
+            return NeetoCalBookingExistsError(lookup.booking)
+        if verdict is Verdict.CLAIMED and isinstance(lookup, Found):
+            return NeetoCalBookingClaimedError(lookup.booking)
+        if verdict is Verdict.REFUSED and last_error is not None:
+            return last_error
+        reason = lookup.reason if isinstance(lookup, Unknowable) else "no booking found (yet)"
+        return NeetoCalBookingUnknownError(
+            reason=reason,
+            sent=verdict is Verdict.STILL_UNKNOWN,
+            cause=str(last_error) if last_error else None,
+        )
+
+
+def describe(lookup: Lookup | None) -> str:
+    """One line for logs: what the look-up found."""
+    if isinstance(lookup, Found):
+        booking = lookup.booking
+        return f"found booking {booking.get('sid')} starting {booking.get('starts_at')}"
+    if isinstance(lookup, Absent):
+        return "no such booking"
+    if isinstance(lookup, Unknowable):
+        return f"cannot tell: {lookup.reason}"
+    return "not looked up"
+
+
+def checked_if_exists(value: Any) -> IfExists:
+    """``value`` if it is an ``if_exists`` choice; a DAG-parse-time error otherwise."""
+    if value not in IF_EXISTS_CHOICES:
+        raise ValueError(f"if_exists={value!r}: expected one of {', '.join(IF_EXISTS_CHOICES)}")
+    return value
