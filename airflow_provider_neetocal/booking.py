@@ -54,6 +54,7 @@ SLOT_START_FORMAT = (
 )
 
 _SLUG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+_SID_RE = re.compile(r"[A-Za-z0-9_-]+")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIME_RE = re.compile(r"^(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2}))?\s*(?P<ampm>[AaPp][Mm])?$")
 _GUESTS_FIELD = "guest_email_s"
@@ -143,6 +144,34 @@ def build_reschedule_payload(
     return payload
 
 
+def checked_booking_sid(value: Any, field: str = "booking_sid") -> str:
+    """Validate a booking's short id (``sid``) before any request uses it; return it stripped.
+
+    The sid usually comes from an upstream task through a template,
+    ``"{{ ti.xcom_pull(task_ids='book', key='booking_sid') }}"``, and a pull that found nothing
+    renders as the text ``"None"``: that is refused as empty rather than sent as a sid. Anything
+    but letters, digits, ``-`` and ``_`` is refused too, since it would change the request path.
+
+    :param value: the sid as given to the operator (after template rendering).
+    :param field: the argument name to report in the error.
+    :raises NeetoCalValidationError: naming ``field``; nothing should be sent then.
+    """
+    form = "letters, digits, '-' and '_', e.g. '8sqtzrs'"
+    if is_absent(value):
+        problem = (
+            f"the booking sid is empty: expected the booking's sid ({form}). An xcom_pull that found nothing "
+            "renders as 'None': check that the upstream task pushed its booking_sid XCom and that the task_ids "
+            "and key you pull match"
+        )
+    elif not isinstance(value, str):
+        problem = f"got {type(value).__name__}: expected the booking's sid as a string of {form}"
+    elif not _SID_RE.fullmatch(value.strip()):
+        problem = f"not a booking sid: expected {form}"
+    else:
+        return value.strip()
+    raise NeetoCalValidationError([FieldProblem(field, value, problem)])
+
+
 class _Checks:
     """Collects every field problem of one payload, so a single failed run reports them all."""
 
@@ -182,7 +211,7 @@ class _Checks:
                 payload["slot_date"], payload["slot_start_time"] = split
         elif has_date or has_time:
             date = self.check("slot_date", slot_date, _slot_date) if has_date else None
-            time = self.check("slot_start_time", slot_start_time, _slot_start_time) if has_time else None
+            time = self.check("slot_start_time", slot_start_time, _wall_clock_time) if has_time else None
             if has_date != has_time:
                 missing = "slot_start_time" if has_date else "slot_date"
                 given = "slot_date" if has_date else "slot_start_time"
@@ -193,8 +222,16 @@ class _Checks:
                         f"required together with {given}; give both, or neither to book the first free slot",
                     )
                 )
-            else:
-                payload["slot_date"], payload["slot_start_time"] = date, time
+            elif date is not None and time is not None:
+                payload["slot_date"], payload["slot_start_time"] = date, format_slot_time(time.hour, time.minute)
+                if self.zone is not None:  # the same refusal of skipped and repeated times as for slot_start
+                    wall, zone_name = dt.datetime.combine(dt.date.fromisoformat(date), time), self.zone.name
+                    subject = f"{payload['slot_start_time']} on {date}"
+                    self.check(
+                        "slot_start_time",
+                        slot_start_time,
+                        lambda _: _check_wall_clock(wall, zone_name, subject=subject),
+                    )
         elif required:
             self.problems.append(
                 FieldProblem("slot_start", None, "required: give slot_start, or slot_date + slot_start_time")
@@ -297,11 +334,12 @@ def _slot_date(value: Any) -> str:
         raise _FieldError(f"not a real date ({error}): expected {SLOT_DATE_FORMAT}") from None
 
 
-def _slot_start_time(value: Any) -> str:
+def _wall_clock_time(value: Any) -> dt.time:
+    """Parse ``slot_start_time`` (any accepted form) into a naive time on a whole minute."""
     if isinstance(value, dt.time):
         if value.second or value.microsecond:
             raise _FieldError(f"not on a whole minute: expected {SLOT_TIME_FORMAT}")
-        return format_slot_time(value.hour, value.minute)
+        return dt.time(value.hour, value.minute)
     if not isinstance(value, str):
         raise _FieldError(f"expected {SLOT_TIME_FORMAT}, got {type(value).__name__}")
     match = _TIME_RE.match(value.strip())
@@ -316,7 +354,7 @@ def _slot_start_time(value: Any) -> str:
         hour = hour % 12 + (12 if match["ampm"].lower() == "pm" else 0)
     elif hour > 23:
         raise _FieldError(f"hour {hour} does not exist on a 24-hour clock: expected {SLOT_TIME_FORMAT}")
-    return format_slot_time(hour, minute)
+    return dt.time(hour, minute)
 
 
 def _split_slot_start(value: Any, zone: pendulum.Timezone) -> tuple[str, str]:
@@ -339,26 +377,77 @@ def _split_slot_start(value: Any, zone: pendulum.Timezone) -> tuple[str, str]:
         local = pendulum.instance(given, tz=zone).in_timezone(zone)
     except (OverflowError, ValueError):
         raise _FieldError(f"out of the calendar's range in {zone.name}: expected {SLOT_START_FORMAT}") from None
-    if given.tzinfo is None and local.replace(tzinfo=None) != given.replace(tzinfo=None):
-        raise _FieldError(
-            f"{given.replace(tzinfo=None).isoformat()} does not exist in {zone.name} (clocks skip it "
-            f"for daylight saving time): expected {SLOT_START_FORMAT}"
-        )
     if local.second or local.microsecond:
         raise _FieldError(f"not on a whole minute: expected {SLOT_START_FORMAT}")
-    if _occurs_twice(local.naive(), zone.name):
-        raise _FieldError(
-            f"{local.naive().isoformat()} occurs twice in {zone.name} (clocks go back), and NeetoCal's "
-            f"slot_date/slot_start_time cannot say which: expected {SLOT_START_FORMAT} outside that hour"
-        )
+    # A naive value is a wall-clock time as given (pendulum moved it forward if it falls in a gap); an
+    # aware one is a real instant, so only its wall-clock time in time_zone can be ambiguous.
+    wall = given.replace(tzinfo=None) if given.tzinfo is None else local.naive()
+    _check_wall_clock(wall, zone.name, subject=wall.isoformat(timespec="minutes"))
     return local.date().isoformat(), format_slot_time(local.hour, local.minute)
 
 
-def _occurs_twice(wall_clock: dt.datetime, zone_name: str) -> bool:
-    """Whether a wall-clock time is ambiguous in a zone (the repeated hour when DST ends)."""
-    zone = zoneinfo.ZoneInfo(zone_name)
-    first, second = (wall_clock.replace(tzinfo=zone, fold=fold).utcoffset() for fold in (0, 1))
-    return first != second
+def _check_wall_clock(wall: dt.datetime, zone_name: str, *, subject: str) -> None:
+    """Refuse a wall-clock time that names no instant (a DST gap) or two (a repeated hour) in a zone.
+
+    NeetoCal takes a slot as ``slot_date`` + ``slot_start_time`` in the attendee's zone, so such a time
+    cannot be booked unambiguously, whichever form the DAG gave it in. ``subject`` says which time it
+    was in the message.
+    """
+    change = _clock_change_around(wall, zoneinfo.ZoneInfo(zone_name))
+    if change is None:
+        return
+    before, after = change
+    if after > before:
+        raise _FieldError(
+            f"{subject} does not exist in {zone_name}: clocks jump {_span(before, after)}; "
+            f"choose a time outside that gap, e.g. {_clock(_whole_minute_from(after), wall.date())}"
+        )
+    raise _FieldError(
+        f"{subject} happens twice in {zone_name}: ambiguous, clocks go back {_span(before, after)} "
+        f"and NeetoCal's slot_date + slot_start_time cannot say which is meant; choose a time outside "
+        f"that repeated span, e.g. {_clock(_whole_minute_from(before), wall.date())}"
+    )
+
+
+def _clock_change_around(wall: dt.datetime, zone: zoneinfo.ZoneInfo) -> tuple[dt.datetime, dt.datetime] | None:
+    """The wall-clock readings just before and just after the clock change that skips or repeats ``wall``.
+
+    ``None`` when ``wall`` names exactly one instant. Otherwise its two readings (PEP 495's ``fold``)
+    are two instants on either side of the change, which is found by bisection to the second: the
+    standard library offers no public list of a zone's transitions.
+    """
+    wall = dt.datetime(wall.year, wall.month, wall.day, wall.hour, wall.minute, wall.second)
+    readings = [wall.replace(tzinfo=zone, fold=fold) for fold in (0, 1)]
+    if readings[0].utcoffset() == readings[1].utcoffset():
+        return None
+    low, high = sorted(reading.astimezone(dt.timezone.utc) for reading in readings)
+    new_offset = high.astimezone(zone).utcoffset()
+    while (seconds := int((high - low).total_seconds())) > 1:
+        middle = low + dt.timedelta(seconds=seconds // 2)
+        if middle.astimezone(zone).utcoffset() == new_offset:
+            high = middle
+        else:
+            low = middle
+    second = dt.timedelta(seconds=1)
+    before = (high - second).astimezone(zone).replace(tzinfo=None) + second
+    return before, high.astimezone(zone).replace(tzinfo=None)
+
+
+def _clock(moment: dt.datetime, day: dt.date | None = None) -> str:
+    """``HH:MM`` (with seconds if any, as in old local-mean-time changes), and the date unless it is ``day``."""
+    clock = moment.strftime("%H:%M:%S" if moment.second else "%H:%M")
+    return clock if moment.date() == day else f"{clock} on {moment.date().isoformat()}"
+
+
+def _whole_minute_from(moment: dt.datetime) -> dt.datetime:
+    """The first whole minute at or after ``moment`` (a slot starts on one)."""
+    return moment + dt.timedelta(seconds=-moment.second % 60)
+
+
+def _span(before: dt.datetime, after: dt.datetime) -> str:
+    if before.date() == after.date():
+        return f"from {_clock(before, before.date())} to {_clock(after, after.date())} on {before.date().isoformat()}"
+    return f"from {_clock(before)} to {_clock(after)}"
 
 
 def _meeting_spot(value: Any) -> str:

@@ -17,6 +17,7 @@ from airflow_provider_neetocal._compat import AirflowFailException
 from airflow_provider_neetocal.booking import (
     MEETING_SPOTS,
     build_booking_payload,
+    build_reschedule_payload,
     format_slot_time,
     is_absent,
 )
@@ -420,7 +421,8 @@ def test_instants_in_the_repeated_hour_are_refused_as_ambiguous_for_neetocal(utc
     error = refusal(slot_start=utc, time_zone="America/New_York")
 
     assert error.fields == ["slot_start"]
-    assert "occurs twice in America/New_York" in str(error)
+    assert "2025-11-02T01:30 happens twice in America/New_York: ambiguous" in str(error)
+    assert "clocks go back from 02:00 to 01:00 on 2025-11-02" in str(error)
 
 
 @pytest.mark.parametrize(
@@ -432,14 +434,15 @@ def test_naive_slot_start_in_the_spring_forward_gap_is_refused(start: Any) -> No
     error = refusal(slot_start=start, time_zone="America/New_York")
 
     assert error.fields == ["slot_start"]
-    assert "does not exist in America/New_York" in str(error)
+    assert "does not exist in America/New_York: clocks jump from 02:00 to 03:00 on 2025-03-09" in str(error)
+    assert "choose a time outside that gap, e.g. 03:00" in str(error)
 
 
 def test_naive_slot_start_in_the_fall_back_overlap_is_refused_as_ambiguous() -> None:
     error = refusal(slot_start="2025-11-02T01:30", time_zone="America/New_York")
 
     assert error.fields == ["slot_start"]
-    assert "occurs twice" in str(error)
+    assert "2025-11-02T01:30 happens twice in America/New_York: ambiguous" in str(error)
 
 
 def test_naive_slot_start_just_after_the_gap_is_accepted() -> None:
@@ -600,10 +603,102 @@ def test_impossible_slot_start_time_is_refused(time: Any, says: str) -> None:
     assert "'hh:mm AM/PM' (e.g. '01:30 PM')" in str(error)
 
 
-def test_slot_date_and_time_in_the_dst_gap_are_sent_as_wall_clock_values() -> None:
-    payload = build(slot_date="2025-03-09", slot_start_time="02:30 AM", time_zone="America/New_York")
+RESCHEDULE_REQUIRED: dict[str, Any] = {"name": "Eve Smith", "email": "eve@example.com", "time_zone": "Asia/Kolkata"}
+BUILDERS = ["create", "reschedule"]
 
-    assert slot_of(payload) == ("2025-03-09", "02:30 AM")
+
+def build_with(builder: str, **overrides: Any) -> dict[str, Any]:
+    """Build a create (``POST /bookings``) or reschedule (``PATCH /bookings/{sid}``) body."""
+    if builder == "create":
+        return build(**overrides)
+    return build_reschedule_payload(**{**RESCHEDULE_REQUIRED, **overrides})
+
+
+def refusal_with(builder: str, **overrides: Any) -> NeetoCalValidationError:
+    with pytest.raises(NeetoCalValidationError) as caught:
+        build_with(builder, **overrides)
+    return caught.value
+
+
+@pytest.mark.parametrize("builder", BUILDERS)
+@pytest.mark.parametrize("time", ["02:30 AM", "2:00 am", "02:59", dt.time(2, 30)], ids=repr)
+def test_wall_clock_slot_in_the_spring_forward_gap_is_refused_naming_slot_start_time(builder: str, time: Any) -> None:
+    error = refusal_with(builder, slot_date="2030-03-10", slot_start_time=time, time_zone="America/New_York")
+
+    assert error.fields == ["slot_start_time"]
+    assert "on 2030-03-10 does not exist in America/New_York: clocks jump from 02:00 to 03:00 on 2030-03-10" in str(
+        error
+    )
+    assert "choose a time outside that gap, e.g. 03:00" in str(error)
+
+
+def test_refusal_of_a_skipped_wall_clock_time_names_the_time_and_the_date() -> None:
+    error = refusal(slot_date="2030-03-10", slot_start_time="02:30 AM", time_zone="America/New_York")
+
+    assert str(error) == (
+        "Invalid NeetoCal booking argument slot_start_time='02:30 AM': 02:30 AM on 2030-03-10 does not exist in "
+        "America/New_York: clocks jump from 02:00 to 03:00 on 2030-03-10; choose a time outside that gap, e.g. 03:00"
+    )
+
+
+@pytest.mark.parametrize("builder", BUILDERS)
+@pytest.mark.parametrize("time", ["01:30 AM", "1:00 am", "01:59", dt.time(1, 30)], ids=repr)
+def test_wall_clock_slot_in_the_repeated_hour_is_refused_as_ambiguous(builder: str, time: Any) -> None:
+    error = refusal_with(builder, slot_date="2030-11-03", slot_start_time=time, time_zone="America/New_York")
+
+    assert error.fields == ["slot_start_time"]
+    assert "on 2030-11-03 happens twice in America/New_York: ambiguous" in str(error)
+    assert "clocks go back from 02:00 to 01:00 on 2030-11-03" in str(error)
+    assert "cannot say which is meant; choose a time outside that repeated span, e.g. 02:00" in str(error)
+
+
+@pytest.mark.parametrize("builder", BUILDERS)
+@pytest.mark.parametrize(
+    ("date", "time", "sent"),
+    [
+        ("2030-03-10", "01:59 AM", "01:59 AM"),  # last minute before the gap
+        ("2030-03-10", "03:00", "03:00 AM"),  # first minute after it
+        ("2030-03-10", "01:30 PM", "01:30 PM"),
+        ("2030-11-03", "12:59 AM", "12:59 AM"),  # last minute before the repeated hour
+        ("2030-11-03", "2:00 am", "02:00 AM"),  # first minute after it
+        ("2030-11-03", dt.time(13, 30), "01:30 PM"),
+    ],
+    ids=repr,
+)
+def test_wall_clock_slot_outside_the_clock_change_on_a_dst_day_is_sent(
+    builder: str, date: str, time: Any, sent: str
+) -> None:
+    payload = build_with(builder, slot_date=date, slot_start_time=time, time_zone="America/New_York")
+
+    assert slot_of(payload) == (date, sent)
+
+
+def test_half_hour_repeated_span_of_lord_howe_is_refused() -> None:
+    error = refusal(slot_date="2030-04-07", slot_start_time="01:45", time_zone="Australia/Lord_Howe")
+
+    assert error.fields == ["slot_start_time"]
+    assert "clocks go back from 02:00 to 01:30 on 2030-04-07" in str(error)
+
+
+def test_a_day_skipped_whole_is_refused_naming_both_dates() -> None:
+    """Samoa crossed the date line in 2011: 2011-12-30 never happened in Apia."""
+    error = refusal(slot_date="2011-12-30", slot_start_time="10:00 AM", time_zone="Pacific/Apia")
+
+    assert error.fields == ["slot_start_time"]
+    assert "clocks jump from 00:00 on 2011-12-30 to 00:00 on 2011-12-31" in str(error)
+    assert "e.g. 00:00 on 2011-12-31" in str(error)
+
+
+def test_wall_clock_slot_is_not_checked_against_an_invalid_time_zone() -> None:
+    error = refusal(slot_date="2030-03-10", slot_start_time="02:30 AM", time_zone="Mars/Olympus")
+
+    assert error.fields == ["time_zone"]
+
+
+def test_skipped_wall_clock_time_is_reported_with_the_other_problems() -> None:
+    error = refusal(email="eve@", slot_date="2030-03-10", slot_start_time="02:30 AM", time_zone="America/New_York")
+
+    assert error.fields == ["email", "slot_start_time"]
 
 
 def test_slot_date_without_slot_start_time_is_refused_naming_the_missing_field() -> None:

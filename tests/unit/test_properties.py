@@ -31,7 +31,7 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_neetocal.booking import MEETING_SPOTS, build_booking_payload
+from airflow_provider_neetocal.booking import MEETING_SPOTS, build_booking_payload, build_reschedule_payload
 from airflow_provider_neetocal.connection import api_root_url
 from airflow_provider_neetocal.exceptions import NeetoCalConfigError, NeetoCalValidationError
 
@@ -579,7 +579,7 @@ def test_an_instant_in_a_repeated_hour_round_trips_or_is_refused(case: tuple[str
 def test_two_instants_an_hour_apart_in_the_repeated_hour_are_both_refused() -> None:
     """01:30 EDT and 01:30 EST are one wall-clock time: NeetoCal could not tell them apart."""
     for offset in ("-04:00", "-05:00"):
-        with pytest.raises(NeetoCalValidationError, match="occurs twice"):
+        with pytest.raises(NeetoCalValidationError, match="happens twice"):
             build_booking_payload(
                 meeting_slug="m",
                 name="n",
@@ -587,6 +587,72 @@ def test_two_instants_an_hour_apart_in_the_repeated_hour_are_both_refused() -> N
                 time_zone="America/New_York",
                 slot_start=f"2025-11-02T01:30{offset}",
             )
+
+
+@functools.cache
+def spring_forward_instants() -> tuple[tuple[str, dt.datetime], ...]:
+    """UTC instants where a clock jumps forward (wall-clock times that never happen), 2024-2031."""
+    found = []
+    for name in DST_ZONES:
+        zone = zoneinfo.ZoneInfo(name)
+        moment = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+        while moment.year < 2032:
+            later = moment + dt.timedelta(minutes=30)
+            wall_clock_step = later.astimezone(zone).replace(tzinfo=None) - moment.astimezone(zone).replace(tzinfo=None)
+            if wall_clock_step > later - moment:
+                found.append((name, later))
+            moment = later
+    return tuple(found)
+
+
+def wall_clock_near_a_change() -> st.SearchStrategy[tuple[str, dt.datetime]]:
+    """Naive wall-clock times within 150 minutes of a clock change in its zone, either way."""
+    return st.builds(
+        lambda pair, minutes: (
+            pair[0],
+            pair[1].astimezone(zoneinfo.ZoneInfo(pair[0])).replace(tzinfo=None) + dt.timedelta(minutes=minutes),
+        ),
+        st.sampled_from(fall_back_instants() + spring_forward_instants()),
+        st.integers(min_value=-150, max_value=150),
+    )
+
+
+def is_skipped(wall: dt.datetime, zone_name: str) -> bool:
+    """Whether the clocks jump over a wall-clock time: it does not survive a round trip through UTC."""
+    aware = wall.replace(tzinfo=zoneinfo.ZoneInfo(zone_name))
+    return aware.astimezone(dt.timezone.utc).astimezone(aware.tzinfo).replace(tzinfo=None) != wall
+
+
+@settings(max_examples=200, deadline=None)
+@given(wall_clock_near_a_change(), st.sampled_from(["12-hour", "24-hour", "time"]))
+def test_a_wall_clock_slot_is_accepted_exactly_when_it_names_one_instant(
+    case: tuple[str, dt.datetime], form: str
+) -> None:
+    """slot_date + slot_start_time is refused in a DST gap or a repeated hour, like slot_start, in both builders."""
+    zone, wall = case
+    TRIED["wall_clock"] += 1
+    time: Any = {"12-hour": wall.strftime("%I:%M %p"), "24-hour": wall.strftime("%H:%M"), "time": wall.time()}[form]
+    slot = {"time_zone": zone, "slot_date": wall.date().isoformat(), "slot_start_time": time}
+    result = attempt({"meeting_slug": "quick-sync", "name": "Eve", "email": "eve@example.com", **slot}, "wall_clock")
+    try:
+        rescheduled: dict[str, Any] | NeetoCalValidationError = build_reschedule_payload(
+            name="Eve", email="eve@example.com", **slot
+        )
+    except NeetoCalValidationError as error:
+        rescheduled = error
+
+    skipped = is_skipped(wall, zone)
+    repeated = not skipped and happens_twice(wall.replace(tzinfo=zoneinfo.ZoneInfo(zone)))
+    if not skipped and not repeated:
+        assert isinstance(result, dict), f"{wall} in {zone} was refused: {result}"
+        assert instant_of_payload(result).replace(tzinfo=None) == wall
+        assert isinstance(rescheduled, dict)
+        return
+    assert isinstance(result, NeetoCalValidationError), f"{wall} in {zone} was accepted"
+    assert result.fields == ["slot_start_time"]
+    assert ("happens twice" if repeated else "does not exist") in str(result)
+    assert isinstance(rescheduled, NeetoCalValidationError)
+    assert str(rescheduled) == str(result)
 
 
 @settings(max_examples=100, deadline=None)
