@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
-
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, get_args
@@ -411,7 +411,8 @@ class ExactlyOnce:
                     self.hook.log.info("Nothing found yet; looking again in %.0f s", self.settle_seconds)
                     self._sleep(self.settle_seconds)
                 lookup = self.look_up(payload)
-                self.hook.log.info("Looked the booking up: %s", describe(lookup))
+                level = logging.DEBUG if isinstance(lookup, Absent) else logging.INFO
+                self.hook.log.log(level, "Looked the booking up: %s", describe(lookup))
                 state, action = decide(request, state, Event.LOOKED, lookup)
                 continue
             if action.risk_accepted:

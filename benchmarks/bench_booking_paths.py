@@ -6,7 +6,7 @@ sandbox on 127.0.0.1, so the ratios compare like with like on this machine:
 * ``create, shared session``   - ``hook.create_booking`` in a loop on one keep-alive session;
 * ``create, new hook each``    - a fresh hook (new session, new TCP connection) per booking,
   which is what one mapped task instance per booking pays;
-* ``exactly-once (reuse)``     - ``find_booking`` before each POST, the operator's default
+* ``exactly-once (reuse)``     - ``ExactlyOnce.obtain``: a look-up before each POST, the operator's default
   ``if_exists="reuse"``: the price of never booking twice;
 * ``unknown outcome, recovered`` - every POST commits then loses its answer, and the booking is
   recovered by a look-up (settle wait disabled).
@@ -26,6 +26,7 @@ from itertools import count
 
 import pendulum
 
+from airflow_provider_neetocal.exactly_once import ExactlyOnce
 from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
 from airflow_provider_neetocal.sandbox import NeetoCalSandbox
 
@@ -80,14 +81,14 @@ def main() -> None:
             hook.create_booking(next_payload())
             hook.close()
 
+        once = ExactlyOnce(shared, settle_seconds=0)
+
         def exactly_once() -> None:
-            payload = next_payload()
-            if shared.find_booking(payload) is None:
-                shared.create_booking(payload)
+            once.obtain(next_payload())
 
         def recovered() -> None:
             sandbox.inject("commit_then_drop", times=1, method="POST", path="/bookings")
-            booking, created = shared.create_booking_once(next_payload(), settle_seconds=0)
+            booking, created = once.obtain(next_payload())
             if created or not booking.get("sid"):
                 raise RuntimeError("the dropped answer's booking was not recovered")
 
