@@ -14,6 +14,7 @@ from airflow_provider_neetocal._compat import AirflowFailException
 from airflow_provider_neetocal.exceptions import NeetoCalValidationError
 from airflow_provider_neetocal.links import NeetoCalBookingLink
 from airflow_provider_neetocal.operators.booking import NeetoCalCreateBookingOperator
+from airflow_provider_neetocal.operators.lifecycle import NeetoCalRescheduleBookingOperator
 from tests.compat import DAG
 from tests.conftest import TEST_API_KEY
 
@@ -28,7 +29,7 @@ BOOKING = {
 ARGS: dict[str, Any] = {
     "meeting_slug": "meeting-with-oliver-smith",
     "name": "Eve Smith",
-    "email": "eve@example.com",
+    "attendee_email": "eve@example.com",
     "time_zone": "Asia/Kolkata",
 }
 
@@ -100,12 +101,14 @@ def test_absent_slot_lets_neetocal_pick_the_first_free_slot(context):
         m.post(f"{API}/bookings", json=BOOKING)
         make_operator(slot_start="None", preferred_meeting_spot="").execute(context)
     assert set(m.last_request.json()) == {"meeting_slug", "name", "email", "time_zone"}
+    # A first try of a slot-less request looks nothing up: nothing of this task can exist yet.
+    assert [r.method for r in m.request_history] == ["POST"]
 
 
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [
-        ({"email": "not-an-email"}, "email"),
+        ({"attendee_email": "not-an-email"}, "attendee_email"),
         ({"time_zone": "Mars/Olympus"}, "time_zone"),
         ({"slot_date": "2030-02-30", "slot_start_time": "10:00 AM"}, "slot_date"),
         ({"slot_date": "2030-02-03"}, "slot_start_time"),
@@ -151,7 +154,7 @@ def test_templates_render_from_params_ds_and_upstream_values(context):
     with DAG("templating", schedule=None, start_date=pendulum.datetime(2030, 1, 1)):
         operator = make_operator(
             name="{{ params.name }}",
-            email="{{ params.email }}",
+            attendee_email="{{ params.email }}",
             slot_date="{{ ds }}",
             slot_start_time="{{ params.time }}",
             form_responses='{"language": "{{ params.language }}"}',
@@ -222,4 +225,92 @@ def test_operator_carries_the_booking_link():
 def test_attendee_email_alias_leaves_email_to_airflow_alerts():
     operator = make_operator(email="oncall@example.com", attendee_email="eve@example.com")
     assert operator.attendee_email == "eve@example.com"
+    assert operator.email == "oncall@example.com"
+
+
+# ---- attendee_email, not Airflow's email -------------------------------------------------------
+
+
+def test_default_args_email_stays_the_alert_address_and_attendee_email_is_booked(context):
+    with DAG(
+        "alerts",
+        schedule=None,
+        start_date=pendulum.datetime(2030, 1, 1),
+        default_args={"email": "oncall@example.com"},
+    ):
+        operator = make_operator(slot_date="2030-07-15", slot_start_time="01:30 PM")
+    with rm.Mocker() as m:
+        mock_lookup(m)
+        m.post(f"{API}/bookings", json=BOOKING)
+        operator.execute(context)
+    (post,) = [r for r in m.request_history if r.method == "POST"]
+    assert post.json()["email"] == "eve@example.com"
+    assert "oncall@example.com" not in json.dumps([r.qs for r in m.request_history])
+    assert operator.email == "oncall@example.com"
+    assert operator.attendee_email == "eve@example.com"
+
+
+def test_only_email_given_is_refused_naming_attendee_email_and_sends_nothing(context):
+    arguments = {k: v for k, v in ARGS.items() if k != "attendee_email"}
+    operator = NeetoCalCreateBookingOperator(task_id="book", email="eve@example.com", **arguments)
+    with rm.Mocker() as m, pytest.raises(NeetoCalValidationError) as caught:
+        operator.execute(context)
+    assert m.call_count == 0
+    assert caught.value.fields == ["attendee_email"]
+    assert str(caught.value).startswith("Invalid NeetoCal booking argument attendee_email=None: required")
+    assert "email='eve@example.com' is Airflow's failure-alert address" in str(caught.value)
+    assert context["ti"].xcoms == {}
+
+
+def test_default_args_email_alone_never_becomes_the_attendee(context):
+    arguments = {k: v for k, v in ARGS.items() if k != "attendee_email"}
+    with DAG(
+        "alerts_only",
+        schedule=None,
+        start_date=pendulum.datetime(2030, 1, 1),
+        default_args={"email": "oncall@example.com"},
+    ):
+        operator = NeetoCalCreateBookingOperator(task_id="book", **arguments)
+    with rm.Mocker() as m, pytest.raises(NeetoCalValidationError) as caught:
+        operator.execute(context)
+    assert m.call_count == 0
+    assert caught.value.fields == ["attendee_email"]
+    assert "'oncall@example.com' is Airflow's failure-alert address" in str(caught.value)
+
+
+RESCHEDULE_ARGS: dict[str, Any] = {
+    "booking_sid": "8sqtzrs",
+    "name": "Eve Smith",
+    "time_zone": "Asia/Kolkata",
+    "slot_date": "2030-07-16",
+    "slot_start_time": "01:30 PM",
+}
+
+
+def test_reschedule_only_email_given_is_refused_naming_attendee_email_and_sends_nothing(context):
+    operator = NeetoCalRescheduleBookingOperator(task_id="move", email="eve@example.com", **RESCHEDULE_ARGS)
+    with rm.Mocker() as m, pytest.raises(NeetoCalValidationError) as caught:
+        operator.execute(context)
+    assert m.call_count == 0
+    assert caught.value.fields == ["attendee_email"]
+    assert "failure-alert address" in str(caught.value)
+
+
+def test_reschedule_sends_attendee_email_and_keeps_default_args_email_for_alerts(context):
+    with DAG(
+        "alerts_reschedule",
+        schedule=None,
+        start_date=pendulum.datetime(2030, 1, 1),
+        default_args={"email": "oncall@example.com"},
+    ):
+        operator = NeetoCalRescheduleBookingOperator(
+            task_id="move", attendee_email="eve@example.com", **RESCHEDULE_ARGS
+        )
+    moved = {**BOOKING, "starts_at": "2030-07-16T08:00:00.000Z"}
+    with rm.Mocker() as m:
+        m.get(f"{API}/bookings/8sqtzrs", json=BOOKING)
+        m.patch(f"{API}/bookings/8sqtzrs", json=moved)
+        assert operator.execute(context) == moved
+    assert m.last_request.method == "PATCH"
+    assert m.last_request.json()["email"] == "eve@example.com"
     assert operator.email == "oncall@example.com"
