@@ -77,7 +77,14 @@ class RecordingTI:
 
 
 def operator_for(args: dict[str, Any], **kwargs: Any) -> NeetoCalCreateBookingOperator:
-    return NeetoCalCreateBookingOperator(task_id="book", **args, **kwargs)
+    """The operator for builder arguments: the builder's ``email`` is the operator's ``attendee_email``."""
+    arguments = {("attendee_email" if key == "email" else key): value for key, value in args.items()}
+    return NeetoCalCreateBookingOperator(task_id="book", **arguments, **kwargs)
+
+
+def builder_terms(fields: list[str]) -> list[str]:
+    """Field names as the builder says them (the operator names the attendee ``attendee_email``)."""
+    return ["email" if field == "attendee_email" else field for field in fields]
 
 
 def run_expecting_refusal(sandbox: Any, args: dict[str, Any], if_exists: str, try_number: int) -> list[str]:
@@ -87,7 +94,7 @@ def run_expecting_refusal(sandbox: Any, args: dict[str, Any], if_exists: str, tr
         operator.execute({"ti": RecordingTI(try_number), "dag_run": None})
     COUNTS["requests_reached_api"] += len(sandbox.requests)
     assert sandbox.requests == []
-    return caught.value.fields
+    return builder_terms(caught.value.fields)
 
 
 def test_control_valid_arguments_do_reach_the_sandbox(sandbox):

@@ -23,7 +23,7 @@ from tests.compat import dag_test, xcoms_of
 
 pytestmark = pytest.mark.integration
 
-ATTENDEE = {"name": "Eve Smith", "email": "eve@example.com", "time_zone": "Asia/Kolkata"}
+ATTENDEE = {"name": "Eve Smith", "attendee_email": "eve@example.com", "time_zone": "Asia/Kolkata"}
 
 
 class RecordingTI:
