@@ -121,7 +121,8 @@ def parse_instant(value: Any) -> pendulum.DateTime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        parsed = pendulum.parse(value)
+        # exact: a date alone or a time of day is not an instant (plain parse would fill in the rest).
+        parsed = pendulum.parse(value, exact=True)
     except Exception:
         return None
     return parsed.in_timezone("UTC") if isinstance(parsed, pendulum.DateTime) else None

@@ -107,7 +107,7 @@ class NeetoCalCreateBookingsOperator(NeetoCalBaseOperator):
             "time_zone": self.time_zone,
             "preferred_meeting_spot": self.preferred_meeting_spot,
         }
-        payloads: list[dict[str, Any]] = []
+        payloads: dict[int, dict[str, Any]] = {}
         problems: list[FieldProblem] = []
         for index, row in enumerate(rows):
             if not isinstance(row, Mapping):
@@ -134,7 +134,7 @@ class NeetoCalCreateBookingsOperator(NeetoCalBaseOperator):
             arguments.setdefault("email", None)
             arguments.setdefault("time_zone", None)
             try:
-                payloads.append(build_booking_payload(**arguments))
+                payloads[index] = build_booking_payload(**arguments)
             except NeetoCalValidationError as invalid:
                 problems.extend(
                     FieldProblem(f"bookings[{index}].{p.field}", p.value, p.problem) for p in invalid.problems
@@ -142,7 +142,7 @@ class NeetoCalCreateBookingsOperator(NeetoCalBaseOperator):
         problems.extend(_repeated_requests(payloads))
         if problems:
             raise NeetoCalValidationError(problems)
-        return payloads
+        return list(payloads.values())
 
     def execute(self, context: Context) -> list[dict[str, Any] | None]:
         """Validate all rows, then create each exactly once; report and fail at the end if any failed."""
@@ -207,7 +207,7 @@ def _rows(value: Any) -> list[Any]:
     return list(value)
 
 
-def _repeated_requests(payloads: list[dict[str, Any]]) -> list[FieldProblem]:
+def _repeated_requests(payloads: dict[int, dict[str, Any]]) -> list[FieldProblem]:
     """Rows asking for the same booking: one booking can answer only one row, so they are refused.
 
     Same meeting, attendee and start; or, without a slot, the same meeting and attendee (NeetoCal
@@ -215,7 +215,7 @@ def _repeated_requests(payloads: list[dict[str, Any]]) -> list[FieldProblem]:
     """
     first_row: dict[tuple[str, str, str | None], int] = {}
     problems: list[FieldProblem] = []
-    for index, payload in enumerate(payloads):
+    for index, payload in payloads.items():
         start = slot_start_utc(payload)
         key = (
             str(payload["meeting_slug"]).lower(),

@@ -524,26 +524,11 @@ def test_parse_instant_returns_none_for_anything_else(value):
     assert parse_instant(value) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "SUSPECTED BUG in exactly_once.parse_instant: pendulum.parse reads a time-only string as that "
-        "time today and a date-only one as midnight, so a booking with created_at '00:00' counts as made "
-        "today and starts_at '08:00' as another start (Absent) instead of an unreadable one (Unknowable)"
-    ),
-)
 @pytest.mark.parametrize("value", ["08:00", "2030-07-15"])
 def test_parse_instant_refuses_a_time_or_date_that_is_not_an_instant(value):
     assert parse_instant(value) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "SUSPECTED BUG (see test_parse_instant_refuses_a_time_or_date_that_is_not_an_instant): a slot-less "
-        "look-up adopts a booking whose created_at is only a time of day, as if made in this run"
-    ),
-)
 def test_a_slotless_candidate_whose_created_at_is_only_a_time_of_day_is_unknowable():
     today = pendulum.today("UTC")
     assert isinstance(judge([booking(created_at="00:00")], SLOTLESS, run_started=today), Unknowable)

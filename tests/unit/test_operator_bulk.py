@@ -138,14 +138,6 @@ def test_two_slotless_rows_of_one_attendee_and_meeting_are_refused(sleeps):
     assert "no slot" in str(raised.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "SUSPECTED BUG in operators/bulk.py: _repeated_requests numbers rows by their position among the "
-        "payloads that validated, so after an invalid row the repeat is reported as bookings[1] (the invalid "
-        "row's number) instead of bookings[2]"
-    ),
-)
 def test_a_repeated_row_is_reported_with_the_other_invalid_rows(sleeps):
     rows = [SLOTTED_ROW, {**SLOTTED_ROW, "time_zone": "Mars/Olympus"}, SLOTTED_ROW]
     with rm.Mocker() as m, pytest.raises(NeetoCalValidationError) as raised:
