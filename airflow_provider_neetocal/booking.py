@@ -24,7 +24,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import pendulum
-from email_validator import EmailNotValidError, validate_email
 
 from airflow_provider_neetocal.exceptions import FieldProblem, NeetoCalValidationError
 
@@ -287,10 +286,14 @@ def _attendee_name(value: Any) -> str:
 def _email(value: Any, what: str) -> str:
     if not isinstance(value, str):
         raise _FieldError(f"expected {what} as a string, got {type(value).__name__}")
+    # Imported here, not at module level: DAG files import the operators on every parse, and only a
+    # running task validates addresses.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         return validate_email(value.strip(), check_deliverability=False).normalized
     except EmailNotValidError as error:
-        raise _FieldError(f"{error}: expected {what}") from None
+        raise _FieldError(f"{str(error).rstrip('.')}: expected {what}") from None
 
 
 def _time_zone(value: Any) -> pendulum.Timezone:

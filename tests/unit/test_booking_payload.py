@@ -920,3 +920,11 @@ def test_long_bad_value_is_truncated_in_the_message() -> None:
     assert "form_responses='xxxx" in message
     assert "..." in message
     assert "x" * 100 not in message
+
+
+def test_an_invalid_email_message_has_no_doubled_punctuation():
+    with pytest.raises(NeetoCalValidationError) as raised:
+        build_booking_payload(meeting_slug="m", name="Eve", email="eve@example", time_zone="UTC")
+    message = str(raised.value)
+    assert "period: expected" in message
+    assert ".:" not in message
