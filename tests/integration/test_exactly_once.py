@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import collections
 import csv
-import socket
 import time
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -23,13 +22,14 @@ from typing import TYPE_CHECKING, Any
 import pendulum
 import pytest
 
-from airflow_provider_neetocal._compat import AIRFLOW_V_3_0_PLUS, AirflowException
+from airflow_provider_neetocal._compat import AirflowException
 from airflow_provider_neetocal.hooks import neetocal as hook_module
 from airflow_provider_neetocal.operators.booking import NeetoCalCreateBookingOperator
 from airflow_provider_neetocal.sandbox import Faults, NeetoCalSandbox
 from tests.compat import DAG, dag_test, xcoms_of
 from tests.conftest import TEST_API_KEY, neetocal_conn_json
 from tests.integration.conftest import EXAMPLE_DAGS
+from tests.integration.runs import answered_posts, closed_port, posts, run_in_airflow, try_number_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -87,31 +87,6 @@ def short_read_timeout(sandbox: NeetoCalSandbox, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("AIRFLOW_CONN_NEETOCAL_DEFAULT", neetocal_conn_json(sandbox.url, timeout=SHORT_READ_TIMEOUT))
 
 
-def closed_port() -> int:
-    """A loopback port nothing listens on (yet)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def run_in_airflow(dag: Any, **kwargs: Any) -> Any:
-    """Register an in-test DAG in the metadata DB (what the DAG processor would do), then ``dag.test()``.
-
-    Airflow 3's ``dag.test()`` runs only a DAG the DB knows; Airflow 2's runs the in-memory DAG as it is.
-    """
-    if not AIRFLOW_V_3_0_PLUS:
-        return dag_test(dag, **kwargs)
-    from airflow.dag_processing.collection import update_dag_parsing_results_in_db
-    from airflow.serialization.serialized_objects import LazyDeserializedDAG
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        update_dag_parsing_results_in_db(
-            "dags-folder", None, [LazyDeserializedDAG.from_dag(dag)], {}, None, set(), session=session
-        )
-    return dag_test(dag, **kwargs)
-
-
 def booking_dag(
     dag_id: str, operator: type[NeetoCalCreateBookingOperator] = NeetoCalCreateBookingOperator, **arguments: Any
 ) -> Any:
@@ -125,28 +100,6 @@ def booking_dag(
     ) as dag:
         operator(task_id="book", **{**QUICK_SYNC, "retries": 2, "retry_delay": 0, **arguments})
     return dag
-
-
-def try_number_of(run: Any, task_id: str = "book") -> int:
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        ti = session.query(TaskInstance).filter_by(dag_id=run.dag_id, run_id=run.run_id, task_id=task_id).one()
-        return ti.try_number
-
-
-def posts(sandbox: NeetoCalSandbox) -> list[Any]:
-    return [r for r in sandbox.requests if r.method == "POST" and r.path == "/bookings"]
-
-
-def answered_posts(sandbox: NeetoCalSandbox, expected: int) -> list[Any]:
-    """The booking POSTs once ``expected`` of them were recorded: a stalled one is recorded when it ends."""
-    for _ in range(100):
-        if len(posts(sandbox)) >= expected:
-            break
-        time.sleep(0.05)
-    return posts(sandbox)
 
 
 def assert_one_booking_per_attendee(sandbox: NeetoCalSandbox, emails: list[str]) -> dict[str, dict[str, Any]]:
@@ -212,6 +165,43 @@ def test_a_lost_booking_answer_leaves_exactly_one_booking(
         assert waits == [3.0]
         assert f"Created NeetoCal booking {booking['sid']}" in logs
     assert "looking the booking up before anything else" in logs
+
+
+SLOTLESS = {"slot_date": None, "slot_start_time": None}
+
+
+@pytest.mark.parametrize(
+    "request_shape",
+    [pytest.param(WEBINAR, id="group_meeting"), pytest.param(SLOTLESS, id="slotless")],
+)
+@pytest.mark.parametrize(
+    ("fault", "committed"),
+    [
+        pytest.param("drop", False, id="drop_before_commit"),
+        pytest.param("server_error", False, id="500_before_commit"),
+        pytest.param("commit_then_drop", True, id="commit_then_drop"),
+    ],
+)
+def test_without_a_duplicate_refusal_a_lost_answer_is_never_resent_within_the_try(
+    sandbox: NeetoCalSandbox, waits: list[float], request_shape: dict[str, Any], fault: str, committed: bool
+) -> None:
+    # Neither a group meeting nor a slot-less request makes NeetoCal refuse a second booking, so a
+    # POST whose outcome is unknown and that is not found after the settle wait is not sent again
+    # by this try: the try fails (retryable) and Airflow's retry looks again, then books once.
+    sandbox.inject(fault, method="POST", path="/bookings")
+    shape = "group" if request_shape is WEBINAR else "slotless"
+
+    run = run_in_airflow(booking_dag(f"no_resend_{shape}_{fault}", **request_shape))
+
+    booking = assert_single_booking_run(run, sandbox, try_number=1 if committed else 2)
+    assert [r.status for r in posts(sandbox)] == ([None] if committed else [fault_status(fault), 200])
+    assert waits == ([] if committed else [3.0])
+    assert xcoms_of(run.dag_id, run.run_id)[("book", -1, "return_value")]["sid"] == booking["sid"]
+
+
+def fault_status(fault: str) -> int | None:
+    """The status the sandbox records for a before-commit fault (``None``: connection dropped)."""
+    return {"drop": None, "server_error": 500}[fault]
 
 
 def test_an_answer_later_than_the_read_timeout_is_looked_up_and_adopted(
@@ -483,6 +473,24 @@ def test_a_rerun_of_the_same_dag_reuses_the_booking_by_default(sandbox: NeetoCal
     booking = assert_single_booking_run(second, sandbox)
     assert xcoms_of(first.dag_id, first.run_id)[("book", -1, "return_value")]["sid"] == booking["sid"]
     assert len(posts(sandbox)) == 1
+
+
+def test_a_rerun_reuses_a_booking_an_earlier_run_made_long_before(
+    waits: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same re-run as above, the earlier booking made well outside the clock-skew allowance
+    # (NeetoCal's clock, and so its created_at, ten minutes behind this machine's).
+    def behind() -> pendulum.DateTime:
+        return pendulum.now("UTC").subtract(minutes=10)
+
+    with NeetoCalSandbox(api_key=TEST_API_KEY, now=behind) as earlier:
+        monkeypatch.setenv("AIRFLOW_CONN_NEETOCAL_DEFAULT", neetocal_conn_json(earlier.url))
+        first = run_in_airflow(booking_dag("rerun_old"))
+        second = run_in_airflow(booking_dag("rerun_old"))
+
+        booking = assert_single_booking_run(second, earlier)
+        assert len(posts(earlier)) == 1
+    assert xcoms_of(first.dag_id, first.run_id)[("book", -1, "return_value")]["sid"] == booking["sid"]
 
 
 def test_a_rerun_with_if_exists_fail_fails_without_retries_or_posting(
