@@ -14,12 +14,19 @@ from airflow_provider_neetocal._compat import AIRFLOW_V_3_0_PLUS
 from airflow_provider_neetocal.hooks import neetocal as hook_module
 from tests.compat import dag_test
 
+if AIRFLOW_V_3_0_PLUS:
+    from airflow.sdk import task
+else:  # Airflow 2.x: no airflow.sdk
+    from airflow.decorators import task  # type: ignore[attr-defined,no-redef]
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     import pytest
 
     from airflow_provider_neetocal.sandbox import NeetoCalSandbox, RecordedRequest
+
+__all__ = ["task"]  # the @task decorator for in-test DAGs, from where this Airflow has it
 
 DEAD_STATUSES = ("cancelled", "rejected")
 
