@@ -36,6 +36,7 @@ import pendulum
 
 from airflow_provider_neetocal.exceptions import (
     NeetoCalApiError,
+    NeetoCalAuthError,
     NeetoCalBookingClaimedError,
     NeetoCalBookingExistsError,
     NeetoCalBookingUnknownError,
@@ -346,9 +347,10 @@ def decide(request: Request, state: State, event: Event, lookup: Lookup | None =
             return dataclasses.replace(state, resends=state.resends + 1), Send()
         return state, Fail(Verdict.STILL_UNKNOWN)
     if isinstance(lookup, Unknowable):
-        if state.sent:
+        if state.sent or state.refused:
+            # Something went out: say so, with what NeetoCal answered, rather than "nothing was sent".
             return state, Fail(Verdict.STILL_UNKNOWN)
-        if not state.refused and request.if_exists == "create":
+        if request.if_exists == "create":
             return state, Send(risk_accepted=True)
         return state, Fail(Verdict.UNKNOWABLE)
     raise ValueError(f"{event} needs a look-up result, got {lookup!r}")
@@ -435,6 +437,10 @@ class ExactlyOnce:
         meeting = self._meeting(str(payload["meeting_slug"]))
         try:
             bookings = list(self.hook.list_bookings(client_email=str(payload["email"])))
+        except NeetoCalAuthError as error:
+            if error.status == 401:
+                raise  # a key NeetoCal does not know: no retry can help, and no POST would pass either
+            return Unknowable(f"listing the attendee's bookings failed ({error}): the key needs GET /bookings")
         except NeetoCalApiError as error:
             return Unknowable(f"listing the attendee's bookings failed: {error}")
         return judge_lookup(bookings, payload, meeting, run_started=self.run_started, claimed=self.claimed)

@@ -99,9 +99,10 @@ class NeetoCalBookingClaimedError(AirflowFailException):
         self.booking = booking
         super().__init__(
             f"NeetoCal booking {booking.get('sid')} for {booking.get('email')} starting {booking.get('starts_at')} "
-            f"was created during this DAG run (at {booking.get('created_at')}) by another task or row; this task's "
-            "first try cannot have made it, so it is neither adopted nor booked again: remove the duplicate "
-            "request, or give each request its own slot"
+            f"was created during this DAG run (at {booking.get('created_at')}; or at most 5 minutes before it "
+            "started, the allowance for clock skew between Airflow and NeetoCal) by another task or row; this "
+            "task's first try cannot have made it, so it is neither adopted nor booked again: remove the duplicate "
+            "request, give each request its own slot, or clear this task to adopt it on a retry"
         )
 
 
