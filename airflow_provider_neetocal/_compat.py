@@ -16,7 +16,7 @@ version touches only this file.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow import __version__ as _airflow_version
 from packaging.version import Version
@@ -34,7 +34,6 @@ if AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_1_PLUS:  # pragma: no cover - refused 
 
 if TYPE_CHECKING or AIRFLOW_V_3_1_PLUS:
     from airflow.sdk import BaseHook, BaseOperator, BaseOperatorLink, Context
-    from airflow.sdk._shared.secrets_masker import _secrets_masker
     from airflow.sdk.execution_time.xcom import XCom
     from airflow.sdk.log import mask_secret
 else:  # pragma: no cover - exercised by the Airflow 2 test matrix
@@ -42,7 +41,7 @@ else:  # pragma: no cover - exercised by the Airflow 2 test matrix
     from airflow.models import BaseOperator, BaseOperatorLink
     from airflow.models.xcom import XCom
     from airflow.utils.context import Context
-    from airflow.utils.log.secrets_masker import _secrets_masker, mask_secret
+    from airflow.utils.log.secrets_masker import mask_secret
 
 if TYPE_CHECKING or AIRFLOW_V_3_2_PLUS:
     from airflow.sdk.exceptions import AirflowException, AirflowFailException
@@ -76,11 +75,15 @@ def mask_secret_of_any_length(secret: str) -> None:
     default in Airflow 3) because masking "abc" everywhere would garble logs. For an API key the
     trade goes the other way: a garbled log line is cheap, a leaked key is not. So a short key is
     added to the masker's patterns directly (the masker's internals differ per version, hence here).
+
+    Those internals live in a private Airflow module, imported here only when needed: should
+    Airflow move it, the provider still imports and the key still goes to the public
+    ``mask_secret`` (which may skip a very short key).
     """
     if not secret:
         return
     masker = _secrets_masker()
-    if len(secret) >= (getattr(masker, "min_length_to_mask", None) or 0):
+    if masker is None or len(secret) >= (getattr(masker, "min_length_to_mask", None) or 0):
         mask_secret(secret)  # also tells Airflow 3's supervisor process
         return
     pattern = re.escape(secret)
@@ -88,6 +91,18 @@ def mask_secret_of_any_length(secret: str) -> None:
     if isinstance(patterns, set) and pattern not in patterns:
         patterns.add(pattern)
         masker.replacer = re.compile("|".join(sorted(patterns, key=len, reverse=True)))
+
+
+def _secrets_masker() -> Any:
+    """Airflow's secrets masker instance, or ``None`` when its private module cannot be imported."""
+    try:
+        if AIRFLOW_V_3_1_PLUS:
+            from airflow.sdk._shared.secrets_masker import _secrets_masker as masker
+        else:  # pragma: no cover - exercised by the Airflow 2 test matrix
+            from airflow.utils.log.secrets_masker import _secrets_masker as masker  # type: ignore[no-redef]
+        return masker()
+    except (ImportError, AttributeError):
+        return None
 
 
 def dagbag_class() -> type:
