@@ -25,6 +25,8 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "password": "API key from NeetoCal → Admin panel → API Keys",
         "base_url": "https://proxy.example.com (optional)",
         "timeout": "30",
+        "proxy": "http://proxy.internal:3128 (optional)",
+        "ca_bundle": "/etc/ssl/certs/corp-ca.pem (optional)",
     },
 }
 
@@ -42,6 +44,22 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "label": "Read timeout (seconds)",
         "description": "How long to wait for NeetoCal's answer (default 30; connect timeout 10).",
         "schema": {"type": ["number", "null"], "minimum": 1},
+    },
+    "proxy": {
+        "label": "Proxy URL (advanced)",
+        "description": (
+            "Proxy for every request to NeetoCal, e.g. http://proxy.internal:3128. "
+            "HTTP(S)_PROXY from the environment is ignored."
+        ),
+        "schema": {"type": ["string", "null"]},
+    },
+    "ca_bundle": {
+        "label": "CA bundle path (advanced)",
+        "description": (
+            "File of CA certificates to verify NeetoCal's (or the proxy's) TLS certificate; "
+            "default: REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE, else the system's."
+        ),
+        "schema": {"type": ["string", "null"]},
     },
 }
 

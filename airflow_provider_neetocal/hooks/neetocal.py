@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import json as jsonlib
+import math
+import os
+import ssl
 import time
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import quote, urlsplit
 
 import requests
+import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.util.ssl_match_hostname import CertificateError
 
 from airflow_provider_neetocal import __version__
 from airflow_provider_neetocal._compat import BaseHook, mask_secret_of_any_length
@@ -23,12 +29,12 @@ from airflow_provider_neetocal.exceptions import (
     NeetoCalConnectionError,
     NeetoCalNotFoundError,
     NeetoCalOutcomeUnknownError,
+    NeetoCalPaginationError,
     NeetoCalRateLimitError,
     NeetoCalServerError,
     NeetoCalValidationError,
     error_messages_from_body,
 )
-from airflow_provider_neetocal.recovery import find_matching_booking
 from airflow_provider_neetocal.retries import RetryPolicy, parse_retry_after
 
 if TYPE_CHECKING:
@@ -39,15 +45,40 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 30.0)
 #: Largest page NeetoCal serves; fewer round trips when iterating over every booking.
 MAX_PAGE_SIZE = 100
+#: Most pages one listing walks (100,000 items at the largest page size): a server that keeps
+#: announcing more pages is refused with :class:`NeetoCalPaginationError` instead of looping forever.
+MAX_PAGES = 1000
+#: Largest successful answer read (8 MiB; a booking is a few KiB). A larger one is refused
+#: without being read in full.
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+#: Largest part of an error answer read (1 MiB): enough for any message NeetoCal writes, and a
+#: gateway's huge error page is cut instead of read in full.
+MAX_ERROR_BODY_BYTES = 1024 * 1024
+#: Bytes asked for per read of the answer; the size cap and the deadline are checked between reads.
+_READ_CHUNK = 65536
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Failures that provably happen before a request byte leaves (see :func:`_was_sent`).
+_NOT_SENT_CAUSES = (NewConnectionError, ConnectTimeoutError, ssl.SSLCertVerificationError, CertificateError)
 _NO_RETRIES = RetryPolicy(max_retries=0, max_rate_limit_waits=0)
+
+
+class _ConnectionSettings(NamedTuple):
+    base_url: str
+    api_key: str
+    timeout: tuple[float, float]
+    proxy: str | None
+    verify: str | bool
 
 
 class NeetoCalHook(BaseHook):
     """Talk to the NeetoCal external API v1 with the credentials of a ``neetocal`` connection.
 
     One ``requests.Session`` per hook carries the ``X-Api-Key`` header, JSON content negotiation
-    and a ``User-Agent`` naming this provider; every request has explicit connect/read timeouts.
+    and a ``User-Agent`` naming this provider; every request has explicit connect/read timeouts
+    and a total deadline (:attr:`deadline_seconds`), and answers larger than
+    :data:`MAX_RESPONSE_BYTES` are refused. The session ignores proxy and CA settings from the
+    environment except ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE``; the connection extras
+    ``proxy`` and ``ca_bundle`` set them explicitly.
     The hook retries by itself only where repeating cannot duplicate a booking (see
     :mod:`airflow_provider_neetocal.retries`) and turns every failure into a typed
     :mod:`~airflow_provider_neetocal.exceptions` error that quotes NeetoCal's own message.
@@ -75,7 +106,6 @@ class NeetoCalHook(BaseHook):
         self._timeout_arg = timeout
         self.retry_policy = retry_policy or RetryPolicy()
         self._sleep = time.sleep
-        self._meetings: dict[str, dict[str, Any] | None] = {}
 
     # -- Airflow connection form (Airflow 2.x and 3.0/3.1; 3.2+ reads provider info) ----------
 
@@ -109,7 +139,7 @@ class NeetoCalHook(BaseHook):
     # -- connection --------------------------------------------------------------------------
 
     @cached_property
-    def _connection_settings(self) -> tuple[str, str, tuple[float, float]]:
+    def _connection_settings(self) -> _ConnectionSettings:
         conn = self.get_connection(self.neetocal_conn_id)
         extra = conn.extra_dejson or {}
         api_key = (conn.password or "").strip()
@@ -120,8 +150,22 @@ class NeetoCalHook(BaseHook):
                 "field; generate one in NeetoCal under Admin panel → API Keys",
             )
         mask_secret_of_any_length(api_key)
+        if not all("\x21" <= ch <= "\x7e" for ch in api_key):
+            # Never quote the key: requests would, in an InvalidHeader error, for a line break.
+            raise NeetoCalConfigError(
+                "password",
+                f"the API key of connection {self.neetocal_conn_id!r} contains characters an HTTP header "
+                "cannot carry (spaces, line breaks, non-ASCII letters): paste the key again exactly as "
+                "NeetoCal shows it under Admin panel → API Keys",
+            )
         base_url = api_root_url(conn.host, conn.port, extra.get("base_url"))
-        return base_url, api_key, _timeout(self._timeout_arg, extra.get("timeout"))
+        return _ConnectionSettings(
+            base_url=base_url,
+            api_key=api_key,
+            timeout=_timeout(self._timeout_arg, extra.get("timeout")),
+            proxy=_proxy(extra.get("proxy")),
+            verify=_ca_bundle(extra.get("ca_bundle")),
+        )
 
     @property
     def base_url(self) -> str:
@@ -133,11 +177,29 @@ class NeetoCalHook(BaseHook):
         """``(connect, read)`` timeout in seconds used for every request."""
         return self._connection_settings[2]
 
+    @property
+    def deadline_seconds(self) -> float:
+        """Longest a request may take in total, answer included: connect + read timeout.
+
+        The read timeout bounds each socket read, not the whole answer: a server trickling one
+        byte per second would never trip it. The hook stops reading at this deadline instead.
+        """
+        connect, read = self.timeout
+        return connect + read
+
     @cached_property
     def session(self) -> requests.Session:
         """The hook's HTTP session (created on first use)."""
-        _, api_key, _ = self._connection_settings
+        settings = self._connection_settings
+        api_key = settings.api_key
         session = requests.Session()
+        # Proxies and CA bundles come from the connection, not from whatever the worker's
+        # environment says: an HTTP(S)_PROXY meant for other traffic would otherwise receive the
+        # API key, even for a loopback sandbox.
+        session.trust_env = False
+        if settings.proxy:
+            session.proxies = {"http": settings.proxy, "https": settings.proxy}
+        session.verify = settings.verify
         session.headers.update(
             {
                 "X-Api-Key": api_key,
@@ -168,97 +230,10 @@ class NeetoCalHook(BaseHook):
 
         Never re-sent after the request may have reached NeetoCal: a read timeout, dropped
         connection or 5xx raises :class:`NeetoCalOutcomeUnknownError` so the caller can look the
-        booking up instead of creating a duplicate.
+        booking up instead of creating a duplicate. So does a 2xx answer without a booking ``sid``
+        (empty body, a proxy's page): nothing proves the booking was made, nor that it was not.
         """
-        return self._request_object("POST", "/bookings", json=payload)
-
-    def create_booking_once(
-        self,
-        payload: dict[str, Any],
-        *,
-        created_since: dt.datetime | None = None,
-        max_unknown_outcomes: int = 2,
-        settle_seconds: float = 3.0,
-    ) -> tuple[dict[str, Any], bool]:
-        """Create a booking at most once, even when NeetoCal's answer is lost.
-
-        After an unknown outcome (read timeout, dropped connection, 5xx, garbled answer) the booking
-        is looked up (:meth:`find_booking`) before anything is sent again: if it exists it is
-        adopted; if not, the lookup is repeated once after ``settle_seconds`` (a request still in
-        flight may land meanwhile), and only then is the POST repeated, at most
-        ``max_unknown_outcomes`` times. A 422 right after an unknown outcome (typically "slot not
-        available", taken by our own first attempt) also triggers the lookup.
-
-        :param created_since: for a payload without a slot, only bookings created since then count
-            as ours (the DAG run's start, less a clock-skew allowance); defaults to now.
-        :return: ``(booking, created)``: ``created`` is ``False`` when an earlier attempt's booking
-            was recovered instead.
-        """
-        since = created_since or dt.datetime.now(dt.timezone.utc)
-        unknown: NeetoCalOutcomeUnknownError | None = None
-        for _ in range(max_unknown_outcomes + 1):
-            try:
-                return self.create_booking(payload), True
-            except NeetoCalOutcomeUnknownError as error:
-                unknown = error
-                self.log.warning("%s; looking the booking up before sending anything again", error)
-            except NeetoCalClientError as error:
-                if unknown is None or error.status != 422:
-                    raise
-                self.log.warning("%s, after an attempt with an unknown outcome; looking the booking up", error)
-                found = self._find_settled(payload, since, settle_seconds, unknown)
-                if found is None:
-                    raise
-                return found, False
-            found = self._find_settled(payload, since, settle_seconds, unknown)
-            if found is not None:
-                return found, False
-            self.log.warning("No booking was made by that attempt; sending it again")
-        assert unknown is not None
-        raise unknown
-
-    def find_booking(
-        self, payload: dict[str, Any], *, created_since: dt.datetime | None = None
-    ) -> dict[str, Any] | None:
-        """The live booking a create with ``payload`` made (or would duplicate), if NeetoCal has one.
-
-        Looks through ``GET /bookings?client_email=…`` for the same meeting and start (see
-        :mod:`airflow_provider_neetocal.recovery`).
-        """
-        meeting = self.find_meeting(str(payload["meeting_slug"]))
-        if meeting is None:
-            return None
-        bookings = self.list_bookings(client_email=str(payload["email"]))
-        return find_matching_booking(bookings, payload, meeting, created_since=created_since)
-
-    def find_meeting(self, meeting_slug: str) -> dict[str, Any] | None:
-        """The meeting (scheduling link) with this slug, from ``GET /meetings``; cached per hook."""
-        if meeting_slug not in self._meetings:
-            self._meetings[meeting_slug] = next(
-                (m for m in self.list_meetings() if m.get("slug") == meeting_slug), None
-            )
-        return self._meetings[meeting_slug]
-
-    def _find_settled(
-        self,
-        payload: dict[str, Any],
-        since: dt.datetime,
-        settle_seconds: float,
-        unknown: NeetoCalOutcomeUnknownError,
-    ) -> dict[str, Any] | None:
-        """Look up (twice, ``settle_seconds`` apart) what an attempt with an unknown outcome left."""
-        if self.find_meeting(str(payload["meeting_slug"])) is None:
-            # Without the meeting no look-up can prove the booking absent: never re-send blind.
-            self.log.warning(
-                "Meeting %r is not listed by GET /meetings, so the booking cannot be looked up",
-                payload["meeting_slug"],
-            )
-            raise unknown
-        found = self.find_booking(payload, created_since=since)
-        if found is None and settle_seconds > 0:
-            self._sleep(settle_seconds)
-            found = self.find_booking(payload, created_since=since)
-        return found
+        return _with_booking_sid("POST", "/bookings", self._request_object("POST", "/bookings", json=payload))
 
     def get_booking(self, booking_sid: str) -> dict[str, Any]:
         """``GET /bookings/{sid}``: one booking (with ``form_responses_as_hash``)."""
@@ -292,9 +267,13 @@ class NeetoCalHook(BaseHook):
         return self._request_object("POST", path, params=params)
 
     def reschedule_booking(self, booking_sid: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """``PATCH /bookings/{sid}``: move a booking (name, email, slot_date, slot_start_time, time_zone)."""
+        """``PATCH /bookings/{sid}``: move a booking (name, email, slot_date, slot_start_time, time_zone).
+
+        A 2xx answer without the booking's ``sid`` raises :class:`NeetoCalOutcomeUnknownError`, as
+        a lost answer does: the caller reads the booking back to learn whether it moved.
+        """
         path = f"/bookings/{_path_id(booking_sid, 'booking_sid')}"
-        return self._request_object("PATCH", path, json=payload)
+        return _with_booking_sid("PATCH", path, self._request_object("PATCH", path, json=payload))
 
     def get_slots(
         self, meeting_slug: str, *, time_zone: str, year: int, month: int, day: int | None = None
@@ -357,10 +336,18 @@ class NeetoCalHook(BaseHook):
     def _send_once(self, method: str, endpoint: str, params: dict[str, Any], body: Any) -> Any:
         url = f"{self.base_url}{endpoint}"
         started = time.monotonic()
+        deadline = started + self.deadline_seconds
         try:
             # Never follow redirects: requests would re-send the X-Api-Key header to the new host.
+            # Streamed, so the answer is read under a size cap and a total deadline.
             response = self.session.request(
-                method, url, params=params or None, json=body, timeout=self.timeout, allow_redirects=False
+                method,
+                url,
+                params=params or None,
+                json=body,
+                timeout=self.timeout,
+                allow_redirects=False,
+                stream=True,
             )
         except requests.RequestException as error:
             raise NeetoCalConnectionError(
@@ -370,6 +357,10 @@ class NeetoCalHook(BaseHook):
                 message=self._redact(_describe_network_error(error)),
                 request_sent=_was_sent(error),
             ) from None
+        try:
+            self._read_body(response, method, endpoint, deadline)
+        finally:
+            response.close()
         self.log.debug(
             "NeetoCal %s %s -> HTTP %s in %.0f ms",
             method,
@@ -388,24 +379,80 @@ class NeetoCalHook(BaseHook):
                 method=method,
                 endpoint=endpoint,
                 status=response.status_code,
-                message=self._redact(
-                    "; ".join(
-                        error_messages_from_body(self._redact(response.text), response.headers.get("Content-Type", ""))
-                    )
-                    or "empty body"
-                ),
+                message="; ".join(self._messages_of(response)) or "empty body",
             ) from None
+
+    def _read_body(self, response: requests.Response, method: str, endpoint: str, deadline: float) -> None:
+        """Read the streamed answer into ``response`` (``.content``, ``.text``, ``.json()`` then work).
+
+        Reads in chunks so that a huge or trickling answer is stopped between reads: past
+        ``deadline`` (monotonic) or :data:`MAX_RESPONSE_BYTES` (:data:`MAX_ERROR_BODY_BYTES` of an
+        error answer, which is cut there and still classified by its status). One read may still
+        wait up to the read timeout, so the deadline can be overshot by at most that much.
+        """
+        is_error = response.status_code >= 300
+        limit = MAX_ERROR_BODY_BYTES if is_error else MAX_RESPONSE_BYTES
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while True:
+                if time.monotonic() > deadline:
+                    raise NeetoCalConnectionError(
+                        method=method,
+                        endpoint=endpoint,
+                        status=None,
+                        message=f"timed out: the answer did not arrive within {self.deadline_seconds:g} s",
+                        request_sent=True,
+                    )
+                chunk = response.raw.read1(_READ_CHUNK, decode_content=True)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > limit:
+                    if is_error:
+                        break
+                    raise NeetoCalServerError(
+                        method=method,
+                        endpoint=endpoint,
+                        status=response.status_code,
+                        message=f"answer larger than {limit} bytes, not read further",
+                    )
+        except urllib3.exceptions.HTTPError as error:
+            raise NeetoCalConnectionError(
+                method=method,
+                endpoint=endpoint,
+                status=None,
+                message=self._redact(_describe_network_error(_as_requests_error(error))),
+                request_sent=True,
+            ) from None
+        except OSError as error:  # a socket error urllib3 did not wrap
+            raise NeetoCalConnectionError(
+                method=method,
+                endpoint=endpoint,
+                status=None,
+                message=self._redact(f"connection error while reading the answer: {error}"),
+                request_sent=True,
+            ) from None
+        body = b"".join(chunks)
+        response._content = body[:limit] if is_error else body
+        response._content_consumed = True  # type: ignore[attr-defined]
+
+    def _messages_of(self, response: requests.Response) -> list[str]:
+        """The messages of an answer's body, redacted before they are cut and again once decoded."""
+        body = self._redact(response.text)
+        return [self._redact(m) for m in error_messages_from_body(body, response.headers.get("Content-Type", ""))]
 
     def _error_for(self, response: requests.Response, method: str, endpoint: str) -> NeetoCalApiError:
         status = response.status_code
-        content_type = response.headers.get("Content-Type", "")
-        # Redacted before the messages are cut to length, or a cut could keep half of an echoed key.
-        errors = error_messages_from_body(self._redact(response.text), content_type)
+        # Redacted before the messages are cut to length, or a cut could keep half of an echoed key,
+        # and again after JSON decoding, which turns an escaped key ("a\/b") back into the key.
+        errors = self._messages_of(response)
         fields: dict[str, Any] = {
             "method": method,
             "endpoint": endpoint,
             "status": status,
-            "message": "; ".join(errors) or response.reason or "no details given",
+            "message": "; ".join(errors) or self._redact(response.reason or "") or "no details given",
             "errors": errors,
         }
         if status == 429:
@@ -431,21 +478,56 @@ class NeetoCalHook(BaseHook):
                 [FieldProblem("page_size", page_size, f"expected a whole number from 1 to {MAX_PAGE_SIZE}")]
             )
         page = 1
+        previous: list[dict[str, Any]] | None = None
         while True:
+            if page > MAX_PAGES:
+                raise NeetoCalPaginationError(
+                    method="GET",
+                    endpoint=endpoint,
+                    status=None,
+                    message=f"still more pages announced after {MAX_PAGES} pages: stopped walking the listing",
+                )
             data = self._request_object("GET", endpoint, params={**params, "page_number": page, "page_size": page_size})
-            items = data.get(key) or []
+            items = _page_items(data, key, endpoint)
+            pagination = data.get("pagination")
+            if pagination is None:
+                pagination = {}
+            if not isinstance(pagination, dict):
+                raise _shape_error(endpoint, f"'pagination' is a {type(pagination).__name__}, expected an object")
+            current = pagination.get("current_page_number")
+            if current is not None and _as_page_number(current) != page:
+                raise NeetoCalPaginationError(
+                    method="GET",
+                    endpoint=endpoint,
+                    status=None,
+                    message=f"asked for page {page}, got page {current!r}: stopped walking the listing",
+                )
+            if items and items == previous:
+                raise NeetoCalPaginationError(
+                    method="GET",
+                    endpoint=endpoint,
+                    status=None,
+                    message=f"page {page} repeats the items of page {page - 1}: stopped walking the listing",
+                )
             yield from items
-            pagination = data.get("pagination") or {}
             total_pages = pagination.get("total_pages")
             if not items or not isinstance(total_pages, int) or page >= total_pages:
                 return
+            previous = items
             page += 1
 
     def _redact(self, text: str) -> str:
-        """Remove the API key from text that came from elsewhere (a server echoing headers)."""
+        """Remove the API key from text that came from elsewhere (a server echoing headers).
+
+        Every form a server may echo it in is replaced: raw, JSON-escaped (also with a ``/`` escaped) and
+        percent-encoded.
+        """
         settings = self.__dict__.get("_connection_settings")
-        if settings and settings[1] and settings[1] in text:
-            return text.replace(settings[1], "***")
+        if not settings or not settings.api_key:
+            return text
+        for form in _key_forms(settings.api_key):
+            if form in text:
+                text = text.replace(form, "***")
         return text
 
     def _request_object(self, method: str, endpoint: str, **kwargs: Any) -> dict[str, Any]:
@@ -468,18 +550,62 @@ def _timeout(argument: float | tuple[float, float] | None, extra: Any) -> tuple[
     value: Any = argument if argument is not None else extra
     if value is None or value == "":
         return DEFAULT_TIMEOUT
+    expected = "expected a positive, finite number of seconds (e.g. 30) or a (connect, read) pair such as (10, 30)"
+    parts = list(value) if isinstance(value, (list, tuple)) else [value, value]
+    if len(parts) != 2:
+        raise NeetoCalConfigError("timeout", f"{value!r} has {len(parts)} items: {expected}")
+    seconds: list[float] = []
+    for part in parts:
+        if isinstance(part, bool) or not isinstance(part, (int, float, str)):
+            raise NeetoCalConfigError("timeout", f"{value!r} is not a number of seconds: {expected}")
+        try:
+            number = float(part)
+        except ValueError:
+            raise NeetoCalConfigError("timeout", f"{value!r} is not a number of seconds: {expected}") from None
+        if not math.isfinite(number) or number <= 0:
+            raise NeetoCalConfigError("timeout", f"{value!r}: {expected}")
+        seconds.append(number)
+    return seconds[0], seconds[1]
+
+
+def _proxy(value: Any) -> str | None:
+    """The ``proxy`` extra: an ``http(s)://`` or ``socks5(h)://`` URL, used for http and https."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    expected = "expected a proxy URL such as 'http://proxy.internal:3128'"
+    if not isinstance(value, str):
+        raise NeetoCalConfigError("proxy", f"not text: {expected}")
     try:
-        if isinstance(value, (list, tuple)):
-            connect, read = (float(v) for v in value)
-        else:
-            connect = read = float(value)
-    except (TypeError, ValueError):
-        raise NeetoCalConfigError(
-            "timeout", f"{value!r} is not a number of seconds or a (connect, read) pair"
-        ) from None
-    if connect <= 0 or read <= 0:
-        raise NeetoCalConfigError("timeout", f"{value!r}: expected positive seconds")
-    return connect, read
+        parts = urlsplit(value.strip())
+        _ = parts.port
+    except ValueError:
+        raise NeetoCalConfigError("proxy", f"not a valid URL: {expected}") from None
+    if parts.scheme.lower() not in ("http", "https", "socks5", "socks5h") or not parts.hostname:
+        raise NeetoCalConfigError("proxy", f"scheme {parts.scheme!r} or host missing or unsupported: {expected}")
+    if parts.password:
+        mask_secret_of_any_length(parts.password)
+    return value.strip()
+
+
+def _ca_bundle(value: Any) -> str | bool:
+    """What ``requests`` verifies TLS certificates with (the session ignores the environment).
+
+    The ``ca_bundle`` extra, else ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE`` as ``requests``
+    itself would read them, else the default trust store (``True``).
+    """
+    if value is not None and not isinstance(value, str):
+        raise NeetoCalConfigError("ca_bundle", f"{value!r} is not text: expected the path of a CA bundle file")
+    source, path = "ca_bundle", (value or "").strip()
+    if not path:
+        for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+            if os.environ.get(variable, "").strip():
+                source, path = f"ca_bundle (from the environment variable {variable})", os.environ[variable].strip()
+                break
+    if not path:
+        return True
+    if not os.path.exists(path):
+        raise NeetoCalConfigError(source, f"{path!r} does not exist: expected the path of a CA bundle file")
+    return path
 
 
 def _path_id(value: Any, field: str) -> str:
@@ -492,14 +618,96 @@ def _path_id(value: Any, field: str) -> str:
 
 
 def _was_sent(error: requests.RequestException) -> bool:
-    """Whether a failed request may have reached the server (so a write may have been applied)."""
-    if isinstance(error, requests.exceptions.ConnectTimeout | requests.exceptions.SSLError):
+    """Whether a failed request may have reached the server (so a write may have been applied).
+
+    Only failures that provably happen before the request leaves count as not sent: DNS failure
+    and refused connection (``NewConnectionError``), connect timeout, and a server certificate
+    that failed verification (the handshake stops before any request byte is written). Any other
+    TLS error may have come while reading the answer, so it counts as sent.
+    """
+    if isinstance(error, requests.exceptions.ConnectTimeout):
         return False
-    if isinstance(error, requests.exceptions.ConnectionError):
-        reason = getattr(error.args[0], "reason", None) if error.args else None
-        if isinstance(reason, NewConnectionError | ConnectTimeoutError):
-            return False
-    return True
+    if not isinstance(error, requests.exceptions.ConnectionError):
+        return True
+    return not any(isinstance(cause, _NOT_SENT_CAUSES) for cause in _causes(error))
+
+
+def _causes(error: BaseException) -> Iterator[object]:
+    """``error`` and what it wraps: ``__cause__``, ``__context__``, ``args`` and urllib3's ``reason``."""
+    seen: set[int] = set()
+    pending: list[object] = [error]
+    while pending and len(seen) < 50:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        pending.append(getattr(current, "reason", None))
+        if isinstance(current, BaseException):
+            pending.extend([current.__cause__, current.__context__])
+            pending.extend(arg for arg in current.args if isinstance(arg, BaseException) or hasattr(arg, "reason"))
+
+
+def _as_requests_error(error: urllib3.exceptions.HTTPError) -> requests.RequestException:
+    """The ``requests`` exception for a urllib3 error met while reading the answer, as ``iter_content`` maps it."""
+    if isinstance(error, urllib3.exceptions.ReadTimeoutError):
+        return requests.exceptions.ReadTimeout(error)
+    if isinstance(error, urllib3.exceptions.SSLError):
+        return requests.exceptions.SSLError(error)
+    if isinstance(error, urllib3.exceptions.DecodeError):
+        return requests.exceptions.ContentDecodingError(error)
+    if isinstance(error, urllib3.exceptions.ProtocolError):
+        return requests.exceptions.ChunkedEncodingError(error)
+    return requests.exceptions.ConnectionError(error)
+
+
+def _key_forms(api_key: str) -> list[str]:
+    """Every spelling of the key a server may echo: raw, JSON-escaped (with or without ``\\/``), percent-encoded."""
+    escaped = jsonlib.dumps(api_key)[1:-1]
+    forms = {api_key, escaped, escaped.replace("/", "\\/"), quote(api_key, safe="")}
+    return sorted(forms, key=len, reverse=True)
+
+
+def _page_items(data: dict[str, Any], key: str, endpoint: str) -> list[dict[str, Any]]:
+    """The items of one page; a missing or null key is an empty page, any other non-list a shape error."""
+    items = data.get(key)
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise _shape_error(endpoint, f"{key!r} is a {type(items).__name__}, expected a list of objects")
+    for item in items:
+        if not isinstance(item, dict):
+            raise _shape_error(endpoint, f"{key!r} holds a {type(item).__name__}, expected only objects")
+    return items
+
+
+def _shape_error(endpoint: str, problem: str) -> NeetoCalServerError:
+    return NeetoCalServerError(
+        method="GET", endpoint=endpoint, status=None, message=f"unexpected answer shape: {problem}"
+    )
+
+
+def _as_page_number(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def _with_booking_sid(method: str, endpoint: str, booking: dict[str, Any]) -> dict[str, Any]:
+    """``booking`` when it carries a ``sid``; else the write's outcome is unknown."""
+    sid = booking.get("sid")
+    if isinstance(sid, str) and sid.strip():
+        return booking
+    raise NeetoCalOutcomeUnknownError(
+        cause=NeetoCalServerError(
+            method=method,
+            endpoint=endpoint,
+            status=None,
+            message="NeetoCal answered 2xx without a booking sid",
+        )
+    )
 
 
 def _describe_network_error(error: requests.RequestException) -> str:
