@@ -49,3 +49,13 @@ def dagbag(airflow_db: None) -> Any:
     from airflow_provider_neetocal._compat import dagbag_class
 
     return dagbag_class()(dag_folder=str(EXAMPLE_DAGS))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The fault matrix's table (tests/integration/test_fault_matrix.py), when it ran."""
+    from tests.integration.runs import FAULT_MATRIX_ROWS, fault_matrix_table
+
+    if FAULT_MATRIX_ROWS:
+        terminalreporter.section("fault matrix: bookings per attendee after each fault")
+        for line in fault_matrix_table(FAULT_MATRIX_ROWS):
+            terminalreporter.write_line(line)

@@ -29,6 +29,21 @@ if TYPE_CHECKING:
 __all__ = ["task"]  # the @task decorator for in-test DAGs, from where this Airflow has it
 
 DEAD_STATUSES = ("cancelled", "rejected")
+#: One dict per (fault kind, shape, mode) the fault matrix ran; printed in the terminal summary.
+FAULT_MATRIX_ROWS: list[dict[str, Any]] = []
+FAULT_MATRIX_COLUMNS = ("kind", "shape", "mode", "runs", "tries", "expected", "found", "duplicates", "lost", "refused")
+
+
+def fault_matrix_table(rows: list[dict[str, Any]]) -> list[str]:
+    """The fault matrix as aligned text lines, with a totals line."""
+    totals = {c: sum(r[c] for r in rows) for c in FAULT_MATRIX_COLUMNS[3:]}
+    body = [[str(r[c]) for c in FAULT_MATRIX_COLUMNS] for r in rows]
+    body.append(["total", "", "", *(str(totals[c]) for c in FAULT_MATRIX_COLUMNS[3:])])
+    widths = [max(len(c), *(len(line[i]) for line in body)) for i, c in enumerate(FAULT_MATRIX_COLUMNS)]
+    header = "  ".join(c.ljust(w) for c, w in zip(FAULT_MATRIX_COLUMNS, widths, strict=True))
+    lines = [header, "-" * len(header)]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) for line in body]
+    return lines
 
 
 def record_hook_waits(monkeypatch: pytest.MonkeyPatch, sleep: Callable[[float], None] | None = None) -> list[float]:

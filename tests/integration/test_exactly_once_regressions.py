@@ -212,16 +212,6 @@ def test_a_retry_on_an_unlisted_meeting_with_if_exists_create_is_not_failed_for_
     assert "'private-sync' is not listed by GET /meetings" in log_output()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "package bug (message): after a risky send (if_exists='create') that NeetoCal refused with 422, the "
-        "NeetoCalBookingUnknownError says 'Nothing was sent' and advises setting if_exists='create', which is "
-        "already set; NeetoCal's refusal is not mentioned (ExactlyOnce._failure: Verdict.UNKNOWABLE with "
-        "state.refused builds sent=False, cause=None)"
-    ),
-)
 def test_the_failure_after_a_refused_risky_send_says_what_was_sent_and_refused(
     sandbox: NeetoCalSandbox, log_output: Callable[[], str]
 ) -> None:
@@ -725,16 +715,6 @@ def test_cancel_and_reschedule_of_a_sid_rendered_none_send_nothing(
 # ---- a wrong API key ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "package bug: the look-up before the first POST turns GET /bookings' 401 into an Unknowable look-up, "
-        "so a wrong API key raises the retryable NeetoCalBookingUnknownError ('Cannot prove that NeetoCal does "
-        "not already hold this booking') and burns every Airflow retry, instead of NeetoCalAuthError "
-        "(AirflowFailException) at once"
-    ),
-)
 def test_a_wrong_api_key_fails_the_task_at_once(sandbox: NeetoCalSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     use_connection(monkeypatch, sandbox.url, password="wrong-key-0123456789")
 

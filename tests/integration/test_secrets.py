@@ -27,8 +27,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_neetocal._compat import AirflowException
-from airflow_provider_neetocal.exceptions import NeetoCalApiError
+from airflow_provider_neetocal.exceptions import NeetoCalApiError, NeetoCalAuthError
 from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
 from airflow_provider_neetocal.operators.booking import NeetoCalCreateBookingOperator
 from airflow_provider_neetocal.retries import RetryPolicy
@@ -204,13 +203,10 @@ def test_the_operator_failing_on_a_wrong_key_says_so_without_the_key(monkeypatch
     wrong_key = new_canary() if key_kind == "canary" else SHORT_KEY
     with sandbox_with_key(monkeypatch, new_canary(), wrong_key):
         operator = NeetoCalCreateBookingOperator(task_id="book", **ARGS)
-        # The look-up before the first POST meets the 401 (see test_exactly_once_regressions for the
-        # error type a wrong key should raise); here only what the message says matters.
-        with pytest.raises(AirflowException) as caught:
+        with pytest.raises(NeetoCalAuthError) as caught:  # met by the look-up before the first POST
             operator.execute({"ti": _TI(), "dag_run": None})
 
-    assert "HTTP 401" in str(caught.value)
-    assert "Could not authenticate" in str(caught.value)
+    assert caught.value.status == 401
     texts = {"exception": exception_texts(caught.value), "logs": log_output(), "sandbox": "\n".join(sandbox_log.lines)}
     assert {where: hits for where, text in texts.items() if (hits := leaks(text, wrong_key))} == {}
 
