@@ -408,7 +408,7 @@ class ExactlyOnce:
                 self._claim(booking)
                 return booking, action.created
             if isinstance(action, Fail):
-                raise self._failure(action.verdict, payload, lookup, last_error)
+                raise self._failure(action.verdict, lookup, last_error)
             if isinstance(action, LookUp):
                 if action.settle_first and self.settle_seconds > 0:
                     self.hook.log.info("Nothing found yet; looking again in %.0f s", self.settle_seconds)
@@ -459,9 +459,8 @@ class ExactlyOnce:
         if isinstance(sid, str):
             self.claimed.add(sid)
 
-    def _failure(
-        self, verdict: Verdict, payload: Mapping[str, Any], lookup: Lookup | None, last_error: NeetoCalApiError | None
-    ) -> Exception:
+    def _failure(self, verdict: Verdict, lookup: Lookup | None, last_error: NeetoCalApiError | None) -> Exception:
+        """The exception a verdict stands for, with what the look-up and NeetoCal said."""
         if verdict is Verdict.EXISTS and isinstance(lookup, Found):
             return NeetoCalBookingExistsError(lookup.booking)
         if verdict is Verdict.CLAIMED and isinstance(lookup, Found):
