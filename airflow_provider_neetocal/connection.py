@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 from airflow_provider_neetocal.exceptions import NeetoCalConfigError
 
+#: The connection id every hook, operator and sensor uses unless told otherwise.
+DEFAULT_CONN_ID = "neetocal_default"
 API_PATH = "/api/external/v1"
 NEETOCAL_DOMAIN = "neetocal.com"
 

@@ -19,7 +19,7 @@ from urllib3.util.ssl_match_hostname import CertificateError
 
 from airflow_provider_neetocal import __version__
 from airflow_provider_neetocal._compat import BaseHook, mask_secret_of_any_length
-from airflow_provider_neetocal.connection import api_root_url
+from airflow_provider_neetocal.connection import DEFAULT_CONN_ID, api_root_url
 from airflow_provider_neetocal.exceptions import (
     FieldProblem,
     NeetoCalApiError,
@@ -90,7 +90,7 @@ class NeetoCalHook(BaseHook):
     """
 
     conn_name_attr = "neetocal_conn_id"
-    default_conn_name = "neetocal_default"
+    default_conn_name = DEFAULT_CONN_ID
     conn_type = "neetocal"
     hook_name = "NeetoCal"
 

@@ -1,12 +1,21 @@
-"""What every NeetoCal operator shares: the connection argument and one lazily created hook."""
+"""What every NeetoCal operator shares: the connection argument and one lazily created hook.
+
+DAG files import operator modules on every parse, all day, in every DAG processor; no request is
+ever sent then. So nothing here (or in the operator modules) imports the HTTP stack at module level:
+the hook module, and with it ``requests``, ``urllib3`` and ``tenacity``, loads when a task first
+uses :attr:`NeetoCalBaseOperator.hook`.
+"""
 
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_neetocal._compat import BaseOperator
-from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
+from airflow_provider_neetocal.connection import DEFAULT_CONN_ID
+
+if TYPE_CHECKING:
+    from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
 
 
 class NeetoCalBaseOperator(BaseOperator):
@@ -15,13 +24,15 @@ class NeetoCalBaseOperator(BaseOperator):
     :param neetocal_conn_id: the ``neetocal`` connection to use.
     """
 
-    def __init__(self, *, neetocal_conn_id: str = NeetoCalHook.default_conn_name, **kwargs: Any) -> None:
+    def __init__(self, *, neetocal_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.neetocal_conn_id = neetocal_conn_id
 
     @cached_property
     def hook(self) -> NeetoCalHook:
         """The hook for ``neetocal_conn_id``, created on first use (after templates are rendered)."""
+        from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
+
         return NeetoCalHook(self.neetocal_conn_id)
 
     def on_kill(self) -> None:

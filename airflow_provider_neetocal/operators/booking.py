@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_neetocal.booking import build_booking_payload, is_absent
+from airflow_provider_neetocal.connection import DEFAULT_CONN_ID
 from airflow_provider_neetocal.exactly_once import ExactlyOnce, IfExists, checked_if_exists
 from airflow_provider_neetocal.exceptions import FieldProblem, NeetoCalValidationError
-from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
 from airflow_provider_neetocal.links import (
     BOOKING_SID_XCOM_KEY,
     BOOKING_URL_XCOM_KEY,
@@ -106,7 +106,7 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
         preferred_meeting_spot: str | None = None,
         form_responses: dict[str, Any] | str | None = None,
         metadata: dict[str, Any] | str | None = None,
-        neetocal_conn_id: str = NeetoCalHook.default_conn_name,
+        neetocal_conn_id: str = DEFAULT_CONN_ID,
         if_exists: IfExists = "reuse",
         **kwargs: Any,
     ) -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_neetocal._compat import AirflowFailException
 from airflow_provider_neetocal.booking import build_booking_payload, is_absent
+from airflow_provider_neetocal.connection import DEFAULT_CONN_ID
 from airflow_provider_neetocal.exactly_once import ExactlyOnce, IfExists, checked_if_exists, slot_start_utc
 from airflow_provider_neetocal.exceptions import (
     FieldProblem,
@@ -19,7 +20,6 @@ from airflow_provider_neetocal.exceptions import (
     NeetoCalBulkError,
     NeetoCalValidationError,
 )
-from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
 from airflow_provider_neetocal.operators.base import NeetoCalBaseOperator
 from airflow_provider_neetocal.operators.booking import run_start_of
 
@@ -88,7 +88,7 @@ class NeetoCalCreateBookingsOperator(NeetoCalBaseOperator):
         preferred_meeting_spot: str | None = None,
         if_exists: IfExists = "reuse",
         fail_on_error: bool = True,
-        neetocal_conn_id: str = NeetoCalHook.default_conn_name,
+        neetocal_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(neetocal_conn_id=neetocal_conn_id, **kwargs)

@@ -10,6 +10,7 @@ from airflow_provider_neetocal.booking import (
     checked_booking_sid,
     is_absent,
 )
+from airflow_provider_neetocal.connection import DEFAULT_CONN_ID
 from airflow_provider_neetocal.exactly_once import is_live, parse_instant, slot_start_utc
 from airflow_provider_neetocal.exceptions import (
     FieldProblem,
@@ -17,7 +18,6 @@ from airflow_provider_neetocal.exceptions import (
     NeetoCalOutcomeUnknownError,
     NeetoCalValidationError,
 )
-from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
 from airflow_provider_neetocal.links import NeetoCalBookingLink
 from airflow_provider_neetocal.operators.base import NeetoCalBaseOperator
 from airflow_provider_neetocal.operators.booking import (
@@ -53,7 +53,7 @@ class NeetoCalCancelBookingOperator(NeetoCalBaseOperator):
         *,
         booking_sid: str,
         cancel_reason: str | None = None,
-        neetocal_conn_id: str = NeetoCalHook.default_conn_name,
+        neetocal_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(neetocal_conn_id=neetocal_conn_id, **kwargs)
@@ -129,7 +129,7 @@ class NeetoCalRescheduleBookingOperator(NeetoCalBaseOperator):
         slot_start_time: Any = None,
         form_responses: dict[str, Any] | str | None = None,
         reschedule_reason: str | None = None,
-        neetocal_conn_id: str = NeetoCalHook.default_conn_name,
+        neetocal_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(neetocal_conn_id=neetocal_conn_id, **kwargs)
