@@ -122,11 +122,14 @@ def parse_instant(value: Any) -> pendulum.DateTime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        # exact: a date alone or a time of day is not an instant (plain parse would fill in the rest).
-        parsed = pendulum.parse(value, exact=True)
+        # exact, no default zone: a date alone, a time of day or a wall-clock time without an offset
+        # is not an instant (plain parse would fill in the rest, and call it UTC).
+        parsed = pendulum.parse(value, exact=True, tz=None)
     except Exception:
         return None
-    return parsed.in_timezone("UTC") if isinstance(parsed, pendulum.DateTime) else None
+    if not isinstance(parsed, pendulum.DateTime) or parsed.tzinfo is None:
+        return None
+    return parsed.in_timezone("UTC")
 
 
 def is_live(booking: Mapping[str, Any]) -> bool:
@@ -171,6 +174,8 @@ def judge_lookup(
     *,
     run_started: dt.datetime | None,
     claimed: frozenset[str] | set[str] = frozenset(),
+    known_before: frozenset[str] | set[str] | None = None,
+    reserved: frozenset[tuple[str, str, str]] | set[tuple[str, str, str]] = frozenset(),
 ) -> Lookup:
     """Decide from the attendee's bookings whether the request's booking exists.
 
@@ -181,6 +186,12 @@ def judge_lookup(
     :param run_started: the DAG run's start. A slot-less request (NeetoCal picks the slot) can only
         have made a booking created since then; when unknown, any creation time counts.
     :param claimed: sids already adopted by other requests of this task, never adopted twice.
+    :param known_before: for a slot-less request, the sids of the attendee's bookings listed just
+        before this try sent its POST: none of them can be what the POST made, whatever the clocks
+        say. ``None`` when there was no such listing (a retry): creation times decide then.
+    :param reserved: ``(email, meeting slug, UTC start)`` of the fixed-slot requests of this task
+        (all lower-case, ISO start): a booking there belongs to that request even before it is
+        claimed, so a slot-less request never takes it.
 
     A fixed-slot request matches a live booking of the same attendee, meeting and start; a slot-less
     one, the only live booking of the attendee and meeting created since the run started.
@@ -194,7 +205,9 @@ def judge_lookup(
             doubts.append(f"an entry of the listing is not a booking object ({type(booking).__name__})")
             continue
         sid = booking.get("sid")
-        if (isinstance(sid, str) and sid in claimed) or not is_live(booking):
+        if (isinstance(sid, str) and (sid in claimed or (known_before is not None and sid in known_before))) or (
+            not is_live(booking)
+        ):
             continue
         booking_email = booking.get("email")
         if isinstance(booking_email, str) and booking_email.lower() != email:
@@ -206,10 +219,15 @@ def judge_lookup(
                 continue
             doubt = doubt or ("" if starts_at is not None else "has no readable starts_at")
         else:
-            created = parse_instant(booking.get("created_at"))
-            if created is not None and run_started is not None and not created_after(booking, run_started):
+            starts_at = parse_instant(booking.get("starts_at"))
+            key = (email, str(payload["meeting_slug"]).lower(), starts_at.isoformat() if starts_at else "")
+            if key in reserved:
                 continue
-            doubt = doubt or ("" if created is not None else "has no readable created_at")
+            created = parse_instant(booking.get("created_at"))
+            if known_before is None:
+                if created is not None and run_started is not None and not created_after(booking, run_started):
+                    continue
+                doubt = doubt or ("" if created is not None else "has no readable created_at")
         if isinstance(meeting, Unknowable):
             doubt = doubt or f"cannot be attributed to a meeting: {meeting.reason}"
         elif meeting is None:
@@ -388,6 +406,7 @@ class ExactlyOnce:
         self._sleep = sleep or hook._sleep
         self._meetings: dict[str, dict[str, Any] | Unknowable | None] = {}
         self.claimed: set[str] = set()
+        self.reserved: set[tuple[str, str, str]] = set()
 
     def obtain(self, payload: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Find this request's booking or create it once; return ``(booking, created)``.
@@ -402,6 +421,8 @@ class ExactlyOnce:
         lookup: Lookup | None = None
         last_error: NeetoCalApiError | None = None
         created: dict[str, Any] = {}
+        # Slot-less: the attendee's bookings listed before this try's POST, none of which it can have made.
+        known_before: frozenset[str] | None = None
         while True:
             if isinstance(action, Adopt):
                 booking = created if action.created else lookup.booking if isinstance(lookup, Found) else {}
@@ -413,7 +434,9 @@ class ExactlyOnce:
                 if action.settle_first and self.settle_seconds > 0:
                     self.hook.log.info("Nothing found yet; looking again in %.0f s", self.settle_seconds)
                     self._sleep(self.settle_seconds)
-                lookup = self.look_up(payload)
+                lookup, listed = self._look_up(payload, known_before if state.sent else None)
+                if not state.sent:
+                    known_before = listed
                 level = logging.DEBUG if isinstance(lookup, Absent) else logging.INFO
                 self.hook.log.log(level, "Looked the booking up: %s", describe(lookup))
                 state, action = decide(request, state, Event.LOOKED, lookup)
@@ -422,6 +445,8 @@ class ExactlyOnce:
                 self.hook.log.warning(
                     "Cannot prove the booking absent (%s); sending anyway because if_exists='create'", describe(lookup)
                 )
+            if not request.slotted and not state.sent and known_before is None:
+                known_before = self._listed_sids(payload)
             try:
                 created = self.hook.create_booking(payload)
                 event = Event.CREATED
@@ -432,18 +457,56 @@ class ExactlyOnce:
                 last_error, event = error, Event.REFUSED
             state, action = decide(request, state, event)
 
+    def reserve(self, payload: Mapping[str, Any]) -> None:
+        """Set a fixed-slot request's start aside for it, before any request of the batch is handled.
+
+        A booking there is that request's, even while its own look-up cannot confirm it, so a
+        slot-less request of the same attendee and meeting never takes it.
+        """
+        start = slot_start_utc(payload)
+        if start is not None:
+            self.reserved.add((str(payload["email"]).lower(), str(payload["meeting_slug"]).lower(), start.isoformat()))
+
     def look_up(self, payload: Mapping[str, Any]) -> Lookup:
         """Found / absent / unknowable for ``payload``, from ``GET /meetings`` and ``GET /bookings``."""
+        return self._look_up(payload, None)[0]
+
+    def _look_up(
+        self, payload: Mapping[str, Any], known_before: frozenset[str] | None
+    ) -> tuple[Lookup, frozenset[str] | None]:
+        """The look-up, and the sids it listed (``None`` when the listing failed)."""
         meeting = self._meeting(str(payload["meeting_slug"]))
         try:
             bookings = list(self.hook.list_bookings(client_email=str(payload["email"])))
         except NeetoCalAuthError as error:
             if error.status == 401:
                 raise  # a key NeetoCal does not know: no retry can help, and no POST would pass either
-            return Unknowable(f"listing the attendee's bookings failed ({error}): the key needs GET /bookings")
+            reason = f"listing the attendee's bookings failed ({error}): the key needs GET /bookings"
+            return Unknowable(reason), None
         except NeetoCalApiError as error:
-            return Unknowable(f"listing the attendee's bookings failed: {error}")
-        return judge_lookup(bookings, payload, meeting, run_started=self.run_started, claimed=self.claimed)
+            return Unknowable(f"listing the attendee's bookings failed: {error}"), None
+        lookup = judge_lookup(
+            bookings,
+            payload,
+            meeting,
+            run_started=self.run_started,
+            claimed=self.claimed,
+            known_before=known_before,
+            reserved=self.reserved,
+        )
+        return lookup, _sids(bookings)
+
+    def _listed_sids(self, payload: Mapping[str, Any]) -> frozenset[str] | None:
+        """The sids of the attendee's bookings now (``None`` if they cannot be listed)."""
+        try:
+            return _sids(self.hook.list_bookings(client_email=str(payload["email"])))
+        except NeetoCalApiError as error:
+            self.hook.log.warning(
+                "Could not list the attendee's bookings before sending (%s): if the answer is lost, only "
+                "creation times can tell this booking from earlier ones",
+                error,
+            )
+            return None
 
     def _meeting(self, slug: str) -> dict[str, Any] | Unknowable | None:
         if slug not in self._meetings:
@@ -473,6 +536,10 @@ class ExactlyOnce:
             sent=verdict is Verdict.STILL_UNKNOWN,
             cause=str(last_error) if last_error else None,
         )
+
+
+def _sids(bookings: Iterable[Any]) -> frozenset[str]:
+    return frozenset(b["sid"] for b in bookings if isinstance(b, Mapping) and isinstance(b.get("sid"), str))
 
 
 def describe(lookup: Lookup | None) -> str:

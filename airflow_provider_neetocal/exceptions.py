@@ -19,9 +19,12 @@ import json
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_neetocal._compat import AirflowException, AirflowFailException
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 #: Longest excerpt of a response body quoted in an error message.
 MAX_BODY_EXCERPT = 300
@@ -102,7 +105,8 @@ class NeetoCalBookingClaimedError(AirflowFailException):
             f"was created during this DAG run (at {booking.get('created_at')}; or at most 5 minutes before it "
             "started, the allowance for clock skew between Airflow and NeetoCal) by another task or row; this "
             "task's first try cannot have made it, so it is neither adopted nor booked again: remove the duplicate "
-            "request, give each request its own slot, or clear this task to adopt it on a retry"
+            "request or give each request its own slot; if it is a booking an earlier run made minutes ago, "
+            "run again after those 5 minutes to reuse it"
         )
 
 
@@ -250,13 +254,18 @@ class NeetoCalOutcomeUnknownError(NeetoCalRetryableError):
         )
 
 
-def error_messages_from_body(body: str, content_type: str = "") -> list[str]:
+def error_messages_from_body(
+    body: str, content_type: str = "", *, redact: Callable[[str], str] | None = None
+) -> list[str]:
     """Extract NeetoCal's human-readable messages from an error response body.
 
     NeetoCal's pages disagree on the shape, so every documented one is accepted:
     ``{"error": "..."}``, ``{"errors": ["..."]}``, ``{"errors": {"field": ["..."]}}``,
     ``{"message": "..."}`` and ``{"notice": "..."}``. A body that is not JSON (an HTML page from a
     gateway, plain text) yields its title or leading text, truncated.
+
+    :param redact: applied to every decoded string before anything is cut to length, so a secret
+        the server echoed in an escaped form (``\u0074``, ``\\/``) cannot survive half-cut.
     """
     text = body.strip()
     if not text:
@@ -264,7 +273,10 @@ def error_messages_from_body(body: str, content_type: str = "") -> list[str]:
     try:
         data = json.loads(text)
     except ValueError:
-        return [_excerpt_of_non_json(text, content_type)]
+        return [_excerpt_of_non_json(redact(text) if redact else text, content_type)]
+    if redact is not None:
+        data = map_strings(data, redact)
+        text = json.dumps(data, ensure_ascii=False)
     messages: list[str] = []
     if isinstance(data, dict):
         for key in ("error", "errors", "message", "notice"):
@@ -273,6 +285,17 @@ def error_messages_from_body(body: str, content_type: str = "") -> list[str]:
     elif data is not None:
         messages.extend(_flatten_messages(data))
     return [m for m in messages if m] or [_truncate(text)]
+
+
+def map_strings(value: Any, function: Callable[[str], str]) -> Any:
+    """``value`` (decoded JSON) with ``function`` applied to every string in it, keys included."""
+    if isinstance(value, str):
+        return function(value)
+    if isinstance(value, list):
+        return [map_strings(item, function) for item in value]
+    if isinstance(value, dict):
+        return {map_strings(k, function): map_strings(v, function) for k, v in value.items()}
+    return value
 
 
 def _flatten_messages(value: Any, field: str | None = None) -> list[str]:

@@ -34,6 +34,7 @@ from airflow_provider_neetocal.exceptions import (
     NeetoCalServerError,
     NeetoCalValidationError,
     error_messages_from_body,
+    map_strings,
 )
 from airflow_provider_neetocal.retries import RetryPolicy, parse_retry_after
 
@@ -164,7 +165,7 @@ class NeetoCalHook(BaseHook):
             api_key=api_key,
             timeout=_timeout(self._timeout_arg, extra.get("timeout")),
             proxy=_proxy(extra.get("proxy")),
-            verify=_ca_bundle(extra.get("ca_bundle")),
+            verify=_ca_bundle(extra.get("ca_bundle"), https=base_url.startswith("https://")),
         )
 
     @property
@@ -373,7 +374,7 @@ class NeetoCalHook(BaseHook):
         if response.status_code == 204 or not response.content:
             return {}
         try:
-            return response.json()
+            data = response.json()
         except ValueError:
             raise NeetoCalServerError(
                 method=method,
@@ -381,6 +382,8 @@ class NeetoCalHook(BaseHook):
                 status=response.status_code,
                 message="; ".join(self._messages_of(response)) or "empty body",
             ) from None
+        # A server echoing the key in a success answer must not put it into XCom or logs.
+        return map_strings(data, self._redact) if self._key_in(response.text) else data
 
     def _read_body(self, response: requests.Response, method: str, endpoint: str, deadline: float) -> None:
         """Read the streamed answer into ``response`` (``.content``, ``.text``, ``.json()`` then work).
@@ -441,7 +444,8 @@ class NeetoCalHook(BaseHook):
     def _messages_of(self, response: requests.Response) -> list[str]:
         """The messages of an answer's body, redacted before they are cut and again once decoded."""
         body = self._redact(response.text)
-        return [self._redact(m) for m in error_messages_from_body(body, response.headers.get("Content-Type", ""))]
+        content_type = response.headers.get("Content-Type", "")
+        return [self._redact(m) for m in error_messages_from_body(body, content_type, redact=self._redact)]
 
     def _error_for(self, response: requests.Response, method: str, endpoint: str) -> NeetoCalApiError:
         status = response.status_code
@@ -510,8 +514,10 @@ class NeetoCalHook(BaseHook):
                     message=f"page {page} repeats the items of page {page - 1}: stopped walking the listing",
                 )
             yield from items
-            total_pages = pagination.get("total_pages")
-            if not items or not isinstance(total_pages, int) or page >= total_pages:
+            total_pages = _as_page_number(pagination.get("total_pages"))
+            # Without a usable page count, only an empty page proves the end: a short page does not
+            # (a server may serve fewer than asked), and stopping early would hide bookings.
+            if not items or (total_pages is not None and page >= total_pages):
                 return
             previous = items
             page += 1
@@ -529,6 +535,10 @@ class NeetoCalHook(BaseHook):
             if form in text:
                 text = text.replace(form, "***")
         return text
+
+    def _key_in(self, text: str) -> bool:
+        """Whether an answer may carry the key: in any of its forms, or behind a ``\\u`` escape."""
+        return "\\u" in text or self._redact(text) != text
 
     def _request_object(self, method: str, endpoint: str, **kwargs: Any) -> dict[str, Any]:
         """:meth:`request` for endpoints documented to answer a JSON object."""
@@ -587,14 +597,17 @@ def _proxy(value: Any) -> str | None:
     return value.strip()
 
 
-def _ca_bundle(value: Any) -> str | bool:
+def _ca_bundle(value: Any, *, https: bool = True) -> str | bool:
     """What ``requests`` verifies TLS certificates with (the session ignores the environment).
 
     The ``ca_bundle`` extra, else ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE`` as ``requests``
-    itself would read them, else the default trust store (``True``).
+    itself would read them, else the default trust store (``True``). Not looked at for a plain
+    http (loopback) server: a stale variable must not break what never uses it.
     """
     if value is not None and not isinstance(value, str):
         raise NeetoCalConfigError("ca_bundle", f"{value!r} is not text: expected the path of a CA bundle file")
+    if not https:
+        return True
     source, path = "ca_bundle", (value or "").strip()
     if not path:
         for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):

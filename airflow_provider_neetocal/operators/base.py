@@ -8,6 +8,7 @@ uses :attr:`NeetoCalBaseOperator.hook`.
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,9 @@ from airflow_provider_neetocal.connection import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
     from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
+
+#: Shortest ``retry_delay`` that leaves a slow POST time to land before the retry looks it up.
+MIN_SAFE_RETRY_DELAY_SECONDS = 60
 
 
 class NeetoCalBaseOperator(BaseOperator):
@@ -34,6 +38,23 @@ class NeetoCalBaseOperator(BaseOperator):
         from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
 
         return NeetoCalHook(self.neetocal_conn_id)
+
+    def warn_if_retry_delay_is_short(self) -> None:
+        """Say so when an Airflow retry could look a booking up before a slow POST has landed.
+
+        After a lost answer, the retry's look-up is what proves a booking absent; a POST NeetoCal is
+        still processing is invisible to it. ``retry_delay`` is the margin (see README, Reliability).
+        """
+        delay = self.retry_delay
+        seconds = delay.total_seconds() if isinstance(delay, dt.timedelta) else float(delay or 0)
+        if self.retries and seconds < MIN_SAFE_RETRY_DELAY_SECONDS:
+            self.log.warning(
+                "retry_delay is %.0f s: a retry after a lost answer looks the booking up that soon, and a "
+                "booking NeetoCal is still processing then would be made twice; keep retry_delay at %d s or "
+                "more (Airflow's default is 300 s)",
+                seconds,
+                MIN_SAFE_RETRY_DELAY_SECONDS,
+            )
 
     def on_kill(self) -> None:
         """Release pooled HTTP connections when Airflow kills the task."""

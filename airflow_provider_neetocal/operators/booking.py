@@ -145,6 +145,7 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate, create the booking exactly once, push its references and return it."""
         payload = self.build_payload()
+        self.warn_if_retry_delay_is_short()
         booking, created = ExactlyOnce(
             self.hook,
             if_exists=self.if_exists,

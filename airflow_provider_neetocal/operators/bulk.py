@@ -147,12 +147,15 @@ class NeetoCalCreateBookingsOperator(NeetoCalBaseOperator):
     def execute(self, context: Context) -> list[dict[str, Any] | None]:
         """Validate all rows, then create each exactly once; report and fail at the end if any failed."""
         payloads = self.build_payloads()
+        self.warn_if_retry_delay_is_short()
         once = ExactlyOnce(
             self.hook,
             if_exists=self.if_exists,
             retrying=context["ti"].try_number > 1,
             run_started=run_start_of(context),
         )
+        for payload in payloads:
+            once.reserve(payload)
         results: list[dict[str, Any] | None] = [None] * len(payloads)
         failures: list[dict[str, Any]] = []
         created_count = recovered_count = 0

@@ -463,7 +463,7 @@ def test_a_rerun_right_after_the_run_that_booked_is_refused_as_claimed_not_booke
 ) -> None:
     # Was "a re-run reuses the booking by default". A booking created up to CLOCK_SKEW_ALLOWANCE
     # (5 min) before the run started counts as made during this run, which a first try cannot have
-    # made: it is refused (no retry), not adopted and not booked again. Clearing the task adopts it.
+    # made: it is refused (no retry), not adopted and not booked again.
     first = run_in_airflow(booking_dag("rerun"))
     second = run_in_airflow(booking_dag("rerun"))
 
@@ -474,7 +474,7 @@ def test_a_rerun_right_after_the_run_that_booked_is_refused_as_claimed_not_booke
     assert_one_booking_per_attendee(sandbox, [QUICK_SYNC["attendee_email"]])
     logs = log_output()
     assert "NeetoCalBookingClaimedError" in logs
-    assert "clear this task to adopt it on a retry" in logs
+    assert "run again after those 5 minutes to reuse it" in logs
 
 
 def test_a_rerun_reuses_a_booking_an_earlier_run_made_long_before(

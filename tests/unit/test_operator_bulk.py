@@ -189,6 +189,7 @@ def test_any_sequence_of_rows_is_accepted_not_only_a_list(sleeps):
     assert not isinstance(rows, list)
     context = context_for()
     with rm.Mocker() as m:
+        m.get(BOOKINGS, json={"bookings": [], "pagination": {"total_pages": 1}})
         m.post(BOOKINGS, [{"json": {**PICKED, "sid": "eve1111"}}, {"json": {**PICKED, "sid": "sam2222"}}])
         result = make_operator(sleeps, rows).execute(context)
     assert [b["sid"] for b in result] == ["eve1111", "sam2222"]

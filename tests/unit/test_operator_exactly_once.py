@@ -206,14 +206,38 @@ def test_reuse_on_a_first_try_refuses_a_booking_made_during_this_run_as_claimed(
     assert context["ti"].xcoms == {}
 
 
-def test_a_slotless_first_try_posts_without_a_lookup(sleeps):
-    # NeetoCal picks the slot, so there is nothing to compare with, and nothing of this try can exist.
+def test_a_slotless_first_try_lists_the_attendees_bookings_then_posts_without_adopting_any(sleeps):
+    # NeetoCal picks the slot, so there is nothing to compare with, and nothing of this try can
+    # exist: the listing only records what existed before the POST.
     with rm.Mocker() as m:
         mock_meetings(m)
         mock_listings(m, [BEFORE_THE_RUN, BOOKING])
-        m.post(BOOKINGS, json=BOOKING)
-        assert make_operator(sleeps, **SLOTLESS).execute(context_for())["sid"] == "8sqtzrs"
-    assert methods(m) == ["POST /bookings"]
+        m.post(BOOKINGS, json={**BOOKING, "sid": "new1234"})
+        assert make_operator(sleeps, **SLOTLESS).execute(context_for())["sid"] == "new1234"
+    assert methods(m) == ["GET /bookings", "POST /bookings"]
+
+
+def test_a_slotless_lost_answer_never_adopts_a_booking_listed_before_the_post(sleeps):
+    # The attendee already holds a booking of this meeting made minutes ago (another task, an
+    # earlier run): when the answer is lost, that one is not taken for ours, whatever the clocks say.
+    with rm.Mocker() as m:
+        mock_meetings(m)
+        mock_listings(m, [BOOKING])
+        m.post(BOOKINGS, exc=requests.exceptions.ReadTimeout("read timed out"))
+        with pytest.raises(NeetoCalBookingUnknownError):
+            make_operator(sleeps, **SLOTLESS).execute(context_for())
+    assert calls(m, "POST") == 1
+
+
+def test_a_slotless_lost_answer_adopts_the_one_booking_that_was_not_there_before(sleeps):
+    made_by_the_post = {**BOOKING, "sid": "new1234", "created_at": "2029-01-01T00:00:00.000Z"}
+    with rm.Mocker() as m:
+        mock_meetings(m)
+        # before the POST; after it (NeetoCal's clock far behind: creation times cannot tell).
+        mock_listings(m, [BOOKING], [BOOKING, made_by_the_post])
+        m.post(BOOKINGS, exc=requests.exceptions.ReadTimeout("read timed out"))
+        assert make_operator(sleeps, **SLOTLESS).execute(context_for())["sid"] == "new1234"
+    assert calls(m, "POST") == 1
 
 
 def test_a_slotless_retry_ignores_bookings_from_before_the_run(sleeps):
@@ -661,7 +685,7 @@ def test_a_slotless_create_with_a_lost_answer_is_not_sent_again_and_the_retry_ad
             make_operator(sleeps, **SLOTLESS).execute(first)
     assert not isinstance(raised.value, AirflowFailException)
     assert raised.value.sent is True
-    assert methods(m) == ["POST /bookings", "GET /meetings", "GET /bookings", "GET /bookings"]
+    assert methods(m) == ["GET /bookings", "POST /bookings", "GET /meetings", "GET /bookings", "GET /bookings"]
     assert sleeps == [3.0]
     assert first["ti"].xcoms == {}
     # Try 2 (Airflow's retry): the booking try 1 made is listed now, and adopted.
