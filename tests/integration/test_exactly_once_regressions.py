@@ -516,7 +516,9 @@ def test_bulk_takes_its_rows_lazily_from_a_mapped_upstream_task(sandbox: NeetoCa
     run = run_in_airflow(dag_with("lazy_rows", build))
 
     assert run.state == "success"
-    assert seen == ["LazyXComSequence"]
+    # Airflow 3: LazyXComSequence; Airflow 2: LazyXComSelectSequence. Never a list.
+    assert len(seen) == 1
+    assert seen[0].startswith("LazyXCom")
     assert sorted(b["email"] for b in sandbox.bookings) == [f"guest{i}@example.com" for i in range(3)]
     assert xcoms_of(run.dag_id, run.run_id)[("bulk", -1, "booking_sids")] == [b["sid"] for b in returned(run, "bulk")]
 
