@@ -135,6 +135,7 @@ class SandboxAPI:
         self._base_url = base_url
         self._by_slug = {meeting.slug: meeting for meeting in self.meetings}
         self._by_sid = {meeting.sid: meeting for meeting in self.meetings}
+        self._occupancy_cache: tuple[int, Occupancy] | None = None
         self._routes: list[tuple[str, re.Pattern[str], str, Callable[..., ApiResponse]]] = [
             ("POST", re.compile(r"/bookings/?"), "create_booking", self.create_booking),
             ("GET", re.compile(r"/bookings/?"), "list_bookings", self.list_bookings),
@@ -192,23 +193,28 @@ class SandboxAPI:
         return [meeting for meeting in self.meetings if meeting.listed]
 
     def _occupancy(self) -> Occupancy:
-        booked = []
-        for record in self.store.all():
-            booking = record.booking
-            if booking.get("status") != "confirmed":
-                continue
-            meeting = self._by_slug.get(record.meeting_slug)
-            booked.append(
-                BookedSlot(
-                    sid=record.sid,
-                    meeting_slug=record.meeting_slug,
-                    host_email=str(booking.get("host_email") or ""),
-                    one_on_one=meeting.is_one_on_one if meeting else True,
-                    start=parse_timestamp(booking["starts_at"]),
-                    end=parse_timestamp(booking["ends_at"]),
-                )
-            )
-        return Occupancy(booked)
+        """What is booked, rebuilt only when the store changed other than by :meth:`create_booking`."""
+        records = self.store.snapshot()
+        cached = self._occupancy_cache
+        if cached is not None and cached[0] == self.store.generation:
+            return cached[1]
+        occupancy = Occupancy(slot for slot in map(self._booked_slot, records) if slot is not None)
+        self._occupancy_cache = (self.store.generation, occupancy)
+        return occupancy
+
+    def _booked_slot(self, record: StoredBooking) -> BookedSlot | None:
+        booking = record.booking
+        if booking.get("status") != "confirmed":
+            return None
+        meeting = self._by_slug.get(record.meeting_slug)
+        return BookedSlot(
+            sid=record.sid,
+            meeting_slug=record.meeting_slug,
+            host_email=str(booking.get("host_email") or ""),
+            one_on_one=meeting.is_one_on_one if meeting else True,
+            start=parse_timestamp(booking["starts_at"]),
+            end=parse_timestamp(booking["ends_at"]),
+        )
 
     def _record(self, sid: str) -> StoredBooking:
         record = self.store.get(sid)
@@ -261,9 +267,15 @@ class SandboxAPI:
             metadata=metadata,
             now=now,
         )
+        generation = self.store.generation
         record = self.store.add(
             StoredBooking(booking=booking, meeting_slug=meeting.slug, form_responses_as_hash=form_responses)
         )
+        cached = self._occupancy_cache
+        slot = self._booked_slot(record)
+        if cached is not None and cached[0] == generation and slot is not None:
+            cached[1].add(slot)
+            self._occupancy_cache = (self.store.generation, cached[1])
         return ApiResponse(200, self.render(record))
 
     def list_bookings(self, *, query: Mapping[str, str], body: Mapping[str, Any]) -> ApiResponse:
@@ -275,7 +287,7 @@ class SandboxAPI:
         _page_params(query)
         now = self.now()
         selected = []
-        for record in self.store.all():
+        for record in self.store.snapshot():
             booking = record.booking
             status = booking.get("status")
             start = parse_timestamp(booking["starts_at"])

@@ -24,6 +24,8 @@ class RecordedRequest:
     :param headers: the request headers minus credentials (``X-Api-Key`` is never kept).
     :param authenticated: whether a correct ``X-Api-Key`` was sent.
     :param fault: the fault kind applied to this request, if any.
+    :param arrived: ``time.monotonic()`` when the request was read (before any latency or fault), so a
+        test can count what a client sent per second.
     """
 
     method: str
@@ -35,6 +37,7 @@ class RecordedRequest:
     headers: dict[str, str] = field(default_factory=dict)
     authenticated: bool = False
     fault: str | None = None
+    arrived: float = field(default=0.0, compare=False)
 
 
 class RequestJournal:

@@ -17,6 +17,7 @@ import selectors
 import socket
 import ssl
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -315,11 +316,12 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
 
     def _handle_api(self, route: str, path: str, query: dict[str, str], raw: bytes) -> None:
         server = self.server
+        arrived = time.monotonic()
         endpoint = server.api.resolve(self.command, route)
         authenticated = hmac.compare_digest((self.headers.get("X-Api-Key") or "").encode(), server.api_key.encode())
 
         def record(status: int | None, fault: str | None = None) -> None:
-            self._record(route, path, query, raw, status, authenticated=authenticated, fault=fault)
+            self._record(route, path, query, raw, status, authenticated=authenticated, fault=fault, arrived=arrived)
 
         if endpoint is None:
             record(404)
@@ -531,6 +533,7 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         *,
         authenticated: bool = False,
         fault: str | None = None,
+        arrived: float | None = None,
     ) -> None:
         try:
             parsed: Any = parse_body(raw, self.headers.get("Content-Type", "")) if raw.strip() else None
@@ -547,5 +550,6 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
                 headers=public_headers(self.headers),
                 authenticated=authenticated,
                 fault=fault,
+                arrived=time.monotonic() if arrived is None else arrived,
             )
         )

@@ -54,7 +54,8 @@ class StoredBooking:
 
 
 class BookingStore:
-    """Thread-safe booking storage. Every method returns fresh copies, never shared objects.
+    """Thread-safe booking storage. Every method returns fresh copies, never shared objects, except
+    :meth:`snapshot`, whose records are shared and must only be read.
 
     :param path: a SQLite file to keep bookings in; ``None`` keeps them in memory only.
     """
@@ -63,6 +64,13 @@ class BookingStore:
         self.path = os.fspath(path) if path is not None else None
         self.lock = threading.RLock()
         self._db: sqlite3.Connection | None = None
+        # Parsed records by seq, kept in step with this store's own writes, so reading every booking
+        # (each POST checks availability against all of them) does not decode thousands of JSON rows.
+        # Dropped when another connection changed a shared file (PRAGMA data_version moves).
+        self._cache: dict[int, StoredBooking] | None = None
+        self._cache_data_version: int | None = None
+        #: Moves on every change of the bookings (a cache key for what is derived from them).
+        self.generation = 0
 
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:
@@ -83,11 +91,16 @@ class BookingStore:
                 "INSERT INTO bookings (sid, record) VALUES (?, ?)", (record.sid, record.to_json())
             )
             record.seq = int(cursor.lastrowid or 0)
+            self.generation += 1
+            if self._cache is not None:
+                self._cache[record.seq] = StoredBooking.from_row(record.seq, record.to_json())
             return record
 
     def save(self, record: StoredBooking) -> None:
         with self.lock:
             self._connection().execute("UPDATE bookings SET record = ? WHERE sid = ?", (record.to_json(), record.sid))
+            self._cache = None
+            self.generation += 1
 
     def get(self, sid: str) -> StoredBooking | None:
         with self.lock:
@@ -104,9 +117,23 @@ class BookingStore:
             rows = self._connection().execute("SELECT seq, record FROM bookings ORDER BY seq").fetchall()
         return [StoredBooking.from_row(seq, text) for seq, text in rows]
 
+    def snapshot(self) -> list[StoredBooking]:
+        """Every booking in creation order, as shared records: read them, never change them."""
+        with self.lock:
+            db = self._connection()
+            version = db.execute("PRAGMA data_version").fetchone()[0]
+            if self._cache is None or version != self._cache_data_version:
+                rows = db.execute("SELECT seq, record FROM bookings ORDER BY seq").fetchall()
+                self._cache = {seq: StoredBooking.from_row(seq, text) for seq, text in rows}
+                self._cache_data_version = version
+                self.generation += 1
+            return list(self._cache.values())
+
     def clear(self) -> None:
         with self.lock:
             self._connection().execute("DELETE FROM bookings")
+            self._cache = None
+            self.generation += 1
 
     def close(self) -> None:
         """Close a file database (it reopens on next use); an in-memory one is kept."""
@@ -114,3 +141,5 @@ class BookingStore:
             if self._db is not None and self.path is not None:
                 self._db.close()
                 self._db = None
+                self._cache = None
+            self.generation += 1
