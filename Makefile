@@ -12,7 +12,7 @@ export AIRFLOW_HOME := $(AIRFLOW_HOME_DIR)
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/example_dags
 
-.PHONY: venv test lint pytest demo test-matrix wheel-demo ui-test clean
+.PHONY: venv test lint pytest demo test-matrix wheel-demo ui-test mutation clean
 
 venv: $(STAMP)
 
@@ -52,6 +52,15 @@ wheel-demo: venv
 # The real Airflow UI in headless Chromium (skips, with the reason, when Chromium is missing).
 ui-test: venv
 	$(BIN)/pytest -m ui -rs tests/ui
+
+# Mutation testing of the pure core (scripts/mutation.py): per module generated / killed / survived /
+# equivalent / score, then every survivor not in tests/mutation/equivalent.txt. mutmut is installed
+# here, not as a test dependency. Slow (see README); not part of `make test` or CI.
+MUTATION_ARGS ?= --fail-under 95
+mutation: venv
+	$(BIN)/python -m uv pip install --quiet --python $(BIN)/python mutmut==3.8.1
+	$(BIN)/airflow db migrate > /dev/null
+	$(BIN)/python scripts/mutation.py $(MUTATION_ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-airflow-* .venv-wheel-* .airflow .mypy_cache .ruff_cache .pytest_cache dist build

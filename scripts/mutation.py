@@ -1,0 +1,241 @@
+"""Mutation testing of the pure core (``make mutation``): do the unit tests catch the bugs they claim to?
+
+mutmut (installed by ``make mutation``, not a test dependency) changes one thing at a time in the pure
+modules below (``<`` for ``<=``, ``break`` for ``continue``, another message text...) and runs the unit
+tests that cover the changed function. A mutant the tests do not notice "survives". Some survivors
+change nothing a caller can see (equivalent mutants): those are listed, each with its reason, in
+``tests/mutation/equivalent.txt``, so that any other survivor stands out as a gap in the tests.
+
+The run happens in a copy of the package, the tests and pyproject.toml (``--workdir``, outside the
+repository), so mutmut's ``mutants/`` tree never appears in ``git status`` and edits made meanwhile do
+not leak into a run. Hypothesis is derandomized there and has no example database
+(``tests/mutation/hypothesis_profile.py``), so the same tests kill the same mutants on every run.
+
+Per module it prints: generated / killed / survived / equivalent (survivors listed as equivalent) /
+score = killed / (generated - equivalent), then every survivor not listed, and stale list entries.
+
+Usage::
+
+    python scripts/mutation.py [--module connection ...] [--max-children 2] [--keep] [--fail-under 95]
+    python scripts/mutation.py --survivors            # re-test only the last run's unexplained survivors
+    python scripts/mutation.py show [<mutant name> ...]  # diffs: these, or every unexplained survivor
+    python scripts/mutation.py report                 # the table of the last run again
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = "airflow_provider_neetocal"
+#: The pure modules: no Airflow task context, no HTTP (the API contract module joins once it exists).
+MODULES = ("exactly_once", "connection", "retries", "booking")
+EQUIVALENT_LIST = ROOT / "tests" / "mutation" / "equivalent.txt"
+#: Unit tests only; the import-cost test starts fresh interpreters and covers no pure function.
+TEST_SELECTION = ["tests/unit", "--ignore=tests/unit/test_import_cost.py"]
+PYTEST_ARGS = ["-p", "tests.mutation.hypothesis_profile", "-p", "no:cacheprovider"]
+#: mutmut's exit-code statuses that count as caught (a timeout is an endless loop the tests noticed).
+CAUGHT = {"killed", "timeout", "caught by type check", "segfault"}
+COPIED = (PACKAGE, "tests", "pyproject.toml")
+
+
+def default_workdir() -> Path:
+    tag = hashlib.sha256(str(ROOT).encode()).hexdigest()[:8]
+    return Path(tempfile.gettempdir()) / f"neetocal-mutation-{tag}"
+
+
+def mutmut_config(modules: list[str]) -> str:
+    """The ``[tool.mutmut]`` table of the copy (kept here, so pyproject.toml stays about the package)."""
+    only = ", ".join(json.dumps(f"{PACKAGE}/{module}.py") for module in modules)
+    return (
+        "\n[tool.mutmut]\n"
+        f'source_paths = ["{PACKAGE}"]\n'
+        f"only_mutate = [{only}]\n"
+        f"pytest_add_cli_args = {json.dumps(PYTEST_ARGS)}\n"
+        f"pytest_add_cli_args_test_selection = {json.dumps(TEST_SELECTION)}\n"
+        # the copy is no git checkout: mutmut's change detection would only warn
+        "use_git_change_detection = false\n"
+    )
+
+
+def prepare(workdir: Path, modules: list[str], *, keep: bool) -> None:
+    """Copy the package, the tests and pyproject.toml into ``workdir``; drop old results unless ``keep``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    if not keep:
+        shutil.rmtree(workdir / "mutants", ignore_errors=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
+    for name in COPIED:
+        source, target = ROOT / name, workdir / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=ignore)
+        else:
+            shutil.copy2(source, target)
+    pyproject = (workdir / "pyproject.toml").read_text()
+    if "[tool.mutmut]" in pyproject:
+        sys.exit("pyproject.toml has its own [tool.mutmut] table: keep the configuration in scripts/mutation.py")
+    (workdir / "pyproject.toml").write_text(pyproject + mutmut_config(modules))
+
+
+def run_mutmut(workdir: Path, max_children: int, names: list[str]) -> int:
+    env = dict(os.environ)
+    # tests/conftest.py would otherwise put an Airflow home inside the copy, without a database
+    env.setdefault("AIRFLOW_HOME", str(ROOT / ".airflow" / "test"))
+    command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children), *names]
+    return subprocess.call(command, cwd=workdir, env=env)
+
+
+def load_equivalents() -> dict[str, str]:
+    """``mutant name -> reason`` from the checked-in list (``name  reason``; ``#`` starts a comment)."""
+    equivalents: dict[str, str] = {}
+    if not EQUIVALENT_LIST.exists():
+        return equivalents
+    for number, raw in enumerate(EQUIVALENT_LIST.read_text().splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, _, reason = line.partition(" ")
+        if not reason.strip():
+            sys.exit(f"{EQUIVALENT_LIST.relative_to(ROOT)}:{number}: {name} has no reason")
+        equivalents[name] = reason.strip()
+    return equivalents
+
+
+@dataclass
+class ModuleResult:
+    module: str
+    statuses: dict[str, str]  # mutant name -> mutmut status
+
+    def names(self, *statuses: str) -> list[str]:
+        return sorted(name for name, status in self.statuses.items() if status in statuses)
+
+
+def load_results(workdir: Path, modules: list[str]) -> list[ModuleResult]:
+    from mutmut.stats import status_by_exit_code
+
+    results = []
+    for module in modules:
+        meta = workdir / "mutants" / PACKAGE / f"{module}.py.meta"
+        if not meta.exists():
+            continue
+        codes = json.loads(meta.read_text())["exit_code_by_key"]
+        results.append(ModuleResult(module, {name: status_by_exit_code[code] for name, code in codes.items()}))
+    return results
+
+
+def report(results: list[ModuleResult], equivalents: dict[str, str], fail_under: float | None) -> int:
+    """Print the table, the survivors not listed as equivalent and stale list entries; 1 if below ``fail_under``."""
+    header = f"{'module':<14} {'generated':>9} {'killed':>7} {'survived':>8} {'equivalent':>10} {'score':>7}"
+    print("\n" + header + "\n" + "-" * len(header))
+    unexplained: list[tuple[str, str]] = []
+    stale: list[str] = []
+    below = False
+    for result in results:
+        caught = set(result.names(*CAUGHT))
+        not_caught = sorted(set(result.statuses) - caught)
+        equivalent = [name for name in not_caught if name in equivalents]
+        stale += [f"{name}: {result.statuses[name]}" for name in sorted(caught) if name in equivalents]
+        unexplained += [(name, result.statuses[name]) for name in not_caught if name not in equivalents]
+        judged = len(result.statuses) - len(equivalent)
+        score = 100.0 * len(caught) / judged if judged else 100.0
+        below = below or (fail_under is not None and score < fail_under)
+        print(
+            f"{result.module:<14} {len(result.statuses):>9} {len(caught):>7} {len(not_caught):>8} "
+            f"{len(equivalent):>10} {score:>6.1f}%"
+        )
+    generated = {name for result in results for name in result.statuses}
+    module_prefixes = tuple(f"{PACKAGE}.{result.module}." for result in results)
+    stale += [
+        f"{name}: not generated any more"
+        for name in sorted(equivalents)
+        if name.startswith(module_prefixes) and name not in generated
+    ]
+    other = Counter(status for _, status in unexplained if status != "survived")
+    if other:
+        print("not killed for another reason: " + ", ".join(f"{n} {s}" for s, n in sorted(other.items())))
+    if unexplained:
+        print(f"\n{len(unexplained)} survivors not listed in {EQUIVALENT_LIST.relative_to(ROOT)}:")
+        for name, status in unexplained:
+            print(f"  {name}" + ("" if status == "survived" else f"  ({status})"))
+        print("Their diffs: python scripts/mutation.py show [<name> ...]")
+    if stale:
+        print(f"\nStale entries in {EQUIVALENT_LIST.relative_to(ROOT)} (killed, or renumbered by a code change):")
+        for line in stale:
+            print(f"  {line}")
+    return 1 if below else 0
+
+
+def unexplained_survivors(workdir: Path, modules: list[str]) -> list[str]:
+    """The last run's mutants that were not caught and are not listed as equivalent."""
+    equivalents = load_equivalents()
+    return [
+        name
+        for result in load_results(workdir, modules)
+        for name, status in sorted(result.statuses.items())
+        if status not in CAUGHT and name not in equivalents
+    ]
+
+
+def show(workdir: Path, names: list[str], modules: list[str]) -> int:
+    """Print the diff of each named mutant, or of every survivor not listed as equivalent."""
+    os.chdir(workdir)  # mutmut reads its configuration and results from the current directory
+    names = names or unexplained_survivors(workdir, modules)
+    from mutmut.__main__ import find_mutant, get_diff_for_mutant
+
+    for name in names:
+        print(f"# {name}")
+        print(get_diff_for_mutant(name, path=find_mutant(name).path))
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", nargs="?", default="run", choices=("run", "show", "report"))
+    parser.add_argument("mutants", nargs="*", help="for show: mutant names (default: unexplained survivors)")
+    parser.add_argument("--module", action="append", choices=MODULES, help="only this module (repeatable)")
+    parser.add_argument("--max-children", type=int, default=2, help="mutants tested in parallel (default 2)")
+    parser.add_argument("--workdir", type=Path, default=default_workdir(), help="where the copy and results live")
+    parser.add_argument("--keep", action="store_true", help="reuse the last run's results for unchanged functions")
+    parser.add_argument(
+        "--survivors", action="store_true", help="keep the last run and re-test only its unexplained survivors"
+    )
+    parser.add_argument("--fail-under", type=float, help="exit 1 when a module scores below this percentage")
+    args = parser.parse_args()
+    modules = list(args.module or MODULES)
+
+    if args.command == "show":
+        return show(args.workdir, args.mutants, modules)
+    if args.command == "run":
+        started = time.monotonic()
+        names = unexplained_survivors(args.workdir, modules) if args.survivors else []
+        if args.survivors and not names:
+            print("No unexplained survivors in the last run: nothing to re-test")
+        else:
+            prepare(args.workdir, modules, keep=args.keep or args.survivors)
+            code = run_mutmut(args.workdir, args.max_children, names)
+            minutes, seconds = divmod(round(time.monotonic() - started), 60)
+            print(f"\nmutmut finished in {minutes} min {seconds:02d} s (exit code {code}); results in {args.workdir}")
+            if code != 0:
+                return code
+    os.chdir(args.workdir)  # mutmut's status table reads its configuration from the current directory
+    results = load_results(args.workdir, modules)
+    if not results:
+        print(f"No results in {args.workdir}: run python scripts/mutation.py first")
+        return 1
+    return report(results, load_equivalents(), args.fail_under)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
