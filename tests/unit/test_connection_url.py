@@ -260,3 +260,125 @@ def test_config_error_fails_the_task_without_retries() -> None:
 
     assert isinstance(error, AirflowFailException)
     assert isinstance(error, ValueError)
+
+
+# --- each refusal, word for word (what a DAG author reads in the task log) ------------------------------
+
+ORIGIN_EXAMPLE = "an origin such as 'https://acme.neetocal.com' or 'http://127.0.0.1:8765'"
+
+
+@pytest.mark.parametrize(
+    ("host", "base_url", "message"),
+    [
+        (
+            "acme",
+            123,
+            "Invalid NeetoCal connection base_url: 123 is not text: expected an origin such as "
+            "'https://proxy.example.com'",
+        ),
+        (
+            "",
+            None,
+            "Invalid NeetoCal connection host: empty: set Workspace to your NeetoCal subdomain (e.g. 'acme' for "
+            "https://acme.neetocal.com) or to the origin of a NeetoCal-compatible server "
+            "(e.g. 'http://127.0.0.1:8765')",
+        ),
+        (
+            "acme corp",
+            None,
+            "Invalid NeetoCal connection host: 'acme corp' is not a workspace subdomain: expected a DNS label of "
+            "letters, digits and hyphens (e.g. 'acme' for https://acme.neetocal.com), or a full URL starting with "
+            "https://",
+        ),
+        (
+            "ftp://acme.neetocal.com",
+            None,
+            f"Invalid NeetoCal connection host: scheme 'ftp' is not supported: expected {ORIGIN_EXAMPLE}",
+        ),
+        ("https://", None, f"Invalid NeetoCal connection host: 'https://' has no host name: expected {ORIGIN_EXAMPLE}"),
+        (
+            "https://user:secret@acme.neetocal.com",
+            None,
+            "Invalid NeetoCal connection host: credentials in the URL are not supported: put the API key in the "
+            "connection's password",
+        ),
+        (
+            "https://acme.neetocal.com?token=abc",
+            None,
+            "Invalid NeetoCal connection host: 'https://acme.neetocal.com?token=abc' has a query or fragment: "
+            f"expected {ORIGIN_EXAMPLE}",
+        ),
+        (
+            "http://example.com:8080",
+            None,
+            "Invalid NeetoCal connection host: plain http:// to 'example.com' would send the API key in clear text: "
+            "use https://, or a loopback address (127.0.0.1, localhost) for a local server",
+        ),
+        (
+            "https://acme_corp.example.com",
+            None,
+            "Invalid NeetoCal connection host: 'acme_corp.example.com' is not a valid host name",
+        ),
+    ],
+    ids=["base_url-not-text", "empty", "not-a-label", "scheme", "no-host", "credentials", "query", "http", "name"],
+)
+def test_refusal_message_word_for_word(host: str, base_url: object, message: str) -> None:
+    with pytest.raises(NeetoCalConfigError) as caught:
+        api_root_url(host, None, base_url)
+
+    assert str(caught.value) == message
+
+
+# --- boundaries: the largest port, the longest label and host name ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("acme", "https://acme.neetocal.com:65535/api/external/v1"),
+        ("127.0.0.1", "http://127.0.0.1:65535/api/external/v1"),
+    ],
+)
+def test_port_65535_is_the_largest_accepted(host: str, expected: str) -> None:
+    assert api_root_url(host, 65535) == expected
+
+
+def test_port_1_is_kept() -> None:
+    assert api_root_url("127.0.0.1", 1) == "http://127.0.0.1:1/api/external/v1"
+
+
+def test_host_name_label_of_63_characters_is_accepted_in_a_url() -> None:
+    label = "a" * 63
+
+    assert api_root_url(f"https://{label}.example.com") == f"https://{label}.example.com/api/external/v1"
+
+
+def test_host_name_label_of_64_characters_is_refused_in_a_url() -> None:
+    label = "a" * 64
+
+    assert str(refusal(f"https://{label}.example.com")) == (
+        f"Invalid NeetoCal connection host: '{label}.example.com' is not a valid host name"
+    )
+
+
+def test_host_name_of_253_characters_is_accepted() -> None:
+    name = ".".join(["a" * 63] * 3 + ["b" * 61])  # 63 * 3 + 61 + 3 dots = 253
+    assert len(name) == 253
+
+    assert api_root_url(f"https://{name}") == f"https://{name}/api/external/v1"
+
+
+def test_host_name_of_254_characters_is_refused() -> None:
+    name = ".".join(["a" * 63] * 3 + ["b" * 62])
+    assert len(name) == 254
+
+    assert str(refusal(f"https://{name}")) == f"Invalid NeetoCal connection host: {name!r} is not a valid host name"
+
+
+def test_path_prefix_ending_in_capital_x_is_kept_whole() -> None:
+    assert api_root_url("https://proxy.example.com/X") == "https://proxy.example.com/X/api/external/v1"
+
+
+@pytest.mark.parametrize("name", ["XLOCALHOST", "LOCALHOSTX", "X127.0.0.1", "[localhost]x"])
+def test_name_that_only_contains_a_loopback_name_is_not_loopback(name: str) -> None:
+    assert not is_loopback(name)
