@@ -16,6 +16,15 @@ made. Everything that can go wrong in that sentence is handled here, and only he
 * **A booking is adopted once**: :class:`ExactlyOnce` remembers the bookings it handed out, so two
   rows of one batch can never both claim one booking; on a first try, a booking made during this
   DAG run cannot be ours (another task or row made it) and is refused rather than shared.
+* **Safe from several threads**: the bulk operator calls :meth:`ExactlyOnce.obtain` from worker
+  threads, never two rows of one attendee at once. What rows share (claimed sids, reserved starts,
+  the meeting cache) is read and changed under a lock, and a booking is claimed at most once even if
+  two look-ups raced to it.
+* **One listing for a whole first try** (:meth:`ExactlyOnce.list_before_sending`): before any POST
+  of a first try, the workspace's bookings may be listed once instead of once per attendee; that
+  listing then answers the look-ups made before each row's POST (and is the slot-less rows'
+  "listed before sending" snapshot). A look-up after a POST, or after a refusal, always asks
+  NeetoCal afresh.
 
 :class:`ExactlyOnce` is the thin driver: it carries out the actions with the hook (the only I/O)
 and turns the machine's verdicts into typed exceptions. Operators call :meth:`ExactlyOnce.obtain`
@@ -28,7 +37,8 @@ import dataclasses
 import datetime as dt
 import enum
 import logging
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -407,6 +417,12 @@ class ExactlyOnce:
         self._meetings: dict[str, dict[str, Any] | Unknowable | None] = {}
         self.claimed: set[str] = set()
         self.reserved: set[tuple[str, str, str]] = set()
+        # Guards claimed, reserved and every judgement that reads them; the meeting cache has its own
+        # lock, held while GET /meetings runs so that concurrent first rows fetch it once.
+        self._lock = threading.RLock()
+        self._meetings_lock = threading.Lock()
+        # Attendee (lower case) -> their bookings, from one workspace listing before any POST of this try.
+        self._listing: dict[str, list[dict[str, Any]]] | None = None
 
     def obtain(self, payload: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Find this request's booking or create it once; return ``(booking, created)``.
@@ -426,7 +442,8 @@ class ExactlyOnce:
         while True:
             if isinstance(action, Adopt):
                 booking = created if action.created else lookup.booking if isinstance(lookup, Found) else {}
-                self._claim(booking)
+                if not self._claim(booking):
+                    raise NeetoCalBookingClaimedError(booking)
                 return booking, action.created
             if isinstance(action, Fail):
                 raise self._failure(action.verdict, lookup, last_error)
@@ -434,7 +451,9 @@ class ExactlyOnce:
                 if action.settle_first and self.settle_seconds > 0:
                     self.hook.log.info("Nothing found yet; looking again in %.0f s", self.settle_seconds)
                     self._sleep(self.settle_seconds)
-                lookup, listed = self._look_up(payload, known_before if state.sent else None)
+                lookup, listed = self._look_up(
+                    payload, known_before if state.sent else None, fresh=state.sent or state.refused
+                )
                 if not state.sent:
                     known_before = listed
                 level = logging.DEBUG if isinstance(lookup, Absent) else logging.INFO
@@ -465,19 +484,69 @@ class ExactlyOnce:
         """
         start = slot_start_utc(payload)
         if start is not None:
-            self.reserved.add((str(payload["email"]).lower(), str(payload["meeting_slug"]).lower(), start.isoformat()))
+            with self._lock:
+                self.reserved.add(
+                    (str(payload["email"]).lower(), str(payload["meeting_slug"]).lower(), start.isoformat())
+                )
 
     def look_up(self, payload: Mapping[str, Any]) -> Lookup:
         """Found / absent / unknowable for ``payload``, from ``GET /meetings`` and ``GET /bookings``."""
-        return self._look_up(payload, None)[0]
+        return self._look_up(payload, None, fresh=True)[0]
+
+    def list_before_sending(self, payloads: Sequence[Mapping[str, Any]]) -> bool:
+        """On a first try, list the workspace's bookings once when that costs fewer requests than one
+        listing per attendee; return whether this try's pre-send look-ups will use it.
+
+        Only the rows that look NeetoCal up before their POST count (fixed-slot rows unless
+        ``if_exists="create"``, and every slot-less row). The first page of ``GET /bookings`` (100 a
+        page, no filter) says how many pages the workspace has; when that is no more than the number of
+        those rows' attendees, every page is walked and the bookings of the batch's attendees are kept.
+        Otherwise (or when the listing fails, or a booking names no attendee) each row lists its own
+        attendee, as without this call. A retry never uses it: its look-ups must be as fresh as possible.
+        """
+        if self.retrying:
+            return False
+        emails = {str(p["email"]).lower() for p in payloads if slot_start_utc(p) is None or self.if_exists != "create"}
+        if not emails:
+            return False
+        grouped: dict[str, list[dict[str, Any]]] = {email: [] for email in emails}
+        try:
+            walk = self.hook.list_bookings_within(max_pages=len(emails))
+            if walk is None:
+                return False
+            for booking in walk:
+                email = booking.get("email")
+                if not isinstance(email, str):
+                    self.hook.log.info("A listed booking names no attendee; looking each attendee up instead")
+                    return False
+                if email.lower() in grouped:
+                    grouped[email.lower()].append(booking)
+        except NeetoCalAuthError as error:
+            if error.status == 401:
+                raise
+            self.hook.log.warning("Could not list the workspace's bookings (%s); looking each attendee up", error)
+            return False
+        except NeetoCalApiError as error:
+            self.hook.log.warning("Could not list the workspace's bookings (%s); looking each attendee up", error)
+            return False
+        with self._lock:
+            self._listing = grouped
+        return True
+
+    def _listed(self, payload: Mapping[str, Any], *, fresh: bool) -> list[Any]:
+        """The attendee's bookings: from the listing taken before this try's first POST unless ``fresh``."""
+        listing = None if fresh else self._listing
+        if listing is not None:
+            return list(listing.get(str(payload["email"]).lower(), ()))
+        return list(self.hook.list_bookings(client_email=str(payload["email"])))
 
     def _look_up(
-        self, payload: Mapping[str, Any], known_before: frozenset[str] | None
+        self, payload: Mapping[str, Any], known_before: frozenset[str] | None, *, fresh: bool
     ) -> tuple[Lookup, frozenset[str] | None]:
         """The look-up, and the sids it listed (``None`` when the listing failed)."""
         meeting = self._meeting(str(payload["meeting_slug"]))
         try:
-            bookings = list(self.hook.list_bookings(client_email=str(payload["email"])))
+            bookings = self._listed(payload, fresh=fresh)
         except NeetoCalAuthError as error:
             if error.status == 401:
                 raise  # a key NeetoCal does not know: no retry can help, and no POST would pass either
@@ -485,21 +554,22 @@ class ExactlyOnce:
             return Unknowable(reason), None
         except NeetoCalApiError as error:
             return Unknowable(f"listing the attendee's bookings failed: {error}"), None
-        lookup = judge_lookup(
-            bookings,
-            payload,
-            meeting,
-            run_started=self.run_started,
-            claimed=self.claimed,
-            known_before=known_before,
-            reserved=self.reserved,
-        )
+        with self._lock:
+            lookup = judge_lookup(
+                bookings,
+                payload,
+                meeting,
+                run_started=self.run_started,
+                claimed=self.claimed,
+                known_before=known_before,
+                reserved=self.reserved,
+            )
         return lookup, _sids(bookings)
 
     def _listed_sids(self, payload: Mapping[str, Any]) -> frozenset[str] | None:
-        """The sids of the attendee's bookings now (``None`` if they cannot be listed)."""
+        """The sids of the attendee's bookings before this try's POST (``None`` if they cannot be listed)."""
         try:
-            return _sids(self.hook.list_bookings(client_email=str(payload["email"])))
+            return _sids(self._listed(payload, fresh=False))
         except NeetoCalApiError as error:
             self.hook.log.warning(
                 "Could not list the attendee's bookings before sending (%s): if the answer is lost, only "
@@ -509,18 +579,25 @@ class ExactlyOnce:
             return None
 
     def _meeting(self, slug: str) -> dict[str, Any] | Unknowable | None:
-        if slug not in self._meetings:
-            try:
-                self._meetings[slug] = resolve_meeting(self.hook.list_meetings(), slug)
-            except NeetoCalApiError as error:
-                # Not cached: the next look-up may get through.
-                return Unknowable(f"GET /meetings failed: {error}")
-        return self._meetings[slug]
+        with self._meetings_lock:
+            if slug not in self._meetings:
+                try:
+                    self._meetings[slug] = resolve_meeting(self.hook.list_meetings(), slug)
+                except NeetoCalApiError as error:
+                    # Not cached: the next look-up may get through.
+                    return Unknowable(f"GET /meetings failed: {error}")
+            return self._meetings[slug]
 
-    def _claim(self, booking: dict[str, Any]) -> None:
+    def _claim(self, booking: dict[str, Any]) -> bool:
+        """Hand ``booking`` out; ``False`` if another row already holds it (two look-ups raced to it)."""
         sid = booking.get("sid")
-        if isinstance(sid, str):
+        if not isinstance(sid, str):
+            return True
+        with self._lock:
+            if sid in self.claimed:
+                return False
             self.claimed.add(sid)
+            return True
 
     def _failure(self, verdict: Verdict, lookup: Lookup | None, last_error: NeetoCalApiError | None) -> Exception:
         """The exception a verdict stands for, with what the look-up and NeetoCal said."""

@@ -74,8 +74,13 @@ class RetryPolicy:
         idempotent: bool,
         sleep: Callable[[float], None],
         logger: Any = None,
+        on_rate_limit: Callable[[float], None] | None = None,
     ) -> tenacity.Retrying:
-        """A tenacity controller for one request, with fresh counters."""
+        """A tenacity controller for one request, with fresh counters.
+
+        :param on_rate_limit: told the wait after each 429 that will be retried, before it is slept
+            (the bulk operator pauses every worker with it, not only the one that met the 429).
+        """
         counts = {RATE_LIMIT: 0, TRANSIENT: 0}
         budgets = {RATE_LIMIT: self.max_rate_limit_waits, TRANSIENT: self.max_retries}
 
@@ -92,6 +97,12 @@ class RetryPolicy:
 
         def wait(state: tenacity.RetryCallState) -> float:
             error = state.outcome.exception() if state.outcome else None
+            seconds = wait_for(error)
+            if on_rate_limit is not None and isinstance(error, NeetoCalRateLimitError):
+                on_rate_limit(seconds)
+            return seconds
+
+        def wait_for(error: BaseException | None) -> float:
             retry_after = error.retry_after if isinstance(error, NeetoCalRateLimitError) else None
             if retry_after is not None and math.isfinite(retry_after):
                 return min(max(retry_after, 0.0), self.max_wait)

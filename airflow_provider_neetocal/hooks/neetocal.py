@@ -41,6 +41,8 @@ from airflow_provider_neetocal.retries import RetryPolicy, parse_retry_after
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from airflow_provider_neetocal.pacing import Pacer
+
 #: ``(connect, read)`` seconds. A booking POST does real work server-side (calendar checks,
 #: invitations), hence the generous read timeout.
 DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 30.0)
@@ -61,6 +63,12 @@ _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Failures that provably happen before a request byte leaves (see :func:`_was_sent`).
 _NOT_SENT_CAUSES = (NewConnectionError, ConnectTimeoutError, ssl.SSLCertVerificationError, CertificateError)
 _NO_RETRIES = RetryPolicy(max_retries=0, max_rate_limit_waits=0)
+#: Keep-alive connections kept per host; the bulk operator raises it to its concurrency.
+DEFAULT_POOL_MAXSIZE = 16
+
+
+class _TooManyPagesError(Exception):
+    """A listing announces more pages than the caller will walk (or no count at all)."""
 
 
 class _ConnectionSettings(NamedTuple):
@@ -88,6 +96,11 @@ class NeetoCalHook(BaseHook):
     :param timeout: ``(connect, read)`` seconds, or one number for both. The connection extra
         ``timeout`` overrides the default but not an explicit argument.
     :param retry_policy: bounds of the hook's own retries.
+    :param pacer: a gate shared with other hooks or threads (see :mod:`airflow_provider_neetocal.pacing`):
+        consulted before every request sent, and paused by every 429 for the wait the retry policy
+        chose. ``None`` (the default) paces nothing.
+    :param pool_maxsize: keep-alive connections the session keeps per host (at least the number of
+        threads sending through this hook at once).
     """
 
     conn_name_attr = "neetocal_conn_id"
@@ -101,11 +114,15 @@ class NeetoCalHook(BaseHook):
         *,
         timeout: float | tuple[float, float] | None = None,
         retry_policy: RetryPolicy | None = None,
+        pacer: Pacer | None = None,
+        pool_maxsize: int = DEFAULT_POOL_MAXSIZE,
     ) -> None:
         super().__init__()
         self.neetocal_conn_id = neetocal_conn_id
         self._timeout_arg = timeout
         self.retry_policy = retry_policy or RetryPolicy()
+        self.pacer = pacer
+        self.pool_maxsize = pool_maxsize
         self._sleep = time.sleep
 
     # -- Airflow connection form (Airflow 2.x and 3.0/3.1; 3.2+ reads provider info) ----------
@@ -210,7 +227,7 @@ class NeetoCalHook(BaseHook):
             }
         )
         # Retries are decided per request by RetryPolicy; urllib3 must never repeat on its own.
-        adapter = HTTPAdapter(max_retries=0, pool_maxsize=16)
+        adapter = HTTPAdapter(max_retries=0, pool_maxsize=self.pool_maxsize)
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         return session
@@ -257,6 +274,28 @@ class NeetoCalHook(BaseHook):
         """
         params = {"type": type, "client_email": client_email, "host_email": host_email}
         yield from self._paginate("/bookings", "bookings", params, page_size)
+
+    def list_bookings_within(self, max_pages: int) -> Iterator[dict[str, Any]] | None:
+        """Every booking of the workspace (``GET /bookings``, 100 a page), if that takes at most ``max_pages`` pages.
+
+        The first page is fetched at once; its ``pagination`` (``total_pages``, else ``total_records``)
+        says how many pages there are. More than ``max_pages``, or no count: ``None``, having sent that
+        one request. Otherwise an iterator over every booking, the first page's included, fetching the
+        other pages lazily with :meth:`list_bookings`' guards.
+        """
+        pages = self._paginate("/bookings", "bookings", {}, MAX_PAGE_SIZE, max_pages=max_pages)
+        try:
+            first = next(pages)
+        except StopIteration:
+            return iter(())
+        except _TooManyPagesError:
+            return None
+
+        def walk() -> Iterator[dict[str, Any]]:
+            yield first
+            yield from pages
+
+        return walk()
 
     def cancel_booking(self, booking_sid: str, *, cancel_reason: str | None = None) -> dict[str, Any]:
         """``POST /bookings/{sid}/cancel``; returns NeetoCal's ``{"message": ...}``.
@@ -326,7 +365,13 @@ class NeetoCalHook(BaseHook):
         idempotent = method in _IDEMPOTENT_METHODS
         query = {k: v for k, v in (params or {}).items() if v is not None}
         policy = retry_policy or self.retry_policy
-        retrying = policy.retrying(idempotent=idempotent, sleep=self._sleep, logger=self.log)
+        pacer = self.pacer
+        retrying = policy.retrying(
+            idempotent=idempotent,
+            sleep=self._sleep,
+            logger=self.log,
+            on_rate_limit=pacer.pause if pacer is not None else None,
+        )
         try:
             return retrying(self._send_once, method, endpoint, query, json)
         except (NeetoCalServerError, NeetoCalConnectionError) as error:
@@ -336,6 +381,8 @@ class NeetoCalHook(BaseHook):
 
     def _send_once(self, method: str, endpoint: str, params: dict[str, Any], body: Any) -> Any:
         url = f"{self.base_url}{endpoint}"
+        if self.pacer is not None:
+            self.pacer.wait()
         started = time.monotonic()
         deadline = started + self.deadline_seconds
         try:
@@ -476,7 +523,9 @@ class NeetoCalHook(BaseHook):
             return NeetoCalServerError(**fields)
         return NeetoCalClientError(**fields)
 
-    def _paginate(self, endpoint: str, key: str, params: dict[str, Any], page_size: int) -> Iterator[dict[str, Any]]:
+    def _paginate(
+        self, endpoint: str, key: str, params: dict[str, Any], page_size: int, *, max_pages: int | None = None
+    ) -> Iterator[dict[str, Any]]:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise NeetoCalValidationError(
                 [FieldProblem("page_size", page_size, f"expected a whole number from 1 to {MAX_PAGE_SIZE}")]
@@ -513,8 +562,14 @@ class NeetoCalHook(BaseHook):
                     status=None,
                     message=f"page {page} repeats the items of page {page - 1}: stopped walking the listing",
                 )
-            yield from items
             total_pages = _as_page_number(pagination.get("total_pages"))
+            if max_pages is not None and page == 1:
+                announced = total_pages
+                if announced is None and _as_page_number(pagination.get("total_records")) is not None:
+                    announced = math.ceil(int(pagination["total_records"]) / page_size)
+                if announced is None or announced > max_pages:
+                    raise _TooManyPagesError(announced)
+            yield from items
             # Without a usable page count, only an empty page proves the end: a short page does not
             # (a server may serve fewer than asked), and stopping early would hide bookings.
             if not items or (total_pages is not None and page >= total_pages):

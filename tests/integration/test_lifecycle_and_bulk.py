@@ -160,7 +160,8 @@ def test_bulk_reports_a_refused_row_and_books_the_others(sandbox):
     same_slot = rows("2030-07-15T08:00:00Z", "2030-07-15T08:00:00Z", "2030-07-15T09:00:00Z")
     ctx = context()
     with pytest.raises(NeetoCalBulkClientError, match="1 of 3 NeetoCal bookings failed") as caught:
-        bulk(bookings=same_slot).execute(ctx)
+        # One row at a time, so the first of the two rows asking for one slot gets it.
+        bulk(bookings=same_slot, max_concurrency=1).execute(ctx)
     assert isinstance(caught.value, AirflowFailException)
     assert len(sandbox.bookings) == 2
     (failure,) = ctx["ti"].xcoms["failures"]
@@ -172,7 +173,7 @@ def test_bulk_retry_adopts_booked_rows_instead_of_booking_them_twice(sandbox):
     starts = [f"2030-07-15T{hour:02d}:00:00Z" for hour in range(8, 12)]
     # The first row's POST fails every time the hook tries it in try 1 (3 attempts, outcome unknown).
     sandbox.inject("server_error", times=3, method="POST", path="/bookings", status=503)
-    operator = bulk(bookings=rows(*starts), if_exists="create")
+    operator = bulk(bookings=rows(*starts), if_exists="create", max_concurrency=1)  # all three on row 0
     operator.hook._sleep = lambda seconds: None
     with pytest.raises(NeetoCalBulkError) as first:
         operator.execute(context(1))

@@ -264,6 +264,8 @@ def test_a_first_try_row_finding_a_booking_made_during_this_run_fails_as_claimed
     sam = {**SLOTTED_ROW, "email": "sam@example.com", "name": "Sam"}
     with rm.Mocker() as m:
         m.get(MEETINGS, json={"meetings": [MEETING], "pagination": {"total_pages": 1}})
+        # The workspace listing before any POST (the rows' own look-ups are registered after it, so they win).
+        m.get(BOOKINGS, json={"bookings": [AT_THE_SLOT], "pagination": {"total_pages": 1}})
         m.get(
             f"{BOOKINGS}?client_email=eve%40example.com",
             json={"bookings": [AT_THE_SLOT], "pagination": {"total_pages": 1}},
