@@ -928,3 +928,127 @@ def test_an_invalid_email_message_has_no_doubled_punctuation():
     message = str(raised.value)
     assert "period: expected" in message
     assert ".:" not in message
+
+
+# --- build_reschedule_payload: the body of PATCH /bookings/{sid} ----------------------------------------
+
+
+def reschedule(**overrides: Any) -> dict[str, Any]:
+    return build_reschedule_payload(
+        **{**RESCHEDULE_REQUIRED, "slot_date": "2025-07-15", "slot_start_time": "13:30", **overrides}
+    )
+
+
+def reschedule_refusal(**overrides: Any) -> NeetoCalValidationError:
+    with pytest.raises(NeetoCalValidationError) as caught:
+        reschedule(**overrides)
+    return caught.value
+
+
+def test_reschedule_builds_the_documented_body_in_a_stable_order() -> None:
+    payload = reschedule(
+        form_responses={"guest_email_s": ["Sam@Example.com"], "language": "English"},
+        reschedule_reason="  Clash with the all-hands  ",
+    )
+
+    assert payload == {
+        "name": "Eve Smith",
+        "email": "eve@example.com",
+        "time_zone": "Asia/Kolkata",
+        "slot_date": "2025-07-15",
+        "slot_start_time": "01:30 PM",
+        "form_responses": {"guest_email_s": ["Sam@example.com"], "language": "English"},
+        "reschedule_reason": "Clash with the all-hands",
+    }
+    assert list(payload) == [
+        "name",
+        "email",
+        "time_zone",
+        "slot_date",
+        "slot_start_time",
+        "form_responses",
+        "reschedule_reason",
+    ]
+
+
+def test_reschedule_with_only_the_required_arguments_sends_no_optional_key() -> None:
+    assert reschedule() == {
+        "name": "Eve Smith",
+        "email": "eve@example.com",
+        "time_zone": "Asia/Kolkata",
+        "slot_date": "2025-07-15",
+        "slot_start_time": "01:30 PM",
+    }
+
+
+def test_reschedule_slot_start_is_converted_into_time_zone() -> None:
+    payload = build_reschedule_payload(**RESCHEDULE_REQUIRED, slot_start="2025-07-15T08:00:00Z")
+
+    assert slot_of(payload) == ("2025-07-15", "01:30 PM")
+
+
+def test_reschedule_without_a_slot_is_refused_naming_slot_start() -> None:
+    with pytest.raises(NeetoCalValidationError) as caught:
+        build_reschedule_payload(**RESCHEDULE_REQUIRED)
+
+    assert str(caught.value) == (
+        "Invalid NeetoCal booking argument slot_start=None: required: give slot_start, or slot_date + slot_start_time"
+    )
+
+
+@pytest.mark.parametrize("absent", [None, "", "  ", "None"], ids=repr)
+def test_reschedule_reason_left_empty_is_not_sent(absent: Any) -> None:
+    assert "reschedule_reason" not in reschedule(reschedule_reason=absent)
+
+
+def test_reschedule_reason_of_1000_characters_is_sent() -> None:
+    assert reschedule(reschedule_reason="r" * 1000)["reschedule_reason"] == "r" * 1000
+
+
+def test_reschedule_reason_longer_than_1000_characters_is_refused_saying_the_limit() -> None:
+    (problem,) = reschedule_refusal(reschedule_reason="r" * 1001).problems
+
+    assert problem.field == "reschedule_reason"
+    assert problem.problem == "too long (1001 characters): expected a short reason of at most 1000"
+
+
+def test_reschedule_reason_that_is_not_text_is_refused_naming_its_type() -> None:
+    error = reschedule_refusal(reschedule_reason=42)
+
+    assert str(error) == (
+        "Invalid NeetoCal booking argument reschedule_reason=42: expected a short reason as a string, got int"
+    )
+
+
+def test_reschedule_empty_form_responses_are_not_sent() -> None:
+    assert "form_responses" not in reschedule(form_responses={})
+
+
+def test_reschedule_bad_form_responses_are_refused_naming_form_responses() -> None:
+    error = reschedule_refusal(form_responses="[]")
+
+    assert error.fields == ["form_responses"]
+
+
+def test_reschedule_reports_every_problem_at_once_in_checking_order() -> None:
+    with pytest.raises(NeetoCalValidationError) as caught:
+        build_reschedule_payload(
+            name="",
+            email="nope",
+            time_zone="Mars/Olympus",
+            slot_date="2025-02-30",
+            slot_start_time="25:00",
+            form_responses="[]",
+            reschedule_reason="\x00",
+        )
+
+    assert caught.value.fields == [
+        "name",
+        "email",
+        "time_zone",
+        "slot_date",
+        "slot_start_time",
+        "form_responses",
+        "reschedule_reason",
+    ]
+    assert caught.value.problems[-1].problem == "contains control characters: expected a short reason"

@@ -554,3 +554,80 @@ def test_created_after_accepts_a_stdlib_moment_in_any_zone():
 def test_created_after_is_false_without_a_readable_creation_time(created_at):
     assert not created_after({"created_at": created_at}, RUN_START)
     assert not created_after({}, RUN_START)
+
+
+# ---- a booking passed over never ends the search ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "passed_over",
+    [
+        booking(sid="other-meeting", meeting_id="m-2", meeting={"name": "Product demo"}),
+        booking(sid="cancelled", status="cancelled"),
+        booking(sid="other-attendee", email="sam@example.com"),
+        booking(sid="other-start", starts_at="2030-07-15T09:00:00Z"),
+    ],
+    ids=["another-meeting", "cancelled", "another-attendee", "another-start"],
+)
+def test_a_booking_passed_over_earlier_in_the_listing_does_not_hide_the_match(passed_over):
+    assert found_sid(judge([passed_over, booking()])) == "8sqtzrs"
+
+
+def test_a_live_booking_of_the_attendee_for_another_meeting_listed_first_does_not_make_a_slotless_request_absent():
+    other = booking(sid="other-meeting", meeting_id="m-2", meeting={"name": "Product demo"})
+
+    assert found_sid(judge([other, booking()], SLOTLESS)) == "8sqtzrs"
+
+
+def test_a_claimed_booking_listed_first_does_not_hide_the_match():
+    assert found_sid(judge([booking(sid="taken"), booking()], claimed={"taken"})) == "8sqtzrs"
+
+
+@pytest.mark.parametrize(
+    "value", ["P1D", "PT30M", "2030-07-15T08:00:00Z/P1D", "2030-07-15T08:00:00Z/2030-07-16T08:00:00Z"]
+)
+def test_parse_instant_ignores_a_duration_or_an_interval(value):
+    assert parse_instant(value) is None
+
+
+def test_a_candidate_whose_starts_at_is_a_duration_is_unknowable_not_a_crash():
+    result = judge([booking(starts_at="P1D")])
+
+    assert isinstance(result, Unknowable)
+    assert "has no readable starts_at" in result.reason
+
+
+def test_a_slotless_request_passes_over_a_booking_at_a_reserved_start():
+    reserved = {("eve@example.com", SLUG, "2030-07-15T08:00:00+00:00")}
+
+    assert judge([booking()], SLOTLESS, reserved=reserved) == Absent()
+
+
+def test_a_reserved_start_is_matched_whatever_the_case_of_the_payload_slug():
+    reserved = {("eve@example.com", SLUG, "2030-07-15T08:00:00+00:00")}
+    payload = {**SLOTLESS, "meeting_slug": SLUG.upper()}
+
+    assert judge([booking()], payload, reserved=reserved) == Absent()
+
+
+def test_a_booking_at_another_start_than_the_reserved_one_is_still_found_by_a_slotless_request():
+    reserved = {("eve@example.com", SLUG, "2030-07-15T09:00:00+00:00")}
+
+    assert found_sid(judge([booking()], SLOTLESS, reserved=reserved)) == "8sqtzrs"
+
+
+def test_a_reserved_booking_listed_first_does_not_hide_the_slotless_match():
+    reserved = {("eve@example.com", SLUG, "2030-07-15T08:00:00+00:00")}
+    mine = booking(sid="mine", starts_at="2030-07-16T08:00:00Z")
+
+    assert found_sid(judge([booking(), mine], SLOTLESS, reserved=reserved)) == "mine"
+
+
+def test_the_reason_names_the_type_of_an_entry_that_is_not_a_booking():
+    assert judge(["8sqtzrs"]) == Unknowable("an entry of the listing is not a booking object (str)")
+
+
+def test_the_reason_says_when_a_candidate_has_no_attendee_email():
+    result = judge([booking(email=None)])
+
+    assert result == Unknowable("booking '8sqtzrs' of this attendee has no attendee email")

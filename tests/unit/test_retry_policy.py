@@ -381,3 +381,15 @@ def test_nan_retry_after_never_reaches_sleep() -> None:
     run(RetryPolicy(), Script(rate_limited(float("nan"))), idempotent=True, recorder=recorder)
 
     assert all(0.0 <= wait <= 60.0 for wait in recorder.waits)
+
+
+def test_retry_after_as_http_date_without_now_counts_from_the_current_utc_time() -> None:
+    """The hook calls it without ``now``: the default must be an aware UTC time, or every date would crash."""
+    in_an_hour = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    header = in_an_hour.strftime("%a, %d %b %Y %H:%M:%S GMT")
+
+    assert 3590.0 <= parse_retry_after(header) <= 3600.0
+
+
+def test_retry_after_as_past_http_date_without_now_waits_zero() -> None:
+    assert parse_retry_after("Mon, 14 Jul 2025 08:00:00 GMT") == 0.0
