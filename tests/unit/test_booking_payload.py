@@ -1052,3 +1052,22 @@ def test_reschedule_reports_every_problem_at_once_in_checking_order() -> None:
         "reschedule_reason",
     ]
     assert caught.value.problems[-1].problem == "contains control characters: expected a short reason"
+
+
+def test_metadata_that_is_not_a_mapping_is_refused_word_for_word() -> None:
+    assert str(refusal(metadata=[1])) == (
+        "Invalid NeetoCal booking argument metadata=[1]: expected a JSON object (mapping), "
+        "e.g. {'pre_bookings': [...]}, got list"
+    )
+
+
+def test_meeting_spot_that_is_not_text_is_refused_listing_the_spots() -> None:
+    (problem,) = refusal(preferred_meeting_spot=7).problems
+
+    assert problem.problem == f"expected one of {', '.join(MEETING_SPOTS)} as a string, got int"
+
+
+def test_slot_start_text_starting_with_one_digit_is_read_as_a_date_time_and_refused_as_none() -> None:
+    (problem,) = refusal(slot_start="1 July 2025 13:30").problems
+
+    assert problem.problem.startswith("not a date-time: expected an ISO-8601 date-time")
