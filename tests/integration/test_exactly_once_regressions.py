@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("airflow_db")]
+pytestmark = [pytest.mark.integration, pytest.mark.deep, pytest.mark.usefixtures("airflow_db")]
 
 EVE = "eve@example.com"
 ONCALL = "oncall@example.com"

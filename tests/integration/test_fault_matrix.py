@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 
 pytestmark = [
     pytest.mark.integration,
+    pytest.mark.deep,
     pytest.mark.usefixtures("airflow_db"),
     pytest.mark.skipif(
         AIRFLOW_V_3_1_PLUS and not AIRFLOW_V_3_2_PLUS,

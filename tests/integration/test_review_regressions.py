@@ -31,7 +31,7 @@ from tests.integration.runs import described, live_bookings, posts, record_hook_
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("airflow_db")]
+pytestmark = [pytest.mark.integration, pytest.mark.deep, pytest.mark.usefixtures("airflow_db")]
 
 EVE = "eve@example.com"
 RETRIES = 2
