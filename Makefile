@@ -12,7 +12,7 @@ export AIRFLOW_HOME := $(AIRFLOW_HOME_DIR)
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/example_dags
 
-.PHONY: venv test lint pytest demo test-matrix wheel-demo ui-test mutation clean
+.PHONY: venv test lint pytest bench demo test-matrix wheel-demo ui-test mutation clean
 
 venv: $(STAMP)
 
@@ -33,6 +33,11 @@ test: lint pytest
 pytest: venv
 	$(BIN)/airflow db migrate > /dev/null
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Every benchmark in benchmarks/ (parse cost, hook overhead, bulk throughput, memory); prints tables.
+bench: venv
+	$(BIN)/airflow db migrate > /dev/null
+	$(BIN)/python benchmarks/run_all.py
 
 demo: venv
 	$(BIN)/python scripts/demo.py
