@@ -72,9 +72,15 @@ def run_mapped(rows: list[dict[str, Any]]) -> float:
     ) as dag:
         NeetoCalCreateBookingOperator.partial(
             task_id="book", meeting_slug="quick-sync", time_zone="UTC", retries=0
-        ).expand_kwargs(rows)
-    started = time.perf_counter()
+        ).expand_kwargs(
+            [{**{k: v for k, v in row.items() if k != "email"}, "attendee_email": row["email"]} for row in rows]
+        )
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+
     from tests.integration.runs import run_in_airflow
+
+    DagBundlesManager().sync_bundles_to_db()  # dag.test() needs the DAG's bundle in the DB
+    started = time.perf_counter()
 
     run = run_in_airflow(dag)
     elapsed = time.perf_counter() - started
