@@ -94,10 +94,23 @@ class Pacer:
             return self._clock() < self._paused_until
 
 
+#: Slowest client-side rate accepted: one request every 100 s. Anything slower is a typo (a task
+#: would sleep for hours between requests), and a subnormal rate would make the interval infinite.
+MIN_REQUESTS_PER_SECOND = 0.01
+
+
 def checked_rate(value: float | None) -> float | None:
-    """``value`` if it is ``None`` or a positive, finite number of requests per second."""
+    """``value`` if it is ``None`` or a finite number of requests per second of at least 0.01."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"max_requests_per_second={value!r}: expected a positive number, or None for no limit")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < MIN_REQUESTS_PER_SECOND
+    ):
+        raise ValueError(
+            f"max_requests_per_second={value!r}: expected a number of requests per second from "
+            f"{MIN_REQUESTS_PER_SECOND} (one every 100 s) up, or None for no limit"
+        )
     return float(value)

@@ -117,7 +117,8 @@ class NeetoCalCreateBookingsOperator(NeetoCalBaseOperator):
     :param fail_on_error: fail the task when a row failed (default); otherwise only report it.
     :param max_concurrency: rows in flight at once (default 4; 1 books one row at a time; at most 64).
     :param max_requests_per_second: requests per second for the whole task, all workers together
-        (look-ups included); ``None`` (default) for no client-side limit. A 429 pauses every worker
+        (look-ups included), from 0.01 (one every 100 s) up; ``None`` (default) for no client-side
+        limit. A 429 pauses every worker
         for its ``Retry-After`` either way.
     :param return_full_bookings: return the full bookings instead of the compact outcome per row.
     :param progress_every_rows: log a progress line after this many rows ...

@@ -127,6 +127,17 @@ def test_a_rate_must_be_a_positive_number(value):
         checked_rate(value)
 
 
+@pytest.mark.parametrize("value", [5e-324, 1e-300, 0.001, 0.0099])
+def test_a_rate_slower_than_one_request_every_100_s_is_refused(value):
+    # 5e-324 once passed and made the interval infinite: the task crashed in time.sleep(inf).
+    with pytest.raises(ValueError, match=r"from 0\.01"):
+        checked_rate(value)
+
+
+def test_the_slowest_rate_accepted_is_one_request_every_100_s():
+    assert checked_rate(0.01) == 0.01
+
+
 def test_no_rate_means_no_limit():
     assert checked_rate(None) is None
     assert checked_rate(5) == 5.0
