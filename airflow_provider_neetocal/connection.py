@@ -16,7 +16,9 @@ from airflow_provider_neetocal.exceptions import NeetoCalConfigError
 
 #: The connection id every hook, operator and sensor uses unless told otherwise.
 DEFAULT_CONN_ID = "neetocal_default"
+#: The API root's path for the default version (v1); :func:`api_root_url` takes the version.
 API_PATH = "/api/external/v1"
+_API_PATH_RE = re.compile(r"/api/external/v\d+\Z")
 NEETOCAL_DOMAIN = "neetocal.com"
 
 _DNS_LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -43,13 +45,15 @@ def is_loopback(hostname: str) -> bool:
         return False
 
 
-def api_root_url(host: str | None, port: int | None = None, base_url: Any = None) -> str:
+def api_root_url(host: str | None, port: int | None = None, base_url: Any = None, api_path: str = API_PATH) -> str:
     """Return the API root (``.../api/external/v1``, no trailing slash) for a connection.
 
     :param host: the connection's host: a workspace subdomain (``acme``), ``acme.neetocal.com``,
         an origin (``http://127.0.0.1:8765``) or a loopback address without scheme.
     :param port: the connection's port, used with an address given without scheme.
-    :param base_url: the ``base_url`` extra; when set it wins over ``host``.
+    :param base_url: the ``base_url`` extra; when set it wins over ``host``. A path ending in an API
+        root (``/api/external/v1`` or ``/v2``) is cut there, so the version is ``api_path``'s alone.
+    :param api_path: the version's API root path (see :func:`airflow_provider_neetocal.api_contract.api_path`).
     :raises NeetoCalConfigError: when the value cannot be a NeetoCal workspace or server, or would
         send the API key in clear text to another machine.
     """
@@ -58,7 +62,7 @@ def api_root_url(host: str | None, port: int | None = None, base_url: Any = None
             "base_url", f"{base_url!r} is not text: expected an origin such as 'https://proxy.example.com'"
         )
     if base_url and base_url.strip():
-        return _from_url(base_url.strip(), "base_url")
+        return _from_url(base_url.strip(), "base_url", api_path)
     if port is not None and not (isinstance(port, int) and 0 <= port <= 65535):
         raise NeetoCalConfigError(
             "port", f"{port!r} is not a TCP port: expected 0 (none, the scheme's default) or 1 to 65535"
@@ -71,24 +75,24 @@ def api_root_url(host: str | None, port: int | None = None, base_url: Any = None
             "or to the origin of a NeetoCal-compatible server (e.g. 'http://127.0.0.1:8765')",
         )
     if "://" in value:
-        return _from_url(value, "host")
+        return _from_url(value, "host", api_path)
     lowered = value.lower().rstrip(".")
     if lowered.endswith("." + NEETOCAL_DOMAIN):
         lowered = lowered[: -len(NEETOCAL_DOMAIN) - 1]
     if is_loopback(lowered):
         address = lowered.strip("[]")
         netloc = f"[{address}]" if ":" in address else address
-        return f"http://{netloc}{f':{port}' if port else ''}{API_PATH}"
+        return f"http://{netloc}{f':{port}' if port else ''}{api_path}"
     if not _DNS_LABEL_RE.match(lowered):
         raise NeetoCalConfigError(
             "host",
             f"{value!r} is not a workspace subdomain: expected a DNS label of letters, digits and "
             "hyphens (e.g. 'acme' for https://acme.neetocal.com), or a full URL starting with https://",
         )
-    return f"https://{lowered}.{NEETOCAL_DOMAIN}{f':{port}' if port else ''}{API_PATH}"
+    return f"https://{lowered}.{NEETOCAL_DOMAIN}{f':{port}' if port else ''}{api_path}"
 
 
-def _from_url(value: str, field: str) -> str:
+def _from_url(value: str, field: str, api_path: str) -> str:
     try:
         parts = urlsplit(value)
         hostname = parts.hostname or ""
@@ -121,6 +125,5 @@ def _from_url(value: str, field: str) -> str:
     netloc = f"[{hostname}]" if ":" in hostname else hostname
     origin = f"{parts.scheme}://{netloc}{f':{explicit_port}' if explicit_port else ''}"
     path = parts.path.rstrip("/")
-    if path.endswith(API_PATH):
-        path = path[: -len(API_PATH)]
-    return f"{origin}{path}{API_PATH}"
+    path = _API_PATH_RE.sub("", path)
+    return f"{origin}{path}{api_path}"

@@ -18,28 +18,26 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.ssl_match_hostname import CertificateError
 
 from airflow_provider_neetocal import __version__
+from airflow_provider_neetocal import api_contract as contract
 from airflow_provider_neetocal._compat import BaseHook, mask_secret_of_any_length
 from airflow_provider_neetocal.connection import DEFAULT_CONN_ID, api_root_url
 from airflow_provider_neetocal.exceptions import (
     FieldProblem,
     NeetoCalApiError,
-    NeetoCalAuthError,
-    NeetoCalClientError,
     NeetoCalConfigError,
     NeetoCalConnectionError,
     NeetoCalNotFoundError,
     NeetoCalOutcomeUnknownError,
     NeetoCalPaginationError,
-    NeetoCalRateLimitError,
     NeetoCalServerError,
     NeetoCalValidationError,
     error_messages_from_body,
     map_strings,
 )
-from airflow_provider_neetocal.retries import RetryPolicy, parse_retry_after
+from airflow_provider_neetocal.retries import RetryPolicy
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from airflow_provider_neetocal.pacing import Pacer
 
@@ -47,7 +45,7 @@ if TYPE_CHECKING:
 #: invitations), hence the generous read timeout.
 DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 30.0)
 #: Largest page NeetoCal serves; fewer round trips when iterating over every booking.
-MAX_PAGE_SIZE = 100
+MAX_PAGE_SIZE = contract.MAX_PAGE_SIZE
 #: Most pages one listing walks (100,000 items at the largest page size): a server that keeps
 #: announcing more pages is refused with :class:`NeetoCalPaginationError` instead of looping forever.
 MAX_PAGES = 1000
@@ -77,10 +75,15 @@ class _ConnectionSettings(NamedTuple):
     timeout: tuple[float, float]
     proxy: str | None
     verify: str | bool
+    api_version: contract.ApiVersion
 
 
 class NeetoCalHook(BaseHook):
-    """Talk to the NeetoCal external API v1 with the credentials of a ``neetocal`` connection.
+    """Talk to NeetoCal's external API (v1 or v2) with the credentials of a ``neetocal`` connection.
+
+    Which API version is spoken comes from the connection's ``api_version`` extra (``v1`` when
+    unset) or the ``api_version`` argument; every path, method and answer shape comes from
+    :mod:`airflow_provider_neetocal.api_contract`, so a DAG switches versions by its connection alone.
 
     One ``requests.Session`` per hook carries the ``X-Api-Key`` header, JSON content negotiation
     and a ``User-Agent`` naming this provider; every request has explicit connect/read timeouts
@@ -93,6 +96,7 @@ class NeetoCalHook(BaseHook):
     :mod:`~airflow_provider_neetocal.exceptions` error that quotes NeetoCal's own message.
 
     :param neetocal_conn_id: the ``neetocal`` connection holding the workspace and API key.
+    :param api_version: ``"v1"`` or ``"v2"``; overrides the connection's ``api_version`` extra.
     :param timeout: ``(connect, read)`` seconds, or one number for both. The connection extra
         ``timeout`` overrides the default but not an explicit argument.
     :param retry_policy: bounds of the hook's own retries.
@@ -116,9 +120,11 @@ class NeetoCalHook(BaseHook):
         retry_policy: RetryPolicy | None = None,
         pacer: Pacer | None = None,
         pool_maxsize: int = DEFAULT_POOL_MAXSIZE,
+        api_version: str | None = None,
     ) -> None:
         super().__init__()
         self.neetocal_conn_id = neetocal_conn_id
+        self._api_version_arg = api_version
         self._timeout_arg = timeout
         self.retry_policy = retry_policy or RetryPolicy()
         self.pacer = pacer
@@ -176,24 +182,34 @@ class NeetoCalHook(BaseHook):
                 "cannot carry (spaces, line breaks, non-ASCII letters): paste the key again exactly as "
                 "NeetoCal shows it under Admin panel → API Keys",
             )
-        base_url = api_root_url(conn.host, conn.port, extra.get("base_url"))
+        if self._api_version_arg is not None:
+            api_version = contract.checked_api_version(self._api_version_arg, "api_version (hook argument)")
+        else:
+            api_version = contract.checked_api_version(extra.get("api_version"))
+        base_url = api_root_url(conn.host, conn.port, extra.get("base_url"), contract.api_path(api_version))
         return _ConnectionSettings(
             base_url=base_url,
             api_key=api_key,
             timeout=_timeout(self._timeout_arg, extra.get("timeout")),
             proxy=_proxy(extra.get("proxy")),
             verify=_ca_bundle(extra.get("ca_bundle"), https=base_url.startswith("https://")),
+            api_version=api_version,
         )
+
+    @property
+    def api_version(self) -> contract.ApiVersion:
+        """The API version this hook speaks (``"v1"`` or ``"v2"``)."""
+        return self._connection_settings.api_version
 
     @property
     def base_url(self) -> str:
         """The API root, e.g. ``https://acme.neetocal.com/api/external/v1``."""
-        return self._connection_settings[0]
+        return self._connection_settings.base_url
 
     @property
     def timeout(self) -> tuple[float, float]:
         """``(connect, read)`` timeout in seconds used for every request."""
-        return self._connection_settings[2]
+        return self._connection_settings.timeout
 
     @property
     def deadline_seconds(self) -> float:
@@ -251,11 +267,12 @@ class NeetoCalHook(BaseHook):
         booking up instead of creating a duplicate. So does a 2xx answer without a booking ``sid``
         (empty body, a proxy's page): nothing proves the booking was made, nor that it was not.
         """
-        return _with_booking_sid("POST", "/bookings", self._request_object("POST", "/bookings", json=payload))
+        call = contract.create_booking(self.api_version, payload)
+        return _with_booking_sid(call.method, call.path, self._booking_answer(call))
 
     def get_booking(self, booking_sid: str) -> dict[str, Any]:
         """``GET /bookings/{sid}``: one booking (with ``form_responses_as_hash``)."""
-        return self._request_object("GET", f"/bookings/{_path_id(booking_sid, 'booking_sid')}")
+        return self._booking_answer(contract.get_booking(self.api_version, booking_sid))
 
     def list_bookings(
         self,
@@ -272,8 +289,8 @@ class NeetoCalHook(BaseHook):
         :param host_email: only the bookings hosted by this team member.
         :param page_size: bookings per request (NeetoCal serves at most 100).
         """
-        params = {"type": type, "client_email": client_email, "host_email": host_email}
-        yield from self._paginate("/bookings", "bookings", params, page_size)
+        filters = {"type": type, "client_email": client_email, "host_email": host_email}
+        yield from self._paginate(self._bookings_page(filters), "bookings", page_size)
 
     def list_bookings_within(self, max_pages: int) -> Iterator[dict[str, Any]] | None:
         """Every booking of the workspace (``GET /bookings``, 100 a page), if that takes at most ``max_pages`` pages.
@@ -283,7 +300,7 @@ class NeetoCalHook(BaseHook):
         one request. Otherwise an iterator over every booking, the first page's included, fetching the
         other pages lazily with :meth:`list_bookings`' guards.
         """
-        pages = self._paginate("/bookings", "bookings", {}, MAX_PAGE_SIZE, max_pages=max_pages)
+        pages = self._paginate(self._bookings_page({}), "bookings", MAX_PAGE_SIZE, max_pages=max_pages)
         try:
             first = next(pages)
         except StopIteration:
@@ -298,37 +315,77 @@ class NeetoCalHook(BaseHook):
         return walk()
 
     def cancel_booking(self, booking_sid: str, *, cancel_reason: str | None = None) -> dict[str, Any]:
-        """``POST /bookings/{sid}/cancel``; returns NeetoCal's ``{"message": ...}``.
+        """Cancel a booking; returns NeetoCal's answer (v1: ``{"message": ...}``).
 
-        The reason travels in the query string, where NeetoCal's API reference puts it.
+        v1: ``POST /bookings/{sid}/cancel``, the reason in the query string, where v1's reference
+        puts it. v2: ``PATCH /bookings/{sid}`` with ``{"status": "cancelled", "cancel_reason": ...}``.
         """
-        params = {"cancel_reason": cancel_reason} if cancel_reason else None
-        path = f"/bookings/{_path_id(booking_sid, 'booking_sid')}/cancel"
-        return self._request_object("POST", path, params=params)
+        call = contract.cancel_booking(self.api_version, booking_sid, cancel_reason)
+        return self._request_object(call.method, call.path, params=call.query, json=call.json)
 
     def reschedule_booking(self, booking_sid: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """``PATCH /bookings/{sid}``: move a booking (name, email, slot_date, slot_start_time, time_zone).
+        """``PATCH /bookings/{sid}``: move a booking (slot_date, slot_start_time, time_zone, ...).
 
         A 2xx answer without the booking's ``sid`` raises :class:`NeetoCalOutcomeUnknownError`, as
         a lost answer does: the caller reads the booking back to learn whether it moved.
         """
-        path = f"/bookings/{_path_id(booking_sid, 'booking_sid')}"
-        return _with_booking_sid("PATCH", path, self._request_object("PATCH", path, json=payload))
+        call = contract.reschedule_booking(self.api_version, booking_sid, payload)
+        return _with_booking_sid(call.method, call.path, self._booking_answer(call))
 
     def get_slots(
         self, meeting_slug: str, *, time_zone: str, year: int, month: int, day: int | None = None
     ) -> list[dict[str, Any]]:
-        """``GET /slots/{meeting_slug}``: the meeting's days with their free slots in ``time_zone``."""
-        params: dict[str, Any] = {"time_zone": time_zone, "year": year, "month": month, "day": day}
-        data = self._request_object("GET", f"/slots/{_path_id(meeting_slug, 'meeting_slug')}", params=params)
-        slots = data.get("slots", [])
-        return slots if isinstance(slots, list) else []
+        """The meeting's days with their free slots in ``time_zone``.
+
+        v1: ``GET /slots/{meeting_slug}``. v2 names the meeting by its sid
+        (``GET /meetings/{sid}/slots``): it is looked up from the slug once per hook.
+        """
+        meeting_sid = self.meeting_sid(meeting_slug) if self.api_version == "v2" else None
+        call = contract.get_slots(
+            self.api_version,
+            time_zone=time_zone,
+            year=year,
+            month=month,
+            day=day,
+            meeting_slug=meeting_slug,
+            meeting_sid=meeting_sid,
+        )
+        return contract.slot_days_of(self._request_object(call.method, call.path, params=call.query))
+
+    def meeting_sid(self, meeting_slug: str) -> str:
+        """The sid of the meeting (scheduling link) whose slug is ``meeting_slug``, from ``GET /meetings``.
+
+        Remembered per hook. Slugs compare case-insensitively, as NeetoCal's booking pages do.
+
+        :raises NeetoCalNotFoundError: when no listed meeting has that slug.
+        """
+        slug = contract.path_id(meeting_slug, "meeting_slug")
+        cache: dict[str, str] = self.__dict__.setdefault("_meeting_sids", {})
+        if slug.lower() not in cache:
+            for meeting in self.list_meetings():
+                listed_slug, sid = meeting.get("slug"), meeting.get("sid")
+                if isinstance(listed_slug, str) and isinstance(sid, str) and sid:
+                    cache.setdefault(listed_slug.lower(), sid)
+        if slug.lower() not in cache:
+            raise NeetoCalNotFoundError(
+                method="GET",
+                endpoint="/meetings",
+                status=None,
+                message=f"no meeting with slug {slug!r} is listed: check meeting_slug against the workspace's "
+                "scheduling links",
+            )
+        return cache[slug.lower()]
 
     def list_meetings(
         self, *, host_email: str | None = None, page_size: int = MAX_PAGE_SIZE
     ) -> Iterator[dict[str, Any]]:
         """``GET /meetings``: iterate over every scheduling link of the workspace."""
-        yield from self._paginate("/meetings", "meetings", {"host_email": host_email}, page_size)
+        version = self.api_version
+
+        def page(number: int, size: int) -> contract.Call:
+            return contract.list_meetings(version, page_number=number, page_size=size, host_email=host_email)
+
+        yield from self._paginate(page, "meetings", page_size)
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the workspace answers and accepts the key, with one cheap authenticated GET.
@@ -337,10 +394,11 @@ class NeetoCalHook(BaseHook):
         """
         try:
             # One try, no retries: the Test button should answer in seconds, not after back-offs.
-            self.request("GET", "/bookings", params={"page_size": 1, "page_number": 1}, retry_policy=_NO_RETRIES)
+            call = contract.list_bookings(self.api_version, page_number=1, page_size=1)
+            self.request(call.method, call.path, params=call.query, retry_policy=_NO_RETRIES)
         except Exception as error:
             return False, str(error)
-        return True, f"Connected to {self.base_url}: the API key was accepted"
+        return True, f"Connected to {self.base_url} (NeetoCal API {self.api_version}): the API key was accepted"
 
     # -- HTTP --------------------------------------------------------------------------------
 
@@ -495,41 +553,46 @@ class NeetoCalHook(BaseHook):
         return [self._redact(m) for m in error_messages_from_body(body, content_type, redact=self._redact)]
 
     def _error_for(self, response: requests.Response, method: str, endpoint: str) -> NeetoCalApiError:
-        status = response.status_code
         # Redacted before the messages are cut to length, or a cut could keep half of an echoed key,
         # and again after JSON decoding, which turns an escaped key ("a\/b") back into the key.
-        errors = self._messages_of(response)
-        fields: dict[str, Any] = {
-            "method": method,
-            "endpoint": endpoint,
-            "status": status,
-            "message": "; ".join(errors) or self._redact(response.reason or "") or "no details given",
-            "errors": errors,
-        }
-        if status == 429:
-            return NeetoCalRateLimitError(retry_after=parse_retry_after(response.headers.get("Retry-After")), **fields)
-        if 300 <= status < 400:
-            location = self._redact(response.headers.get("Location", "?"))
-            fields["message"] = (
-                f"redirect to {location!r} not followed, so the API key stays with the configured server: "
-                "check the connection's Workspace / base URL"
-            )
-            return NeetoCalClientError(**fields)
-        if status in (401, 403):
-            return NeetoCalAuthError(**fields)
-        if status == 404:
-            return NeetoCalNotFoundError(**fields)
-        if status == 408 or status >= 500:
-            return NeetoCalServerError(**fields)
-        return NeetoCalClientError(**fields)
+        return contract.error_for_answer(
+            method=method,
+            endpoint=endpoint,
+            status=response.status_code,
+            messages=self._messages_of(response),
+            reason=response.reason or "",
+            retry_after=response.headers.get("Retry-After"),
+            location=response.headers.get("Location"),
+            redact=self._redact,
+        )
+
+    def _bookings_page(self, filters: dict[str, Any]) -> Callable[[int, int], contract.Call]:
+        """Page ``number`` of ``size`` of the bookings listing with ``filters``, as the contract shapes it."""
+        version = self.api_version
+
+        def page(number: int, size: int) -> contract.Call:
+            return contract.list_bookings(version, page_number=number, page_size=size, filters=filters)
+
+        return page
+
+    def _booking_answer(self, call: contract.Call) -> dict[str, Any]:
+        """Send ``call`` and return the booking its answer holds (bare, or wrapped on v2)."""
+        data = self._request_object(call.method, call.path, params=call.query, json=call.json)
+        return contract.booking_of(self.api_version, data)
 
     def _paginate(
-        self, endpoint: str, key: str, params: dict[str, Any], page_size: int, *, max_pages: int | None = None
+        self,
+        page_call: Callable[[int, int], contract.Call],
+        key: str,
+        page_size: int,
+        *,
+        max_pages: int | None = None,
     ) -> Iterator[dict[str, Any]]:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise NeetoCalValidationError(
                 [FieldProblem("page_size", page_size, f"expected a whole number from 1 to {MAX_PAGE_SIZE}")]
             )
+        endpoint = page_call(1, page_size).path
         page = 1
         previous: list[dict[str, Any]] | None = None
         while True:
@@ -540,7 +603,8 @@ class NeetoCalHook(BaseHook):
                     status=None,
                     message=f"still more pages announced after {MAX_PAGES} pages: stopped walking the listing",
                 )
-            data = self._request_object("GET", endpoint, params={**params, "page_number": page, "page_size": page_size})
+            call = page_call(page, page_size)
+            data = self._request_object(call.method, call.path, params=call.query)
             items = _page_items(data, key, endpoint)
             pagination = data.get("pagination")
             if pagination is None:
@@ -674,15 +738,6 @@ def _ca_bundle(value: Any, *, https: bool = True) -> str | bool:
     if not os.path.exists(path):
         raise NeetoCalConfigError(source, f"{path!r} does not exist: expected the path of a CA bundle file")
     return path
-
-
-def _path_id(value: Any, field: str) -> str:
-    """Refuse identifiers that would change the request path (``/``, ``..``, spaces, empty)."""
-    if isinstance(value, str) and value and all(ch.isalnum() or ch in "-_" for ch in value):
-        return value
-    raise NeetoCalValidationError(
-        [FieldProblem(field, value, "expected an identifier of letters, digits, '-' and '_'")]
-    )
 
 
 def _was_sent(error: requests.RequestException) -> bool:
