@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_neetocal.booking import build_booking_payload, is_absent
 from airflow_provider_neetocal.connection import DEFAULT_CONN_ID
-from airflow_provider_neetocal.exactly_once import ExactlyOnce, IfExists, checked_if_exists
-from airflow_provider_neetocal.exceptions import FieldProblem, NeetoCalValidationError
+from airflow_provider_neetocal.exactly_once import ExactlyOnce, IfExists, checked_if_exists, resolve_meeting
+from airflow_provider_neetocal.exceptions import FieldProblem, NeetoCalClientError, NeetoCalValidationError
 from airflow_provider_neetocal.links import (
     BOOKING_SID_XCOM_KEY,
     BOOKING_URL_XCOM_KEY,
@@ -16,7 +17,6 @@ from airflow_provider_neetocal.links import (
 from airflow_provider_neetocal.operators.base import NeetoCalBaseOperator
 
 if TYPE_CHECKING:
-    import datetime as dt
     from collections.abc import Sequence
 
     from airflow_provider_neetocal._compat import Context
@@ -28,7 +28,12 @@ __all__ = [
     "in_operator_terms",
     "push_booking_references",
     "run_start_of",
+    "slot_refusal_lead",
+    "slot_refusal_reason",
 ]
+
+#: How NeetoCal starts the message of a 422 refusing the requested (or the first free) slot.
+SLOT_REFUSED = "the selected slot is not available"
 
 
 class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
@@ -146,12 +151,18 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
         """Validate, create the booking exactly once, push its references and return it."""
         payload = self.build_payload()
         self.warn_if_retry_delay_is_short()
-        booking, created = ExactlyOnce(
-            self.hook,
-            if_exists=self.if_exists,
-            retrying=context["ti"].try_number > 1,
-            run_started=run_start_of(context),
-        ).obtain(payload)
+        try:
+            booking, created = ExactlyOnce(
+                self.hook,
+                if_exists=self.if_exists,
+                retrying=context["ti"].try_number > 1,
+                run_started=run_start_of(context),
+            ).obtain(payload)
+        except NeetoCalClientError as refused:
+            why = slot_refusal_reason(refused)
+            if why is not None:
+                refused.lead_with(slot_refusal_lead(why, payload, self.meeting_title(payload["meeting_slug"])))
+            raise
         push_booking_references(context, booking)
         self.log.info(
             "%s NeetoCal booking %s for meeting %s starting %s",
@@ -161,6 +172,46 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
             booking.get("starts_at"),
         )
         return booking
+
+    def meeting_title(self, slug: str) -> str:
+        """The meeting's name as NeetoCal lists it, for an error message; the slug when it cannot be had.
+
+        Only called on the way to failing the task, so nothing here may raise over the error being reported.
+        """
+        try:
+            meeting = resolve_meeting(self.hook.list_meetings(), slug)
+        except Exception:  # the refusal is what the user must see, not a failed look-up of the title
+            meeting = None
+        name = meeting.get("name") if meeting else None
+        return name if isinstance(name, str) and name.strip() else slug
+
+
+def slot_refusal_reason(error: NeetoCalClientError) -> str | None:
+    """Why NeetoCal refused the slot ("it is already booked"), when ``error`` is a 422 refusing it; else ``None``.
+
+    NeetoCal words such a refusal "The selected slot is not available: <why>".
+    """
+    words = next((m for m in error.errors if m.lower().startswith(SLOT_REFUSED)), None)
+    if error.status != 422 or words is None:
+        return None
+    return words[len(SLOT_REFUSED) :].lstrip(" :") or "NeetoCal gave no reason"
+
+
+def slot_refusal_lead(why: str, payload: dict[str, Any], meeting: str) -> str:
+    """A slot refusal in the DAG author's terms: which slot, in the attendee's zone, of which meeting, and what to do.
+
+    :param why: NeetoCal's reason (:func:`slot_refusal_reason`).
+    :param payload: the ``POST /bookings`` body that was refused.
+    :param meeting: the meeting's name (or slug).
+    """
+    if "slot_date" not in payload:
+        return f"No free slot to book for {meeting}: {why} — open more slots in NeetoCal or book another meeting"
+    wall = dt.datetime.strptime(payload["slot_start_time"], "%I:%M %p").strftime("%H:%M")
+    slot = f"Slot {payload['slot_date']} {wall} ({payload['time_zone']})"
+    advice = "pick another, or leave the slot empty to book the first free one"
+    if why == "it is already booked":
+        return f"{slot} is already booked for {meeting} — {advice}"
+    return f"{slot} is not available for {meeting}: {why} — {advice}"
 
 
 def attendee_email_problem(attendee_email: Any, alert_email: Any) -> FieldProblem | None:

@@ -259,3 +259,53 @@ def test_start_in_attendee_zone_falls_back_to_what_neetocal_sent() -> None:
         "2031-07-15T05:30:00Z"
     )
     assert start_in_attendee_zone({"starts_at": "2031-07-15T05:30:00Z"}) == "2031-07-15T05:30:00Z"
+
+
+# --- the operator's lead for a refused slot ------------------------------------------------------------------
+
+SLOTTED = {"meeting_slug": "m", "slot_date": "2031-07-15", "slot_start_time": "02:00 PM", "time_zone": "Asia/Tokyo"}
+
+
+def refusal(message: str, status: int = 422) -> NeetoCalClientError:
+    return NeetoCalClientError(method="POST", endpoint="/bookings", status=status, message=message)
+
+
+def test_a_taken_slot_leads_with_the_slot_in_the_attendees_zone_the_meeting_and_what_to_do() -> None:
+    from airflow_provider_neetocal.operators.booking import slot_refusal_lead, slot_refusal_reason
+
+    error = refusal(TAKEN)
+    error.lead_with(slot_refusal_lead(slot_refusal_reason(error) or "", SLOTTED, "Meeting with Oliver Smith"))
+
+    assert str(error) == (
+        "Slot 2031-07-15 14:00 (Asia/Tokyo) is already booked for Meeting with Oliver Smith — pick another, or "
+        f"leave the slot empty to book the first free one (NeetoCal answered HTTP 422 to POST /bookings: {TAKEN})"
+    )
+
+
+def test_another_slot_refusal_quotes_neetocals_reason_after_the_slot() -> None:
+    from airflow_provider_neetocal.operators.booking import slot_refusal_lead, slot_refusal_reason
+
+    why = slot_refusal_reason(refusal("The selected slot is not available: 02:00 PM is outside the working hours"))
+
+    assert slot_refusal_lead(why or "", SLOTTED, "Demo") == (
+        "Slot 2031-07-15 14:00 (Asia/Tokyo) is not available for Demo: 02:00 PM is outside the working hours — "
+        "pick another, or leave the slot empty to book the first free one"
+    )
+
+
+def test_a_slotless_refusal_says_the_meeting_has_no_free_slot() -> None:
+    from airflow_provider_neetocal.operators.booking import slot_refusal_lead
+
+    assert slot_refusal_lead("the meeting has no free slot in the next year", {"time_zone": "UTC"}, "Demo") == (
+        "No free slot to book for Demo: the meeting has no free slot in the next year — open more slots in NeetoCal "
+        "or book another meeting"
+    )
+
+
+@pytest.mark.parametrize(
+    "error", [refusal("Email is invalid"), refusal(TAKEN, status=409), refusal("")], ids=["other", "409", "empty"]
+)
+def test_only_a_422_refusing_the_slot_counts_as_a_slot_refusal(error: NeetoCalClientError) -> None:
+    from airflow_provider_neetocal.operators.booking import slot_refusal_reason
+
+    assert slot_refusal_reason(error) is None
