@@ -11,6 +11,7 @@ recent enough Airflow is missing.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import tempfile
@@ -235,6 +236,8 @@ def test_connection_form_offers_neetocal_with_our_fields(stack: AirflowStack, br
     saved = stack.api("GET", "/api/v2/connections/neetocal_ui")
     assert saved["conn_type"] == "neetocal"
     assert saved["host"] == stack.sandbox_url
+    # Extra fields left empty are saved as nulls, read as "not set" (tests/unit/test_connection_form.py).
+    assert set(json.loads(saved["extra"] or "{}").values()) <= {None}
     shot("03-connection-saved")
 
 
