@@ -339,7 +339,7 @@ class NeetoCalOutcomeUnknownError(NeetoCalRetryableError):
     """
 
     what = "The request was sent but its answer was lost, so NeetoCal may have applied it"
-    advice = "not re-sent automatically, to avoid a duplicate"
+    advice = "not re-sent automatically to avoid a duplicate"
 
     def __init__(self, *, cause: NeetoCalApiError) -> None:
         self.cause = cause

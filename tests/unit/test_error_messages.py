@@ -170,7 +170,7 @@ def test_outcome_unknown_error_leads_with_may_have_been_applied_and_not_resent()
     assert (error.method, error.endpoint, error.status, error.errors) == ("POST", "/bookings", None, ["read timed out"])
     assert str(error) == (
         "The request was sent but its answer was lost, so NeetoCal may have applied it (Could not reach NeetoCal: "
-        "read timed out) — not re-sent automatically, to avoid a duplicate (POST /bookings)"
+        "read timed out) — not re-sent automatically to avoid a duplicate (POST /bookings)"
     )
 
 
