@@ -588,6 +588,13 @@ class ExactlyOnce:
                     return Unknowable(f"GET /meetings failed: {error}")
             return self._meetings[slug]
 
+    def listed_meeting_name(self, slug: str) -> str | None:
+        """The meeting's name if a look-up already listed it; never sends a request (for error messages)."""
+        with self._meetings_lock:
+            meeting = self._meetings.get(slug)
+        name = meeting.get("name") if isinstance(meeting, dict) else None
+        return name if isinstance(name, str) and name.strip() else None
+
     def _claim(self, booking: dict[str, Any]) -> bool:
         """Hand ``booking`` out; ``False`` if another row already holds it (two look-ups raced to it)."""
         sid = booking.get("sid")

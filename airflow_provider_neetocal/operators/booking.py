@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_neetocal.booking import build_booking_payload, is_absent
 from airflow_provider_neetocal.connection import DEFAULT_CONN_ID
-from airflow_provider_neetocal.exactly_once import ExactlyOnce, IfExists, checked_if_exists, resolve_meeting
+from airflow_provider_neetocal.exactly_once import ExactlyOnce, IfExists, checked_if_exists
 from airflow_provider_neetocal.exceptions import FieldProblem, NeetoCalClientError, NeetoCalValidationError
 from airflow_provider_neetocal.links import (
     BOOKING_SID_XCOM_KEY,
@@ -151,17 +151,19 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
         """Validate, create the booking exactly once, push its references and return it."""
         payload = self.build_payload()
         self.warn_if_retry_delay_is_short()
+        once = ExactlyOnce(
+            self.hook,
+            if_exists=self.if_exists,
+            retrying=context["ti"].try_number > 1,
+            run_started=run_start_of(context),
+        )
         try:
-            booking, created = ExactlyOnce(
-                self.hook,
-                if_exists=self.if_exists,
-                retrying=context["ti"].try_number > 1,
-                run_started=run_start_of(context),
-            ).obtain(payload)
+            booking, created = once.obtain(payload)
         except NeetoCalClientError as refused:
             why = slot_refusal_reason(refused)
             if why is not None:
-                refused.lead_with(slot_refusal_lead(why, payload, self.meeting_title(payload["meeting_slug"])))
+                slug = payload["meeting_slug"]
+                refused.lead_with(slot_refusal_lead(why, payload, once.listed_meeting_name(slug) or slug))
             raise
         push_booking_references(context, booking)
         self.log.info(
@@ -172,18 +174,6 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
             booking.get("starts_at"),
         )
         return booking
-
-    def meeting_title(self, slug: str) -> str:
-        """The meeting's name as NeetoCal lists it, for an error message; the slug when it cannot be had.
-
-        Only called on the way to failing the task, so nothing here may raise over the error being reported.
-        """
-        try:
-            meeting = resolve_meeting(self.hook.list_meetings(), slug)
-        except Exception:  # the refusal is what the user must see, not a failed look-up of the title
-            meeting = None
-        name = meeting.get("name") if meeting else None
-        return name if isinstance(name, str) and name.strip() else slug
 
 
 def slot_refusal_reason(error: NeetoCalClientError) -> str | None:
@@ -209,7 +199,7 @@ def slot_refusal_lead(why: str, payload: dict[str, Any], meeting: str) -> str:
     wall = dt.datetime.strptime(payload["slot_start_time"], "%I:%M %p").strftime("%H:%M")
     slot = f"Slot {payload['slot_date']} {wall} ({payload['time_zone']})"
     advice = "pick another, or leave the slot empty to book the first free one"
-    if why == "it is already booked":
+    if why.lower().removeprefix("it is ").rstrip(".") == "already booked":
         return f"{slot} is already booked for {meeting} — {advice}"
     return f"{slot} is not available for {meeting}: {why} — {advice}"
 

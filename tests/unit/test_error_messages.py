@@ -309,3 +309,47 @@ def test_only_a_422_refusing_the_slot_counts_as_a_slot_refusal(error: NeetoCalCl
     from airflow_provider_neetocal.operators.booking import slot_refusal_reason
 
     assert slot_refusal_reason(error) is None
+
+
+def test_the_operator_leads_a_taken_slot_with_the_slot_and_the_meeting_name_it_already_listed(neetocal_conn) -> None:
+    import requests_mock as rm
+
+    from tests.unit.test_operator_exactly_once import (
+        BOOKINGS,
+        SLOT_TAKEN,
+        context_for,
+        make_operator,
+        methods,
+        mock_listings,
+        mock_meetings,
+    )
+
+    neetocal_conn("acme")
+    with rm.Mocker() as m:
+        mock_meetings(m)
+        mock_listings(m, [])
+        m.post(BOOKINGS, status_code=422, json=SLOT_TAKEN)
+        with pytest.raises(NeetoCalClientError) as raised:
+            make_operator([]).execute(context_for())
+
+    assert str(raised.value).startswith(
+        "Slot 2030-07-15 13:30 (Asia/Kolkata) is already booked for Meeting with Oliver Smith — pick another"
+    )
+    assert methods(m) == ["GET /meetings", "GET /bookings", "POST /bookings"]  # the name cost no request
+
+
+def test_the_operator_names_the_meeting_by_its_slug_when_nothing_listed_it(neetocal_conn) -> None:
+    import requests_mock as rm
+
+    from tests.unit.test_operator_exactly_once import BOOKINGS, SLOT_TAKEN, context_for, make_operator, methods
+
+    neetocal_conn("acme")
+    with rm.Mocker() as m:
+        m.post(BOOKINGS, status_code=422, json=SLOT_TAKEN)
+        with pytest.raises(NeetoCalClientError) as raised:
+            make_operator([], if_exists="create").execute(context_for())
+
+    assert str(raised.value).startswith(
+        "Slot 2030-07-15 13:30 (Asia/Kolkata) is already booked for meeting-with-oliver-smith — pick another"
+    )
+    assert methods(m) == ["POST /bookings"]
