@@ -142,23 +142,39 @@ class NeetoCalHook(BaseHook):
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Extra fields stored in the connection's ``extra`` (advanced base URL, timeout)."""
+        """Extra fields stored in the connection's ``extra`` (advanced base URL, timeout, API version).
+
+        A field whose schema has an ``enum`` (the API version) is a select, as Airflow >= 3.2 renders it
+        from provider info. Older forms accept only text, number, password and boolean fields, so it
+        is a text field restricted by ``any_of`` (Airflow 3.0/3.1 turn that into a dropdown) and drawn
+        as a ``<select>`` (Airflow 2's form draws the widget it is given).
+        """
         from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
         from flask_babel import lazy_gettext
         from wtforms import StringField
-        from wtforms.validators import Optional
+        from wtforms.validators import Optional, any_of
 
         from airflow_provider_neetocal.provider_info import CONN_FIELDS
 
-        return {
-            name: StringField(
-                lazy_gettext(spec["label"]),
-                widget=BS3TextFieldWidget(),
-                validators=[Optional()],
-                description=spec.get("description", ""),
-            )
-            for name, spec in CONN_FIELDS.items()
-        }
+        widgets: dict[str, Any] = {}
+        for name, spec in CONN_FIELDS.items():
+            schema = spec.get("schema", {})
+            if "enum" in schema:
+                widgets[name] = StringField(
+                    lazy_gettext(spec["label"]),
+                    widget=_SelectWidget(schema["enum"], schema.get("values_display", {}), schema.get("default")),
+                    validators=[Optional(), any_of(schema["enum"])],
+                    description=spec.get("description", ""),
+                    default=schema.get("default"),
+                )
+            else:
+                widgets[name] = StringField(
+                    lazy_gettext(spec["label"]),
+                    widget=BS3TextFieldWidget(),
+                    validators=[Optional()],
+                    description=spec.get("description", ""),
+                )
+        return widgets
 
     # -- connection --------------------------------------------------------------------------
 
@@ -681,6 +697,27 @@ class NeetoCalHook(BaseHook):
         if method.upper() in _IDEMPOTENT_METHODS:
             raise error
         raise NeetoCalOutcomeUnknownError(cause=error)
+
+
+class _SelectWidget:
+    """Draws a text field as a ``<select>`` of fixed values (Airflow 2's connection form takes no SelectField)."""
+
+    def __init__(self, values: list[str], shown: dict[str, str], default: str | None) -> None:
+        self.values, self.shown, self.default = values, shown, default
+
+    def __call__(self, field: Any, **kwargs: Any) -> Any:
+        from markupsafe import Markup, escape
+        from wtforms.widgets import html_params
+
+        kwargs.setdefault("id", field.id)
+        kwargs["class"] = f"{kwargs.get('class', '')} form-control".strip()
+        chosen = field.data or self.default
+        options = "".join(
+            f'<option value="{escape(value)}"{" selected" if value == chosen else ""}>'
+            f"{escape(self.shown.get(value, value))}</option>"
+            for value in self.values
+        )
+        return Markup(f"<select {html_params(name=field.name, **kwargs)}>{options}</select>")
 
 
 def _timeout(argument: float | tuple[float, float] | None, extra: Any) -> tuple[float, float]:
