@@ -25,7 +25,10 @@ def load_script():
 
 @pytest.mark.parametrize(
     ("version", "answers", "shape", "create_status"),
-    [("v1", "bare", "bare", 200), ("v2", "wrapped", 'wrapped {"booking": ...}', 201)],
+    [
+        pytest.param("v1", "bare", "bare", 200, id="v1"),
+        pytest.param("v2", "wrapped", 'wrapped {"booking": ...}', 201, id="v2-wrapped"),
+    ],
 )
 def test_the_check_books_moves_and_cancels_one_booking_and_prints_the_raw_answers(
     monkeypatch: pytest.MonkeyPatch, version: str, answers: str, shape: str, create_status: int

@@ -215,7 +215,7 @@ def test_without_a_duplicate_refusal_a_lost_answer_is_never_resent_within_the_tr
     assert xcoms_of(run.dag_id, run.run_id)[("book", -1, "return_value")]["sid"] == booking["sid"]
 
 
-@pytest.mark.parametrize("sandbox", [V2_WRAPPED], indirect=True)
+@pytest.mark.parametrize("sandbox", [API_SETUPS[2]], indirect=True)
 @pytest.mark.parametrize(
     ("fault", "committed"),
     [
