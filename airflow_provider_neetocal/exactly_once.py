@@ -98,7 +98,8 @@ class Absent:
     """Proven: no live booking of this attendee can be the one this request made.
 
     :param duplicate_refused: NeetoCal would itself refuse a second booking for this request (a
-        fixed slot on a one-on-one meeting), so re-sending after a lost answer cannot duplicate.
+        fixed slot on a one-on-one meeting, without API v2's ``override_availability``), so
+        re-sending after a lost answer cannot duplicate.
     """
 
     duplicate_refused: bool = False
@@ -267,7 +268,9 @@ def judge_lookup(
     if matches:
         return _found(matches, run_started)
     one_on_one = isinstance(meeting, Mapping) and meeting.get("kind") in ONE_ON_ONE_KINDS
-    return Absent(duplicate_refused=start is not None and one_on_one)
+    # override_availability (API v2) books past the meeting's rules: nothing says a taken slot is still refused.
+    overriding = bool(payload.get("override_availability"))
+    return Absent(duplicate_refused=start is not None and one_on_one and not overriding)
 
 
 def _found(matches: list[dict[str, Any]], run_started: dt.datetime | None) -> Found:

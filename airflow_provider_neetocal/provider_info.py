@@ -61,6 +61,20 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         ),
         "schema": {"type": ["string", "null"]},
     },
+    "api_version": {
+        "label": "API version",
+        "description": (
+            "NeetoCal API the provider speaks: v1 (the default; NeetoCal marks it deprecated) or v2. "
+            "Switching needs nothing else: see the README, API versions."
+        ),
+        # An enum renders as a select in Airflow >= 3.2's form; older forms get a SelectField from the hook.
+        "schema": {
+            "type": "string",
+            "enum": ["v1", "v2"],
+            "default": "v1",
+            "values_display": {"v1": "v1 (default, deprecated by NeetoCal)", "v2": "v2"},
+        },
+    },
 }
 
 

@@ -67,6 +67,11 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
     :param form_responses: answers keyed by question field code; a JSON string is accepted.
         Guests go under ``guest_email_s`` as a list of addresses.
     :param metadata: extra booking metadata (a mapping or a JSON string).
+    :param override_availability: NeetoCal API v2 only: ``True`` books the slot even outside the
+        meeting's availability. On a v1 connection, setting it fails the task before any request.
+    :param host_email: NeetoCal API v2 only (documented by NeetoCal's CLI): which host of a
+        multi-host meeting takes the booking. On a v1 connection, setting it fails the task before
+        any request.
     :param neetocal_conn_id: the ``neetocal`` connection to use.
     :param if_exists: what to do when NeetoCal already holds a live booking for this attendee,
         meeting and start before the first attempt (a backfill, a second run for the same people):
@@ -92,6 +97,8 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
         "preferred_meeting_spot",
         "form_responses",
         "metadata",
+        "override_availability",
+        "host_email",
         "neetocal_conn_id",
     )
     template_fields_renderers = {"form_responses": "json", "metadata": "json"}
@@ -111,6 +118,8 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
         preferred_meeting_spot: str | None = None,
         form_responses: dict[str, Any] | str | None = None,
         metadata: dict[str, Any] | str | None = None,
+        override_availability: bool | str | None = None,
+        host_email: str | None = None,
         neetocal_conn_id: str = DEFAULT_CONN_ID,
         if_exists: IfExists = "reuse",
         **kwargs: Any,
@@ -127,6 +136,8 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
         self.preferred_meeting_spot = preferred_meeting_spot
         self.form_responses = form_responses
         self.metadata = metadata
+        self.override_availability = override_availability
+        self.host_email = host_email
 
     def build_payload(self) -> dict[str, Any]:
         """The validated ``POST /bookings`` body for the rendered arguments."""
@@ -143,13 +154,18 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
                 preferred_meeting_spot=self.preferred_meeting_spot,
                 form_responses=self.form_responses,
                 metadata=self.metadata,
+                override_availability=self.override_availability,
+                host_email=self.host_email,
             )
         except NeetoCalValidationError as invalid:
             raise in_operator_terms(invalid, missing) from None
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate, create the booking exactly once, push its references and return it."""
+        from airflow_provider_neetocal.api_contract import check_create_fields
+
         payload = self.build_payload()
+        check_create_fields(self.hook.api_version, payload)
         self.warn_if_retry_delay_is_short()
         once = ExactlyOnce(
             self.hook,

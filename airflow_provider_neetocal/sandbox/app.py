@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pendulum
 
 from airflow_provider_neetocal.sandbox.api import API_PREFIX, SandboxAPI
+from airflow_provider_neetocal.sandbox.api_v2 import API_V2_PREFIX, SandboxAPIV2, checked_booking_answers
 from airflow_provider_neetocal.sandbox.config import MeetingsSource, load_meetings
 from airflow_provider_neetocal.sandbox.faults import DEFAULT_RETRY_AFTER, Fault, Faults, FaultSwitch
 from airflow_provider_neetocal.sandbox.recording import RecordedRequest, RequestJournal
@@ -54,6 +55,8 @@ class NeetoCalSandbox:
     :param tls_cert: a PEM certificate (chain) file; with ``tls_key`` the sandbox serves HTTPS and
         :attr:`url` starts with ``https://`` (see :func:`~airflow_provider_neetocal.sandbox.tls.make_self_signed_cert`).
     :param tls_key: the PEM private key of ``tls_cert``.
+    :param v2_booking_answers: how API v2 answers a single booking: ``"bare"`` (as v1) or
+        ``"wrapped"`` (``{"booking": {...}}``); settable later through :attr:`v2_booking_answers`.
     """
 
     def __init__(
@@ -68,6 +71,7 @@ class NeetoCalSandbox:
         now: Callable[[], datetime] | None = None,
         tls_cert: str | os.PathLike[str] | None = None,
         tls_key: str | os.PathLike[str] | None = None,
+        v2_booking_answers: str = "bare",
     ) -> None:
         if (tls_cert is None) != (tls_key is None):
             raise ValueError("tls_cert and tls_key go together: give both for HTTPS, or neither")
@@ -83,6 +87,7 @@ class NeetoCalSandbox:
         self._journal = RequestJournal()
         self._clock = now or _real_clock
         self._api = SandboxAPI(load_meetings(meetings), self._store, now=self._clock, base_url=lambda: self.url)
+        self._api_v2 = SandboxAPIV2(self._api, booking_answers=v2_booking_answers)
         self._stopping = threading.Event()
         self._server: SandboxHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -103,6 +108,7 @@ class NeetoCalSandbox:
             journal=self._journal,
             stopping=self._stopping,
             tls=self._tls,
+            api_v2=self._api_v2,
         )
         port = server.server_address[1]
         shown_host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
@@ -167,6 +173,20 @@ class NeetoCalSandbox:
     @property
     def api_url(self) -> str:
         return self.url + API_PREFIX
+
+    @property
+    def api_v2_url(self) -> str:
+        """The root of API v2, ``<url>/api/external/v2``."""
+        return self.url + API_V2_PREFIX
+
+    @property
+    def v2_booking_answers(self) -> str:
+        """How API v2 answers a single booking (create, get, update): ``"bare"`` or ``"wrapped"``."""
+        return self._api_v2.booking_answers
+
+    @v2_booking_answers.setter
+    def v2_booking_answers(self, value: str) -> None:
+        self._api_v2.booking_answers = checked_booking_answers(value)
 
     # ---- inspection -----------------------------------------------------------------------------
 

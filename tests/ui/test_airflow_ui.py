@@ -226,9 +226,14 @@ def test_connection_form_offers_neetocal_with_our_fields(stack: AirflowStack, br
     button(dialog, "Extra Fields").click()
     wait_until(lambda: dialog.find_element(By.CSS_SELECTOR, "input[name=element_timeout]").is_displayed())
     for name, spec in CONN_FIELDS.items():
-        assert dialog.find_element(By.CSS_SELECTOR, f"input[name=element_{name}]").is_displayed()
+        schema = spec["schema"]
+        # An enum (the API version) is a dropdown: its container carries the id, its input is hidden.
+        selector = f"#element_{name}" if "enum" in schema else f"input[name=element_{name}]"
+        assert dialog.find_element(By.CSS_SELECTOR, selector).is_displayed()
         assert spec["label"] in dialog.text
         assert spec["description"] in dialog.text
+        if "enum" in schema:
+            assert schema["values_display"][schema["default"]] in dialog.text  # preselected
     shot("02-connection-extra-fields")
 
     button(dialog, "Save").click()
