@@ -140,7 +140,9 @@ class BookingChangeTracker:
 
 def _state(booking: Mapping[str, Any]) -> _Known:
     starts_at = booking.get("starts_at")
-    return _Known(status=str(booking.get("status") or "").lower(), starts_at=starts_at if isinstance(starts_at, str) else None)
+    return _Known(
+        status=str(booking.get("status") or "").lower(), starts_at=starts_at if isinstance(starts_at, str) else None
+    )
 
 
 def checked_kinds(value: Any) -> frozenset[str]:

@@ -124,7 +124,9 @@ def judge(booking: Mapping[str, Any], spec: WaitSpec, now: dt.datetime) -> Judge
     field = "starts_at" if spec.wait_for == "start" else "ends_at"
     moment = parse_instant(booking.get(field))
     if moment is None:
-        return Judgement("unknowable", f"booking {sid} has no readable {field} in NeetoCal's answer: {booking.get(field)!r}")
+        return Judgement(
+            "unknowable", f"booking {sid} has no readable {field} in NeetoCal's answer: {booking.get(field)!r}"
+        )
     if now >= moment:
         return Judgement("met", f"booking {sid} {'started' if field == 'starts_at' else 'ended'} at {booking[field]}")
     return Judgement("waiting", f"booking {sid} {'starts' if field == 'starts_at' else 'ends'} at {booking[field]}")

@@ -183,7 +183,7 @@ class SandboxAPI:
             return ApiResponse(exc.status, {"error": exc.message})
 
     def schedule_status(self, sid: str, status: str, *, at: datetime | None, reason: str | None) -> None:
-        """Set a booking's status now (``at=None``) or once the clock reaches ``at``; see ``NeetoCalSandbox.set_status``."""
+        """Set a booking's status now (``at=None``) or once the clock reaches ``at`` (see ``set_status``)."""
         if status not in SETTABLE_STATUSES:
             raise ValueError(f"status {status!r}: expected one of {', '.join(SETTABLE_STATUSES)}")
         with self.store.lock:

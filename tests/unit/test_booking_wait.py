@@ -45,7 +45,8 @@ def test_wait_for_start_compares_with_starts_at_in_any_offset() -> None:
 def test_a_cancelled_or_rejected_booking_ends_a_wait_for_time(status: str) -> None:
     judgement = judge({**BOOKING, "status": status, "cancel_reason": "sick"}, checked_wait("end", []), START)
     assert judgement.verdict == "ended"
-    assert status in judgement.message and "sick" in judgement.message
+    assert status in judgement.message
+    assert "sick" in judgement.message
 
 
 def test_wait_for_status_is_met_by_a_target_even_an_ended_one() -> None:
@@ -94,7 +95,8 @@ def test_a_single_status_string_is_accepted_case_insensitively() -> None:
 
 def test_the_summary_keeps_only_the_compact_fields() -> None:
     summary = booking_summary(BOOKING)
-    assert summary["sid"] == "abc1234" and "form_responses" not in summary
+    assert summary["sid"] == "abc1234"
+    assert "form_responses" not in summary
 
 
 @pytest.mark.parametrize(
@@ -104,7 +106,9 @@ def test_the_summary_keeps_only_the_compact_fields() -> None:
         errors.NeetoCalNotFoundError(method="GET", endpoint="/bookings/x", status=404, message="Booking not found"),
         errors.NeetoCalRateLimitError(method="GET", endpoint="/bookings/x", status=429, message="slow down"),
         errors.NeetoCalServerError(method="GET", endpoint="/bookings/x", status=503, message="down"),
-        errors.NeetoCalConnectionError(method="GET", endpoint="/bookings/x", status=None, message="refused", request_sent=False),
+        errors.NeetoCalConnectionError(
+            method="GET", endpoint="/bookings/x", status=None, message="refused", request_sent=False
+        ),
     ],
 )
 def test_a_typed_error_survives_the_trip_through_a_json_event(error: errors.NeetoCalApiError) -> None:
@@ -125,4 +129,5 @@ def test_a_validation_error_survives_the_trip() -> None:
 def test_an_unexpected_error_comes_back_retryable_with_its_name() -> None:
     back = exception_from_event(error_event(RuntimeError("boom")))
     assert isinstance(back, errors.NeetoCalServerError)
-    assert "RuntimeError" in str(back) and "boom" in str(back)
+    assert "RuntimeError" in str(back)
+    assert "boom" in str(back)
