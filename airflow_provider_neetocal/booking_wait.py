@@ -19,6 +19,7 @@ the same exception class (and so gets the same retry behaviour) as the synchrono
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -146,6 +147,22 @@ def parse_instant(value: Any) -> dt.datetime | None:
     return moment if moment.tzinfo is not None else None
 
 
+def server_now(date_header: str | None, fallback: dt.datetime) -> dt.datetime:
+    """NeetoCal's time from an answer's ``Date`` header, else ``fallback`` (this machine's clock).
+
+    Booking times are NeetoCal's, so they are compared with NeetoCal's clock: a worker whose clock
+    runs ahead would otherwise follow up on a meeting that has not ended.
+    """
+    if date_header:
+        try:
+            moment = email.utils.parsedate_to_datetime(date_header)
+        except (TypeError, ValueError, IndexError):
+            return fallback
+        if moment.tzinfo is not None:
+            return moment
+    return fallback
+
+
 def booking_summary(booking: Mapping[str, Any]) -> dict[str, Any]:
     """The fields of :data:`SUMMARY_FIELDS` that ``booking`` has, for events and XCom."""
     return {name: booking[name] for name in SUMMARY_FIELDS if name in booking}
@@ -226,4 +243,5 @@ __all__ = [
     "exception_from_event",
     "judge",
     "parse_instant",
+    "server_now",
 ]

@@ -71,3 +71,9 @@ def test_reset_forgets_scheduled_changes(sandbox: NeetoCalSandbox, client: Clien
     rebooked = client.booked(**quick_sync())
     sandbox.advance_clock(minutes=10)
     assert client.get(f"/bookings/{rebooked['sid']}").json()["status"] == "confirmed"
+
+
+def test_the_date_header_follows_the_sandbox_clock(sandbox: NeetoCalSandbox, client: Client) -> None:
+    assert client.get("/meetings").headers["Date"] == "Mon, 07 Jan 2030 02:00:00 GMT"
+    sandbox.advance_clock(hours=1, seconds=5)
+    assert client.get("/meetings").headers["Date"] == "Mon, 07 Jan 2030 03:00:05 GMT"

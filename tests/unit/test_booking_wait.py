@@ -14,6 +14,7 @@ from airflow_provider_neetocal.booking_wait import (
     error_event,
     exception_from_event,
     judge,
+    server_now,
 )
 
 UTC = dt.timezone.utc
@@ -131,3 +132,9 @@ def test_an_unexpected_error_comes_back_retryable_with_its_name() -> None:
     assert isinstance(back, errors.NeetoCalServerError)
     assert "RuntimeError" in str(back)
     assert "boom" in str(back)
+
+
+def test_server_now_reads_the_date_header_and_falls_back_to_the_local_clock() -> None:
+    assert server_now("Mon, 07 Jan 2030 10:15:00 GMT", START) == START + dt.timedelta(minutes=15)
+    assert server_now(None, START) == START
+    assert server_now("yesterday-ish", START) == START
