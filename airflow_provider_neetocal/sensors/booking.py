@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow_provider_neetocal._compat import (
@@ -30,6 +29,8 @@ from airflow_provider_neetocal.exceptions import (
 from airflow_provider_neetocal.links import NeetoCalBookingLink
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from airflow_provider_neetocal._compat import Context
     from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_neetocal._compat import BaseEventTrigger, BaseTrigger, TriggerEvent
@@ -38,6 +37,8 @@ from airflow_provider_neetocal.exceptions import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from airflow_provider_neetocal.hooks.neetocal_async import NeetoCalAsyncClient
 
 #: Classpaths as Airflow stores them (``serialize()``).
