@@ -63,7 +63,7 @@ class NeetoCalBookingTrigger(BaseTrigger):
 
     :param booking_sid: the booking to watch.
     :param wait_for: ``"status"``, ``"start"`` or ``"end"``.
-    :param target_statuses: for ``"status"``: the statuses that end the wait.
+    :param target_statuses: for ``"status"``: the statuses that end the wait (``["confirmed"]`` when ``None``).
     :param neetocal_conn_id: the ``neetocal`` connection.
     :param api_version: ``"v1"`` / ``"v2"``; the connection's when ``None``.
     :param poll_interval: seconds between reads.
@@ -84,7 +84,7 @@ class NeetoCalBookingTrigger(BaseTrigger):
         super().__init__()
         self.booking_sid = booking_sid
         self.wait_for = wait_for
-        self.target_statuses = list(target_statuses or [])
+        self.target_statuses = list(target_statuses) if target_statuses is not None else ["confirmed"]
         self.neetocal_conn_id = neetocal_conn_id
         self.api_version = api_version
         self.poll_interval = poll_interval
