@@ -100,7 +100,8 @@ class NeetoCalBookingSensor(BaseSensorOperator):  # type: ignore[misc,valid-type
             return booking
         from airflow_provider_neetocal.triggers.booking import NeetoCalBookingTrigger
 
-        deadline = time.time() + self.timeout if self.timeout is not None else None
+        timeout = self.timeout.total_seconds() if isinstance(self.timeout, dt.timedelta) else self.timeout
+        deadline = time.time() + float(timeout) if timeout is not None else None
         self.defer(
             trigger=NeetoCalBookingTrigger(
                 booking_sid=self.booking_sid,
