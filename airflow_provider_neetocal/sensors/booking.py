@@ -12,6 +12,7 @@ from airflow_provider_neetocal._compat import (
     BaseSensorOperator,
     conf,
 )
+from airflow_provider_neetocal.booking import checked_booking_sid
 from airflow_provider_neetocal.booking_wait import (
     WaitSpec,
     booking_summary,
@@ -104,7 +105,7 @@ class NeetoCalBookingSensor(BaseSensorOperator):  # type: ignore[misc,valid-type
         deadline = time.time() + float(timeout) if timeout is not None else None
         self.defer(
             trigger=NeetoCalBookingTrigger(
-                booking_sid=self.booking_sid,
+                booking_sid=checked_booking_sid(self.booking_sid),
                 wait_for=self.wait_for,
                 target_statuses=list(self._spec().target_statuses),
                 neetocal_conn_id=self.neetocal_conn_id,
@@ -132,9 +133,10 @@ class NeetoCalBookingSensor(BaseSensorOperator):  # type: ignore[misc,valid-type
     def _check(self, context: Context) -> dict[str, Any] | None:
         """Read the booking once: its summary when met, ``None`` while waiting; raises when it can never be met."""
         spec = self._spec()
+        sid = checked_booking_sid(self.booking_sid)
         hook = self._hook()
         try:
-            booking = hook.get_booking(self.booking_sid)
+            booking = hook.get_booking(sid)
         finally:
             hook.close()
         judgement = judge(booking, spec, server_now(hook.last_server_date, dt.datetime.now(dt.timezone.utc)))
