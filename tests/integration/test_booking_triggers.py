@@ -224,7 +224,7 @@ def test_one_event_per_change_and_none_again_after_a_restart(sandbox: NeetoCalSa
     assert events[2]["booking"]["cancel_reason"] == "no longer needed"
 
     # A triggerer restart: the same trigger, rebuilt from its serialised arguments.
-    classpath, kwargs = trigger.serialize()
+    _classpath, kwargs = trigger.serialize()
     restarted = NeetoCalBookingEventTrigger(**kwargs)
     later: dict[str, Any] = {}
     moving_clock.extend([lambda: None, lambda: None, lambda: later.setdefault("b", book(sandbox, at="04:00 PM"))])
