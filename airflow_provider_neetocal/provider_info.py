@@ -97,9 +97,7 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
-        "sensors": [
-            {"integration-name": "NeetoCal", "python-modules": ["airflow_provider_neetocal.sensors.booking"]}
-        ],
+        "sensors": [{"integration-name": "NeetoCal", "python-modules": ["airflow_provider_neetocal.sensors.booking"]}],
         "triggers": [
             {"integration-name": "NeetoCal", "python-modules": ["airflow_provider_neetocal.triggers.booking"]}
         ],
