@@ -210,24 +210,32 @@ def error_event(error: BaseException, booking_sid: str | None = None) -> dict[st
 
 def exception_from_event(event: Mapping[str, Any]) -> Exception:
     """The exception an ``{"status": "error"}`` event stands for: the class the sync path would raise."""
-    detail = event.get("error") if isinstance(event.get("error"), Mapping) else {}
+    raw = event.get("error")
+    detail: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
     name = detail.get("class")
     message = str(event.get("message") or "no details given")
     if name == "NeetoCalValidationError":
         problems = [FieldProblem(str(f), v, str(p)) for f, v, p in detail.get("problems") or []]
         return NeetoCalValidationError(problems or [FieldProblem("?", None, message)])
-    fields = {
-        "method": str(detail.get("method") or "GET"),
-        "endpoint": str(detail.get("endpoint") or "?"),
-        "status": detail.get("http_status"),
-        "message": str(detail.get("api_message") or message),
-    }
+    method = str(detail.get("method") or "GET")
+    endpoint = str(detail.get("endpoint") or "?")
+    http_status = detail.get("http_status")
+    status = http_status if isinstance(http_status, int) else None
+    api_message = str(detail.get("api_message") or message)
     if name == "NeetoCalConnectionError":
-        return errors.NeetoCalConnectionError(request_sent=bool(detail.get("request_sent", True)), **fields)
+        return errors.NeetoCalConnectionError(
+            request_sent=bool(detail.get("request_sent", True)),
+            method=method,
+            endpoint=endpoint,
+            status=status,
+            message=api_message,
+        )
     cls = _EVENT_ERRORS.get(str(name))
     if cls is not None:
-        return cls(**fields)
-    return errors.NeetoCalServerError(**{**fields, "message": f"{name or 'error'} in the trigger: {message}"})
+        return cls(method=method, endpoint=endpoint, status=status, message=api_message)
+    return errors.NeetoCalServerError(
+        method=method, endpoint=endpoint, status=status, message=f"{name or 'error'} in the trigger: {message}"
+    )
 
 
 __all__ = [

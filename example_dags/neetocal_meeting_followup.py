@@ -9,7 +9,7 @@ import pendulum
 try:
     from airflow.sdk import DAG, task
 except ImportError:  # Airflow 2.x
-    from airflow.decorators import task
+    from airflow.decorators import task  # type: ignore[attr-defined,no-redef]
     from airflow.models import DAG
 
 from airflow_provider_neetocal.operators.booking import NeetoCalCreateBookingOperator
@@ -77,4 +77,4 @@ with DAG(
         return note
 
     find_slot >> book >> wait_until_ended
-    follow_up(wait_until_ended.output)
+    follow_up(wait_until_ended.output)  # type: ignore[arg-type]

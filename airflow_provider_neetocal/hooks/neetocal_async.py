@@ -150,7 +150,8 @@ class NeetoCalAsyncClient:
             data = await self._object(call)
             found = _page_items(data, "bookings", call.path)
             items.extend(found)
-            pagination = data.get("pagination") if isinstance(data.get("pagination"), dict) else {}
+            raw = data.get("pagination")
+            pagination: dict[str, Any] = raw if isinstance(raw, dict) else {}
             total = pagination.get("total_pages")
             if not found or (isinstance(total, int) and page >= total) or len(found) < MAX_PAGE_SIZE:
                 return items, True
@@ -287,7 +288,7 @@ class NeetoCalAsyncClient:
         return text
 
 
-class _Headers(dict):  # type: ignore[type-arg]
+class _Headers(dict):
     """Response headers, looked up case-insensitively (httpx's own object does not outlive the stream)."""
 
     def __init__(self, headers: Mapping[str, str]) -> None:

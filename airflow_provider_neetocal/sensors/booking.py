@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
 
 
-class NeetoCalBookingSensor(BaseSensorOperator):  # type: ignore[misc,valid-type]
+class NeetoCalBookingSensor(BaseSensorOperator):
     """Wait until a NeetoCal booking reaches one of ``target_statuses``, or its start / end has passed.
 
     Works in ``mode="poke"``, ``mode="reschedule"`` and deferred (``deferrable=True``, default from
@@ -161,10 +161,10 @@ class NeetoCalBookingSensor(BaseSensorOperator):  # type: ignore[misc,valid-type
         if status == "ended":
             self._fail(NeetoCalBookingEndedError(message))
         if status == "timeout":
-            error = AirflowSensorTimeout(f"Sensor has timed out waiting for NeetoCal: {message}")
+            timed_out = AirflowSensorTimeout(f"Sensor has timed out waiting for NeetoCal: {message}")
             if self.soft_fail:
-                raise AirflowSkipException(str(error)) from error
-            raise error
+                raise AirflowSkipException(str(timed_out)) from timed_out
+            raise timed_out
         error = exception_from_event(event)
         if self.soft_fail and isinstance(error, NeetoCalNotFoundError):
             raise AirflowSkipException(str(error)) from error

@@ -128,10 +128,10 @@ class NeetoCalBookingTrigger(BaseTrigger):
                 if judgement.verdict == "ended":
                     return {"status": "ended", **base}
                 if judgement.verdict == "unknowable":
-                    error = NeetoCalServerError(
+                    unknowable = NeetoCalServerError(
                         method="GET", endpoint=f"/bookings/{sid}", status=None, message=judgement.message
                     )
-                    return error_event(error, sid)
+                    return error_event(unknowable, sid)
                 self.log.info("NeetoCal %s; next look in %.0f s", judgement.message, self.poll_interval)
                 pause = self.poll_interval
                 if self.deadline is not None:
@@ -146,7 +146,7 @@ class NeetoCalBookingTrigger(BaseTrigger):
             await client.aclose()
 
 
-class NeetoCalBookingEventTrigger(BaseEventTrigger):  # type: ignore[misc,valid-type]
+class NeetoCalBookingEventTrigger(BaseEventTrigger):
     """One event per new, cancelled or rescheduled booking of a workspace, for an ``AssetWatcher``.
 
     Event-driven scheduling needs Airflow 3.1+ (``AssetWatcher``); on Airflow 2.11 the class exists
