@@ -25,10 +25,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_provider_neetocal.booking_wait import ENDED_STATUSES, booking_summary, parse_instant
 from airflow_provider_neetocal.exceptions import FieldProblem, NeetoCalValidationError
+
+if TYPE_CHECKING:
+    import datetime as dt
 
 ChangeKind = Literal["created", "cancelled", "rescheduled"]
 CHANGE_KINDS: tuple[ChangeKind, ...] = ("created", "cancelled", "rescheduled")
@@ -71,6 +74,9 @@ class BookingChangeTracker:
     known: dict[str, _Known] = field(default_factory=dict)
     baselined: bool = False
     pending_rechecks: list[str] = field(default_factory=list)
+    #: Start of the last booking a cut listing showed (``None`` after a complete one): bookings beyond
+    #: it were never watched, so one that comes into view (an earlier one was cancelled) is not new.
+    horizon: dt.datetime | None = None
 
     def observe_listing(self, upcoming: Iterable[Mapping[str, Any]], *, complete: bool = True) -> list[Change]:
         """Read one poll's upcoming listing; returns the changes it shows.
@@ -84,6 +90,9 @@ class BookingChangeTracker:
             sid = booking.get("sid")
             if isinstance(sid, str) and sid and self._wanted(booking):
                 listed[sid] = booking
+        starts = [start for start in (parse_instant(b.get("starts_at")) for b in listed.values()) if start]
+        last_start = max(starts, default=None)
+        previous_horizon, self.horizon = self.horizon, (None if complete else last_start)
         if not self.baselined:
             self.known = {sid: _state(b) for sid, b in listed.items()}
             self.baselined = True
@@ -94,11 +103,12 @@ class BookingChangeTracker:
             now = _state(booking)
             self.known[sid] = now
             if before is None:
+                start = parse_instant(booking.get("starts_at"))
+                if previous_horizon is not None and (start is None or start > previous_horizon):
+                    continue  # came into view from beyond the last cut listing: not known to be new
                 changes.append(Change("created", booking))
             elif before.starts_at != now.starts_at:
                 changes.append(Change("rescheduled", booking, previous_starts_at=before.starts_at))
-        starts = [start for start in (parse_instant(b.get("starts_at")) for b in listed.values()) if start]
-        last_start = max(starts, default=None)
         for sid, state in self.known.items():
             if sid in listed or sid in self.pending_rechecks:
                 continue

@@ -77,6 +77,23 @@ def test_a_cut_listing_does_not_recheck_bookings_beyond_its_last_start() -> None
     assert tracker.next_rechecks(10) == ["early"]
 
 
+def test_a_booking_coming_into_a_cut_listing_from_beyond_it_is_not_new() -> None:
+    tracker = BookingChangeTracker()
+    tracker.observe_listing(
+        [booking("a", "2030-01-08T10:00:00Z"), booking("b", "2030-01-09T10:00:00Z")], complete=False
+    )
+    seen = tracker.observe_listing(
+        [
+            booking("b", "2030-01-09T10:00:00Z"),
+            booking("c", "2030-01-10T10:00:00Z"),
+            booking("n", "2030-01-09T09:00:00Z"),
+        ],
+        complete=False,
+    )
+    assert kinds(seen) == [("created", "n")]  # c was beyond the horizon: already there, never watched
+    assert "c" in tracker.known
+
+
 def test_filters_by_meeting_and_reports_only_the_asked_kinds() -> None:
     tracker = BookingChangeTracker(kinds=frozenset({"cancelled"}), meeting_id="m1")
     tracker.observe_listing([booking("a")])
