@@ -4,7 +4,8 @@ v1's ``GET /bookings`` has no sort or "since" filter, so each poll lists the who
 (100 a page, capped by ``max_pages``) and re-reads each known booking that left it (capped by
 ``max_rechecks``). This books N quick-sync meetings in an in-process sandbox (real HTTP on
 127.0.0.1), then runs the trigger's poll: the baseline poll, a quiet poll, and a poll after K of
-the bookings were cancelled ("after cancels"; fewer when N < K); it prints the requests each poll sent, counted by the sandbox.
+the bookings were cancelled ("after cancels"; fewer when N < K); it prints the requests each poll
+sent, counted by the sandbox.
 
 Usage: ``python benchmarks/bench_event_trigger_poll.py [--sizes 0,100,500,1000,2500] [--cancel 5]``
 """
