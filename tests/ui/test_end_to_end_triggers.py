@@ -32,19 +32,25 @@ E2E_DAGS = Path(__file__).parent / "e2e_dags"
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[AirflowStack]:
+def stack(request: pytest.FixtureRequest) -> Iterator[AirflowStack]:
     (ROOT / ".airflow").mkdir(exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="e2e-", dir=ROOT / ".airflow"))
     dags = root / "dags"
     shutil.copytree(E2E_DAGS, dags)
     running = AirflowStack(home=root / "home", dags_folder=dags)
+    failed_before = request.session.testsfailed
+    passed = False
     try:
         running.start()
         running.spawn("triggerer", [str(running.bin_dir / "airflow"), "triggerer"])
         yield running
+        passed = request.session.testsfailed == failed_before
     finally:
         running.stop()
-        print(f"\nE2E stack logs in {running.home}")
+        if passed:
+            shutil.rmtree(root, ignore_errors=True)
+        else:
+            print(f"\nE2E stack logs kept in {running.home}")
 
 
 def sandbox_call(stack: AirflowStack, method: str, path: str, body: Any = None) -> Any:
