@@ -29,6 +29,16 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("airflow_db")]
 
 
+@pytest.fixture(autouse=True)
+def sequential_executor_on_airflow_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Airflow 2's ``dag.test()`` asks the default executor whether a sensor may be rescheduled, and its
+    unit-test configuration names one that refuses SQLite; the sequential one is what it runs anyway."""
+    from airflow_provider_neetocal._compat import AIRFLOW_V_3_0_PLUS
+
+    if not AIRFLOW_V_3_0_PLUS:
+        monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "SequentialExecutor")
+
+
 def book(sandbox: NeetoCalSandbox, *, days: int = 1, at: str = "10:00 AM") -> dict[str, Any]:
     day = pendulum.instance(sandbox.now()).in_timezone("UTC").add(days=days).to_date_string()
     return NeetoCalHook().create_booking(
