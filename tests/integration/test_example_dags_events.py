@@ -20,6 +20,7 @@ from tests.compat import xcoms_of
 from tests.integration import test_secrets
 from tests.integration.conftest import EXAMPLE_DAGS
 from tests.integration.runs import task_instances
+from tests.integration.test_booking_sensor import sequential_executor_on_airflow_2
 from tests.integration.test_example_dags import run_dag
 from tests.integration.test_secrets import assert_no_leak, everything_produced, new_canary, sandbox_with_key
 
@@ -30,6 +31,8 @@ pytestmark = pytest.mark.integration
 #: The secrets test's fixtures: these runs join its search for the key.
 sandbox_log = test_secrets.sandbox_log
 task_log_folder = test_secrets.task_log_folder
+#: Airflow 2's dag.test() and sensors: see the sensor tests.
+use_sequential_executor_on_airflow_2 = sequential_executor_on_airflow_2
 
 
 def end_meetings_once_read(sandbox: NeetoCalSandbox, stop: threading.Event) -> None:
