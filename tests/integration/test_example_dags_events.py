@@ -35,6 +35,16 @@ task_log_folder = test_secrets.task_log_folder
 use_sequential_executor_on_airflow_2 = sequential_executor_on_airflow_2
 
 
+@pytest.mark.parametrize("dag_id", ["neetocal_meeting_followup", "neetocal_on_new_booking"])
+def test_the_new_example_dags_explain_themselves_in_the_ui(dagbag, dag_id: str) -> None:
+    if dag_id == "neetocal_on_new_booking" and not EVENT_TRIGGERS_SUPPORTED:
+        assert dag_id not in dagbag.dag_ids  # Airflow 2.11: no event-driven scheduling, no DAG
+        return
+    dag = dagbag.get_dag(dag_id)
+    assert len(dag.doc_md or "") > 200
+    assert "neetocal" in dag.tags
+
+
 def end_meetings_once_read(sandbox: NeetoCalSandbox, stop: threading.Event) -> None:
     """Once the sensor has read the booking, move the sandbox clock past the meeting's end."""
     while not stop.is_set():
