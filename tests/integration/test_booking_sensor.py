@@ -19,6 +19,7 @@ from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
 from airflow_provider_neetocal.sensors.booking import NeetoCalBookingSensor
 from tests.compat import DAG, xcoms_of
 from tests.conftest import TEST_API_KEY
+from tests.integration.conftest import API_SETUPS
 from tests.integration.runs import run_in_airflow, task_instances
 
 if TYPE_CHECKING:
@@ -133,10 +134,13 @@ def test_a_missing_booking_fails_at_once_or_skips(sandbox: NeetoCalSandbox, soft
     assert outcome(run) == (("skipped", 1) if soft_fail else ("failed", 1))
 
 
-def test_a_deferred_wait_for_the_end_completes_when_the_meeting_has_ended(sandbox: NeetoCalSandbox) -> None:
+@pytest.mark.parametrize("sandbox", API_SETUPS, indirect=True)
+def test_a_deferred_wait_for_the_end_completes_when_the_meeting_has_ended(
+    sandbox: NeetoCalSandbox, request: pytest.FixtureRequest
+) -> None:
     booking = book(sandbox)
     past_the_end = pendulum.parse(booking["ends_at"]).add(seconds=1)
-    dag = sensor_dag("end_deferred", booking["sid"], wait_for="end", deferrable=True)
+    dag = sensor_dag(f"end_deferred_{request.node.callspec.id}", booking["sid"], wait_for="end", deferrable=True)
     with after_first_read(sandbox, booking["sid"], lambda: sandbox.set_clock(past_the_end)):
         run = run_in_airflow(dag)
     assert outcome(run) == ("success", 1)

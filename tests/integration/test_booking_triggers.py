@@ -20,6 +20,7 @@ from airflow_provider_neetocal.booking_wait import exception_from_event
 from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
 from airflow_provider_neetocal.triggers.booking import NeetoCalBookingEventTrigger, NeetoCalBookingTrigger
 from tests.conftest import TEST_API_KEY, neetocal_conn_json
+from tests.integration.conftest import API_SETUPS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -102,6 +103,7 @@ def test_both_triggers_serialise_every_argument_and_rebuild_from_it() -> None:
         assert TEST_API_KEY not in repr(kwargs)
 
 
+@pytest.mark.parametrize("sandbox", API_SETUPS, indirect=True)
 def test_success_when_the_status_is_already_there(sandbox: NeetoCalSandbox) -> None:
     booking = book(sandbox)
     event = run_trigger(wait_trigger(booking["sid"], target_statuses=["confirmed"]))
@@ -120,6 +122,7 @@ def test_waits_until_the_meeting_has_ended_by_neetocals_clock(sandbox: NeetoCalS
     assert len(polls) == int(hours_left) + 2  # one read now, one per simulated hour, the last after the end
 
 
+@pytest.mark.parametrize("sandbox", API_SETUPS, indirect=True)
 def test_a_booking_cancelled_while_waiting_ends_the_wait(sandbox: NeetoCalSandbox, moving_clock: list) -> None:
     booking = book(sandbox)
     sandbox.set_status(booking["sid"], "cancelled", at=sandbox.now() + dt.timedelta(minutes=2), reason="ill")
@@ -188,6 +191,7 @@ def collect_events(trigger: NeetoCalBookingEventTrigger, count: int, polls: int 
     return asyncio.run(go())
 
 
+@pytest.mark.parametrize("sandbox", API_SETUPS, indirect=True)
 def test_one_event_per_change_and_none_again_after_a_restart(sandbox: NeetoCalSandbox, moving_clock: list) -> None:
     hook = NeetoCalHook()
     existing = book(sandbox, at="09:00 AM", email="old@example.com")
