@@ -141,6 +141,13 @@ class NeetoCalBookingUnknownError(AirflowException):
         super().__init__(head)
 
 
+class NeetoCalBookingEndedError(AirflowFailException):
+    """A watched booking was cancelled or rejected, so what the sensor waits for can never come.
+
+    Retrying cannot help: the task fails at once (or is skipped with ``soft_fail=True``).
+    """
+
+
 class NeetoCalBulkError(AirflowException):
     """Some rows of a bulk booking were not booked; the others were.
 

@@ -107,8 +107,13 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_neetocal.operators.booking",
                     "airflow_provider_neetocal.operators.bulk",
                     "airflow_provider_neetocal.operators.lifecycle",
+                    "airflow_provider_neetocal.operators.read",
                 ],
             }
+        ],
+        "sensors": [{"integration-name": "NeetoCal", "python-modules": ["airflow_provider_neetocal.sensors.booking"]}],
+        "triggers": [
+            {"integration-name": "NeetoCal", "python-modules": ["airflow_provider_neetocal.triggers.booking"]}
         ],
         "connection-types": [
             {

@@ -130,6 +130,9 @@ class NeetoCalHook(BaseHook):
         self.pacer = pacer
         self.pool_maxsize = pool_maxsize
         self._sleep = time.sleep
+        #: The ``Date`` header of the last answer: NeetoCal's clock, which the booking sensor compares
+        #: booking times with (``None`` before the first answer or when the server sent none).
+        self.last_server_date: str | None = None
 
     # -- Airflow connection form (Airflow 2.x and 3.0/3.1; 3.2+ reads provider info) ----------
 
@@ -491,6 +494,7 @@ class NeetoCalHook(BaseHook):
             self._read_body(response, method, endpoint, deadline)
         finally:
             response.close()
+        self.last_server_date = response.headers.get("Date")
         self.log.debug(
             "NeetoCal %s %s -> HTTP %s in %.0f ms",
             method,

@@ -8,6 +8,8 @@ and name only the method, path and status: headers (and so the API key) are neve
 from __future__ import annotations
 
 import contextlib
+import datetime
+import email.utils
 import hmac
 import html
 import json
@@ -247,6 +249,14 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.server.track(self.connection, alive=True)
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header, read from the sandbox clock (which tests freeze and move), as NeetoCal's
+        comes from its own clock: a client comparing booking times with the server's time sees it move."""
+        if timestamp is not None:
+            return super().date_time_string(timestamp)
+        now = datetime.datetime.fromtimestamp(self.server.api.now().timestamp(), tz=datetime.timezone.utc)
+        return email.utils.format_datetime(now, usegmt=True)
 
     def finish(self) -> None:
         try:

@@ -44,7 +44,7 @@ def test_declared_classes_and_modules_import():
     assert _import(conn_type["hook-class-name"]) is NeetoCalHook
     for dotted in info["extra-links"]:
         assert _import(dotted)
-    for section in ("hooks", "operators"):
+    for section in ("hooks", "operators", "sensors", "triggers"):
         for entry in info[section]:
             for module in entry["python-modules"]:
                 importlib.import_module(module)
