@@ -553,10 +553,10 @@ class ExactlyOnce:
         except NeetoCalAuthError as error:
             if error.status == 401:
                 raise  # a key NeetoCal does not know: no retry can help, and no POST would pass either
-            reason = f"listing the attendee's bookings failed ({error}): the key needs GET /bookings"
+            reason = f"listing the attendee's bookings failed ({error.brief()}): the key needs GET /bookings"
             return Unknowable(reason), None
         except NeetoCalApiError as error:
-            return Unknowable(f"listing the attendee's bookings failed: {error}"), None
+            return Unknowable(f"listing the attendee's bookings failed: {error.brief()}"), None
         with self._lock:
             lookup = judge_lookup(
                 bookings,
@@ -588,7 +588,7 @@ class ExactlyOnce:
                     self._meetings[slug] = resolve_meeting(self.hook.list_meetings(), slug)
                 except NeetoCalApiError as error:
                     # Not cached: the next look-up may get through.
-                    return Unknowable(f"GET /meetings failed: {error}")
+                    return Unknowable(f"GET /meetings failed: {error.brief()}")
             return self._meetings[slug]
 
     def listed_meeting_name(self, slug: str) -> str | None:
