@@ -243,9 +243,24 @@ def reschedule_booking(
     body = {name: value for name, value in payload.items() if value is not None}
     if current is not None:
         for name in ("name", "email"):
-            if name in body and _same_text(body[name], current.get(name), ignore_case=name == "email"):
+            if name in body and name not in changed_attendee_fields(body, current):
                 del body[name]
     return Call("PATCH", f"/bookings/{sid}", json=body)
+
+
+def changed_attendee_fields(payload: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """Which of the attendee's ``name`` / ``email`` in a reschedule ``payload`` differ from the ``current``
+    booking (email ignoring case); a field the payload leaves out is not a change.
+
+    A reschedule to the slot a booking already has is still a change when these differ: skipping it
+    would drop the new name or address silently.
+    """
+    return [
+        name
+        for name in ("name", "email")
+        if payload.get(name) is not None
+        and not _same_text(payload[name], current.get(name), ignore_case=name == "email")
+    ]
 
 
 def get_slots(

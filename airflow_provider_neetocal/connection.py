@@ -18,7 +18,7 @@ from airflow_provider_neetocal.exceptions import NeetoCalConfigError
 DEFAULT_CONN_ID = "neetocal_default"
 #: The API root's path for the default version (v1); :func:`api_root_url` takes the version.
 API_PATH = "/api/external/v1"
-_API_PATH_RE = re.compile(r"/api/external/v\d+\Z")
+_API_PATH_RE = re.compile(r"/api/external/v\d+\Z", re.IGNORECASE)
 NEETOCAL_DOMAIN = "neetocal.com"
 
 _DNS_LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")

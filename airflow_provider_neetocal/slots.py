@@ -56,12 +56,34 @@ def months_of(start: dt.date, end: dt.date) -> list[tuple[int, int]]:
 
 
 def slot_rows(
-    days: list[Any], *, meeting_slug: str, time_zone: str, start: dt.date, end: dt.date
+    days: list[Any],
+    *,
+    meeting_slug: str,
+    time_zone: str,
+    start: dt.date,
+    end: dt.date,
+    endpoint: str = "/slots",
 ) -> list[dict[str, Any]]:
     """Rows (``meeting_slug``, ``slot_date``, ``slot_start_time``, ``time_zone``) for each free slot in the window.
 
+    :param endpoint: the path the answer came from, named in the error (it differs per API version).
     :raises NeetoCalServerError: quoting the part of the answer whose shape is unknown.
     """
+    try:
+        return _slot_rows(days, meeting_slug=meeting_slug, time_zone=time_zone, start=start, end=end)
+    except _ShapeError as problem:
+        raise NeetoCalServerError(
+            method="GET",
+            endpoint=endpoint,
+            status=None,
+            message="unknown shape of the slots answer (undocumented; this provider reads the observed one): "
+            f"{problem}",
+        ) from None
+
+
+def _slot_rows(
+    days: list[Any], *, meeting_slug: str, time_zone: str, start: dt.date, end: dt.date
+) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for day in days:
         if not isinstance(day, Mapping) or not isinstance(day.get("date"), str):
@@ -133,13 +155,12 @@ def _quote(value: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _shape(problem: str) -> NeetoCalServerError:
-    return NeetoCalServerError(
-        method="GET",
-        endpoint="/slots",
-        status=None,
-        message=f"unknown shape of the slots answer (undocumented; this provider reads the observed one): {problem}",
-    )
+class _ShapeError(ValueError):
+    """A part of the slots answer this parser does not know; :func:`slot_rows` names the endpoint."""
+
+
+def _shape(problem: str) -> _ShapeError:
+    return _ShapeError(problem)
 
 
 __all__ = ["MAX_WINDOW_DAYS", "checked_window", "months_of", "slot_rows"]

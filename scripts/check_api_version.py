@@ -100,19 +100,28 @@ class Checker:
         return response.status_code, body
 
     def note_booking_shape(self, step: str, status: int | None, body: Any) -> None:
-        if isinstance(body, dict):
-            shape = 'wrapped {"booking": ...}' if set(body) == {"booking"} else "bare"
-            self.findings.append(f"{step}: HTTP {status}, booking answered {shape}")
+        """What the answer's body is: a bare booking (a ``sid`` at the top), a wrapped one (a ``booking``
+        object holding it, the rule ``api_contract.booking_of`` reads by), or no booking at all."""
+        if not isinstance(body, dict):
+            return
+        inner = body.get("booking")
+        if isinstance(body.get("sid"), str) and body["sid"]:
+            shape = "booking answered bare"
+        elif isinstance(inner, dict) and isinstance(inner.get("sid"), str) and inner["sid"]:
+            others = sorted(set(body) - {"booking"})
+            shape = 'booking answered wrapped {"booking": ...}' + (f" beside {others}" if others else "")
+        else:
+            shape = f"no booking in the answer (keys: {sorted(body) or 'none'})"
+        self.findings.append(f"{step}: HTTP {status}, {shape}")
 
 
-def free_slots(days: list[Any]) -> list[tuple[str, str]]:
-    """``(date, "hh:mm AM/PM")`` of every free slot in a slots answer, where its inner shape is the sandbox's guess."""
-    found: list[tuple[str, str]] = []
-    for day in days:
-        slots = day.get("slots") if isinstance(day, dict) else None
-        if isinstance(slots, dict):
-            found.extend((str(day.get("date")), str(time)) for time in slots)
-    return found
+def free_slots(days: list[Any], start: dt.date) -> list[tuple[str, str]]:
+    """``(date, "hh:mm AM/PM")`` of every free slot from ``start`` on, read as the provider reads slots
+    (:func:`airflow_provider_neetocal.slots.slot_rows`: the observed shapes, full slots left out)."""
+    from airflow_provider_neetocal.slots import slot_rows
+
+    rows = slot_rows(days, meeting_slug="-", time_zone="UTC", start=start, end=dt.date.max)
+    return [(row["slot_date"], row["slot_start_time"]) for row in rows]
 
 
 def main(argv: Sequence[str] | None = None, out: Any = None) -> int:
@@ -163,7 +172,7 @@ def run_checks(checker: Checker, contract: Any, version: str, args: argparse.Nam
         )
         _, body = checker.send(f"slots {month_start:%Y-%m}", call)
         days = contract.slot_days_of(body) if isinstance(body, dict) else []
-        slots += [slot for slot in free_slots(days) if slot[0] >= start.isoformat()]
+        slots += free_slots(days, start)
         if len(slots) >= 2:
             break
     if len(slots) < 2:

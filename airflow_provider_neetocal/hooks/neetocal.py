@@ -201,7 +201,7 @@ class NeetoCalHook(BaseHook):
                 "cannot carry (spaces, line breaks, non-ASCII letters): paste the key again exactly as "
                 "NeetoCal shows it under Admin panel → API Keys",
             )
-        if self._api_version_arg is not None:
+        if not _is_unset(self._api_version_arg):
             api_version = contract.checked_api_version(self._api_version_arg, "api_version (hook argument)")
         else:
             api_version = contract.checked_api_version(extra.get("api_version"))
@@ -722,6 +722,11 @@ class _SelectWidget:
             for value in self.values
         )
         return Markup(f"<select {html_params(name=field.name, **kwargs)}>{options}</select>")
+
+
+def _is_unset(value: Any) -> bool:
+    """An argument left to the connection: ``None`` or blank text (a template that rendered empty)."""
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def _timeout(argument: float | tuple[float, float] | None, extra: Any) -> tuple[float, float]:

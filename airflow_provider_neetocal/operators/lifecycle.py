@@ -149,7 +149,7 @@ class NeetoCalRescheduleBookingOperator(NeetoCalBaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate, move the booking unless it is already there, and return it."""
-        from airflow_provider_neetocal.api_contract import check_reschedule_fields
+        from airflow_provider_neetocal.api_contract import changed_attendee_fields, check_reschedule_fields
 
         sid = checked_booking_sid(self.booking_sid)
         version = self.hook.api_version
@@ -171,14 +171,18 @@ class NeetoCalRescheduleBookingOperator(NeetoCalBaseOperator):
         check_reschedule_fields(version, payload)
         target = slot_start_utc(payload)
         booking = self.hook.get_booking(sid)
-        if parse_instant(booking.get("starts_at")) == target and not _is_cancelled(booking):
+        if (
+            parse_instant(booking.get("starts_at")) == target
+            and not _is_cancelled(booking)
+            and not changed_attendee_fields(payload, booking)
+        ):
             self.log.info("NeetoCal booking %s already starts at %s; nothing to do", sid, booking.get("starts_at"))
         else:
             try:
                 booking = self.hook.reschedule_booking(sid, payload, current=booking)
             except NeetoCalOutcomeUnknownError:
                 booking = self.hook.get_booking(sid)
-                if parse_instant(booking.get("starts_at")) != target:
+                if parse_instant(booking.get("starts_at")) != target or changed_attendee_fields(payload, booking):
                     raise
             self.log.info("Rescheduled NeetoCal booking %s to %s", sid, booking.get("starts_at"))
         push_booking_references(context, booking)

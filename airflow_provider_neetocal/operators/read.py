@@ -177,10 +177,30 @@ class NeetoCalFindSlotsOperator(NeetoCalBaseOperator):
             )
         if problems:
             raise NeetoCalValidationError(problems)
+        from airflow_provider_neetocal.api_contract import get_slots
+
+        hook = self.hook
         rows: list[dict[str, Any]] = []
         for year, month in months_of(start, end):
-            days = self.hook.get_slots(self.meeting_slug, time_zone=self.time_zone, year=year, month=month)
-            rows.extend(slot_rows(days, meeting_slug=self.meeting_slug, time_zone=self.time_zone, start=start, end=end))
+            days = hook.get_slots(self.meeting_slug, time_zone=self.time_zone, year=year, month=month)
+            endpoint = get_slots(
+                hook.api_version,
+                time_zone=self.time_zone,
+                year=year,
+                month=month,
+                meeting_slug=self.meeting_slug,
+                meeting_sid=hook.meeting_sid(self.meeting_slug) if hook.api_version == "v2" else None,
+            ).path
+            rows.extend(
+                slot_rows(
+                    days,
+                    meeting_slug=self.meeting_slug,
+                    time_zone=self.time_zone,
+                    start=start,
+                    end=end,
+                    endpoint=endpoint,
+                )
+            )
             if self.limit is not None and len(rows) >= self.limit:
                 break
         rows = rows[: self.limit] if self.limit is not None else rows

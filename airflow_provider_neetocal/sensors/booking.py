@@ -146,8 +146,13 @@ class NeetoCalBookingSensor(BaseSensorOperator):
         if judgement.verdict == "ended":
             self._fail(NeetoCalBookingEndedError(judgement.message))
         if judgement.verdict == "unknowable":
+            from airflow_provider_neetocal.api_contract import get_booking
+
             raise NeetoCalServerError(
-                method="GET", endpoint=f"/bookings/{self.booking_sid}", status=None, message=judgement.message
+                method="GET",
+                endpoint=get_booking(hook.api_version, self.booking_sid).path,
+                status=None,
+                message=judgement.message,
             )
         return None
 

@@ -110,6 +110,8 @@ class NeetoCalBookingTrigger(BaseTrigger):
         yield TriggerEvent(await self._decide())
 
     async def _decide(self) -> dict[str, Any]:
+        from airflow_provider_neetocal.api_contract import get_booking
+
         sid = self.booking_sid
         try:
             spec = checked_wait(self.wait_for, self.target_statuses)
@@ -129,7 +131,10 @@ class NeetoCalBookingTrigger(BaseTrigger):
                     return {"status": "ended", **base}
                 if judgement.verdict == "unknowable":
                     unknowable = NeetoCalServerError(
-                        method="GET", endpoint=f"/bookings/{sid}", status=None, message=judgement.message
+                        method="GET",
+                        endpoint=get_booking((await client.settings()).api_version, sid).path,
+                        status=None,
+                        message=judgement.message,
                     )
                     return error_event(unknowable, sid)
                 self.log.info("NeetoCal %s; next look in %.0f s", judgement.message, self.poll_interval)
