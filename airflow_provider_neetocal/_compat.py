@@ -43,6 +43,13 @@ else:  # pragma: no cover - exercised by the Airflow 2 test matrix
     from airflow.utils.context import Context
     from airflow.utils.log.secrets_masker import mask_secret
 
+# The DAG-authoring names the example DAGs use (Airflow 2 keeps them under airflow.models / decorators).
+if TYPE_CHECKING or AIRFLOW_V_3_0_PLUS:
+    from airflow.sdk import DAG, Param, task
+else:  # pragma: no cover - exercised by the Airflow 2 test matrix
+    from airflow.decorators import task
+    from airflow.models import DAG, Param
+
 if TYPE_CHECKING or AIRFLOW_V_3_2_PLUS:
     from airflow.sdk.exceptions import AirflowException, AirflowFailException
     from airflow.sdk.types import TaskInstanceKey
@@ -55,16 +62,20 @@ __all__ = [
     "AIRFLOW_V_3_0_PLUS",
     "AIRFLOW_V_3_1_PLUS",
     "AIRFLOW_V_3_2_PLUS",
+    "DAG",
     "AirflowException",
     "AirflowFailException",
     "BaseHook",
     "BaseOperator",
     "BaseOperatorLink",
     "Context",
+    "Param",
     "TaskInstanceKey",
     "XCom",
     "mask_secret",
     "mask_secret_of_any_length",
+    "object_storage_path",
+    "task",
 ]
 
 
@@ -112,3 +123,16 @@ def dagbag_class() -> type:
     else:  # pragma: no cover - exercised by the Airflow 2.11 and 3.1 test matrix
         from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
     return DagBag
+
+
+def object_storage_path(url: str) -> Any:
+    """An Airflow ``ObjectStoragePath`` for ``url`` (``file://``, ``s3://conn_id@bucket/key``, ...).
+
+    Airflow 3 has it in ``airflow.sdk``, Airflow 2 in ``airflow.io.path``. Imported here, when a task
+    calls this, not at module level: it loads fsspec, which parsing a DAG file has no use for.
+    """
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.sdk import ObjectStoragePath
+    else:  # pragma: no cover - exercised by the Airflow 2 test matrix
+        from airflow.io.path import ObjectStoragePath  # type: ignore[no-redef]
+    return ObjectStoragePath(url)
