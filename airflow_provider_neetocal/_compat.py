@@ -51,11 +51,55 @@ else:  # pragma: no cover - exercised by the Airflow 2 test matrix
     from airflow.models import DAG, Param
 
 if TYPE_CHECKING or AIRFLOW_V_3_2_PLUS:
-    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+    from airflow.sdk import conf
+    from airflow.sdk.exceptions import (
+        AirflowException,
+        AirflowFailException,
+        AirflowSensorTimeout,
+        AirflowSkipException,
+    )
     from airflow.sdk.types import TaskInstanceKey
 else:  # pragma: no cover - exercised by the Airflow 2.11 and 3.1 test matrix
-    from airflow.exceptions import AirflowException, AirflowFailException
+    from airflow.configuration import conf
+    from airflow.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout, AirflowSkipException
     from airflow.models.taskinstancekey import TaskInstanceKey
+
+#: ``BaseEventTrigger`` and ``AssetWatcher`` (event-driven scheduling) are usable from Airflow 3.1 on here.
+EVENT_TRIGGERS_SUPPORTED = AIRFLOW_V_3_1_PLUS
+
+if TYPE_CHECKING:
+    from airflow.sdk import BaseSensorOperator, ObjectStoragePath
+    from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
+
+
+def __getattr__(name: str) -> Any:
+    """Trigger and sensor bases, imported on first use: DAG files and operators never pay for them.
+
+    ``BaseEventTrigger`` is ``BaseTrigger`` before 3.1 (an event trigger then only runs as a plain
+    trigger: ``AssetWatcher`` does not exist there; see :data:`EVENT_TRIGGERS_SUPPORTED`).
+    """
+    if name in ("BaseTrigger", "TriggerEvent"):
+        import airflow.triggers.base as triggers
+
+        return getattr(triggers, name)
+    if name == "BaseEventTrigger":
+        import airflow.triggers.base as triggers
+
+        return triggers.BaseEventTrigger if EVENT_TRIGGERS_SUPPORTED else triggers.BaseTrigger
+    if name == "BaseSensorOperator":
+        if AIRFLOW_V_3_1_PLUS:
+            from airflow.sdk import BaseSensorOperator
+        else:  # pragma: no cover - exercised by the Airflow 2 test matrix
+            from airflow.sensors.base import BaseSensorOperator  # type: ignore[no-redef]
+        return BaseSensorOperator
+    if name == "ObjectStoragePath":
+        if AIRFLOW_V_3_1_PLUS:
+            from airflow.sdk import ObjectStoragePath
+        else:  # pragma: no cover - exercised by the Airflow 2 test matrix
+            from airflow.io.path import ObjectStoragePath  # type: ignore[no-redef]
+        return ObjectStoragePath
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AIRFLOW_VERSION",
@@ -63,15 +107,24 @@ __all__ = [
     "AIRFLOW_V_3_1_PLUS",
     "AIRFLOW_V_3_2_PLUS",
     "DAG",
+    "EVENT_TRIGGERS_SUPPORTED",
     "AirflowException",
     "AirflowFailException",
+    "AirflowSensorTimeout",
+    "AirflowSkipException",
+    "BaseEventTrigger",
     "BaseHook",
     "BaseOperator",
     "BaseOperatorLink",
+    "BaseSensorOperator",
+    "BaseTrigger",
     "Context",
+    "ObjectStoragePath",
     "Param",
     "TaskInstanceKey",
+    "TriggerEvent",
     "XCom",
+    "conf",
     "mask_secret",
     "mask_secret_of_any_length",
     "object_storage_path",
@@ -128,11 +181,7 @@ def dagbag_class() -> type:
 def object_storage_path(url: str) -> Any:
     """An Airflow ``ObjectStoragePath`` for ``url`` (``file://``, ``s3://conn_id@bucket/key``, ...).
 
-    Airflow 3 has it in ``airflow.sdk``, Airflow 2 in ``airflow.io.path``. Imported here, when a task
-    calls this, not at module level: it loads fsspec, which parsing a DAG file has no use for.
+    Called by a task, so fsspec loads when a task reads, never when a DAG file is parsed (a DAG file
+    that imported ``ObjectStoragePath`` itself would load it at parse time).
     """
-    if AIRFLOW_V_3_0_PLUS:
-        from airflow.sdk import ObjectStoragePath
-    else:  # pragma: no cover - exercised by the Airflow 2 test matrix
-        from airflow.io.path import ObjectStoragePath  # type: ignore[no-redef]
-    return ObjectStoragePath(url)
+    return __getattr__("ObjectStoragePath")(url)

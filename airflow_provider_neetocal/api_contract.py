@@ -4,8 +4,10 @@ NeetoCal serves two external APIs side by side: v1 (``/api/external/v1``, deprec
 workspace has today) and v2 (``/api/external/v2``). They share the key, the header and the create
 body; they differ in paths (slots by meeting *sid* in v2, by slug in v1), in how a booking is
 cancelled (v1 ``POST /bookings/{sid}/cancel``, v2 ``PATCH /bookings/{sid}`` with a status), in
-filters, and maybe in whether a single booking comes bare or wrapped as ``{"booking": {...}}`` (the v2
-reference does not show it: both are accepted). The sources of each fact are in ``docs/neetocal-api.md``.
+filters, in what a reschedule must carry (v1: the attendee and the slot every time; v2: only what
+changes), and maybe in whether a single booking comes bare or wrapped as ``{"booking": {...}}`` (the v2
+reference does not show it: both are accepted). What differs and what is unverified against the live
+service is listed in the README's "API versions" section.
 
 This module is the only place that knows a path, a method or an answer's shape. It does no I/O:
 the sync hook (``requests``) and the async client of the triggers (``httpx``) both ask it for a
@@ -15,6 +17,8 @@ the status → exception rules (:func:`error_for_answer`) are written once.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -65,6 +69,21 @@ BOOKING_FILTERS: dict[ApiVersion, frozenset[str]] = {
 V2_ONLY_CREATE_FIELDS = frozenset({"override_availability", "host_email"})
 #: Statuses a v2 ``PATCH /bookings/{sid}`` can set.
 V2_STATUS_CHANGES = frozenset({"cancelled", "approved", "rejected"})
+#: Reschedule-body fields only v1 documents: v2's ``PATCH /bookings/{sid}`` lists none of them, so v2
+#: might drop them silently (the reschedule would "succeed" without the new answers).
+V1_ONLY_RESCHEDULE_FIELDS = frozenset({"form_responses"})
+#: The fields naming a new slot; they travel together (``slot_date`` + ``slot_start_time`` mean a
+#: moment only in ``time_zone``), so a v2 reschedule never sends one without the others.
+SLOT_FIELDS = ("slot_date", "slot_start_time", "time_zone")
+#: Fixed-vocabulary values of the ``GET /bookings`` filters (v1 and v2 share ``type``).
+FILTER_CHOICES: dict[str, tuple[str, ...]] = {
+    "type": ("upcoming", "past", "cancelled", "incomplete"),
+    "sorting_key": ("created_at", "starts_at"),
+    "sorting_order": ("asc", "desc"),
+}
+#: Shortest ``search`` v2 accepts (NeetoCal's CLI: at least 3 characters).
+MIN_SEARCH_LENGTH = 3
+_DATE_FILTER_RE = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?")
 
 
 @dataclass(frozen=True)
@@ -75,12 +94,14 @@ class Call:
     :param path: below the API root, starting with ``/`` (ids already checked: no ``/``, ``..``).
     :param params: query string; ``None`` values are left out by :attr:`query`.
     :param json: the JSON body, or ``None`` for none.
+    :param items_key: for a listing, the key of the answer holding the page's items.
     """
 
     method: str
     path: str
     params: Mapping[str, Any] = field(default_factory=dict)
     json: Any = None
+    items_key: str | None = None
 
     @property
     def query(self) -> dict[str, Any]:
@@ -117,8 +138,12 @@ def api_path(version: ApiVersion) -> str:
 
 
 def path_id(value: Any, field: str) -> str:
-    """``value`` as one path segment; refused when it would change the path (``/``, ``..``, spaces, empty)."""
-    if isinstance(value, str) and value and all(ch.isalnum() or ch in "-_" for ch in value):
+    """``value`` as one path segment; refused when it would change the path (``/``, ``..``, spaces, empty).
+
+    ASCII letters and digits only: ``str.isalnum`` alone would let ``é`` or Arabic-Indic digits through,
+    which a server's router may normalise into another id.
+    """
+    if isinstance(value, str) and value and all((ch.isascii() and ch.isalnum()) or ch in "-_" for ch in value):
         return value
     raise NeetoCalValidationError(
         [FieldProblem(field, value, "expected an identifier of letters, digits, '-' and '_'")]
@@ -128,10 +153,25 @@ def path_id(value: Any, field: str) -> str:
 # -- requests ------------------------------------------------------------------------------------
 
 
-def create_booking(version: ApiVersion, payload: Mapping[str, Any]) -> Call:
-    """``POST /bookings`` (both versions); v2-only fields are refused on v1."""
+def check_create_fields(version: ApiVersion, payload: Mapping[str, Any]) -> None:
+    """Refuse create-body fields ``version`` does not take (v2-only fields on v1), before anything is sent.
+
+    Operators call it right after validating their arguments, so a DAG learns of it before any
+    look-up request; :func:`create_booking` calls it again.
+    """
     if version == "v1":
         _refuse_v2_only({name: payload[name] for name in V2_ONLY_CREATE_FIELDS if payload.get(name) is not None})
+
+
+def check_reschedule_fields(version: ApiVersion, payload: Mapping[str, Any]) -> None:
+    """Refuse reschedule-body fields ``version`` does not take (v1-only fields on v2), before anything is sent."""
+    if version == "v2":
+        _refuse_v1_only({name: payload[name] for name in V1_ONLY_RESCHEDULE_FIELDS if payload.get(name) is not None})
+
+
+def create_booking(version: ApiVersion, payload: Mapping[str, Any]) -> Call:
+    """``POST /bookings`` (both versions); v2-only fields are refused on v1."""
+    check_create_fields(version, payload)
     return Call("POST", "/bookings", json=dict(payload))
 
 
@@ -159,7 +199,13 @@ def list_bookings(
                 for name in unknown
             ]
         )
-    return Call("GET", "/bookings", params={**given, "page_number": page_number, "page_size": page_size})
+    checked = {name: _filter_value(name, value) for name, value in given.items()}
+    return Call(
+        "GET",
+        "/bookings",
+        params={**checked, "page_number": page_number, "page_size": page_size},
+        items_key="bookings",
+    )
 
 
 def cancel_booking(version: ApiVersion, booking_sid: Any, cancel_reason: str | None = None) -> Call:
@@ -175,9 +221,31 @@ def cancel_booking(version: ApiVersion, booking_sid: Any, cancel_reason: str | N
     return Call("PATCH", f"/bookings/{sid}", json=body)
 
 
-def reschedule_booking(version: ApiVersion, booking_sid: Any, payload: Mapping[str, Any]) -> Call:
-    """``PATCH /bookings/{sid}`` with the new slot (both versions; v2 takes only the fields that change)."""
-    return Call("PATCH", f"/bookings/{path_id(booking_sid, 'booking_sid')}", json=dict(payload))
+def reschedule_booking(
+    version: ApiVersion,
+    booking_sid: Any,
+    payload: Mapping[str, Any],
+    current: Mapping[str, Any] | None = None,
+) -> Call:
+    """``PATCH /bookings/{sid}`` with the new slot.
+
+    v1 takes the payload as given (its help center requires name, email, slot and zone every time).
+    v2 takes only what changes: ``name`` / ``email`` are left out when absent or equal to the
+    ``current`` booking's (email ignoring case), the slot always travels with its ``time_zone``, and
+    ``form_responses`` (v1's reference only) is refused rather than sent to be dropped silently.
+
+    :param current: the booking as NeetoCal last showed it (bare), to leave out unchanged fields.
+    """
+    sid = path_id(booking_sid, "booking_sid")
+    if version == "v1":
+        return Call("PATCH", f"/bookings/{sid}", json=dict(payload))
+    check_reschedule_fields(version, payload)
+    body = {name: value for name, value in payload.items() if value is not None}
+    if current is not None:
+        for name in ("name", "email"):
+            if name in body and _same_text(body[name], current.get(name), ignore_case=name == "email"):
+                del body[name]
+    return Call("PATCH", f"/bookings/{sid}", json=body)
 
 
 def get_slots(
@@ -203,20 +271,20 @@ def get_slots(
 def list_meetings(version: ApiVersion, *, page_number: int, page_size: int, host_email: str | None = None) -> Call:
     """One page of ``GET /meetings`` (both versions)."""
     return Call(
-        "GET", "/meetings", params={"host_email": host_email, "page_number": page_number, "page_size": page_size}
+        "GET",
+        "/meetings",
+        params={"host_email": host_email, "page_number": page_number, "page_size": page_size},
+        items_key="meetings",
     )
-
-
-#: The key holding a listing's items, per listing path.
-LIST_KEYS = {"/bookings": "bookings", "/meetings": "meetings"}
 
 
 # -- answers -------------------------------------------------------------------------------------
 
 
 def booking_of(version: ApiVersion, data: Mapping[str, Any]) -> dict[str, Any]:
-    """The booking in a create / get / update answer: bare (v1, and v2 as far as documented) or,
-    on v2, wrapped as ``{"booking": {...}}`` (NeetoCal's v2 meeting answers are wrapped so)."""
+    """The booking in a create / get / update (or v2 cancel) answer: bare (v1, and v2 as far as
+    documented) or, on v2, wrapped as ``{"booking": {...}}`` (NeetoCal's v2 meeting answers are
+    wrapped so). Anything else is returned as it came (v1's cancel answers ``{"message": ...}``)."""
     inner = data.get("booking")
     if version == "v2" and isinstance(inner, dict) and "sid" not in data:
         return inner
@@ -275,6 +343,59 @@ def error_for_answer(
     return NeetoCalClientError(**fields)
 
 
+def _filter_value(name: str, value: Any) -> Any:
+    """A listing filter's value as the query string carries it; a value the API cannot take is refused."""
+    choices = FILTER_CHOICES.get(name)
+    if choices is not None:
+        if value not in choices:
+            raise NeetoCalValidationError([FieldProblem(name, value, f"expected one of {', '.join(choices)}")])
+        return value
+    if name in ("starts_after", "starts_before"):
+        if isinstance(value, dt.datetime):
+            if value.tzinfo is None:
+                raise NeetoCalValidationError(
+                    [FieldProblem(name, value, "a datetime without a time zone: expected an aware datetime")]
+                )
+            return value.isoformat()
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        if isinstance(value, str) and _DATE_FILTER_RE.fullmatch(value.strip()):
+            return value.strip()
+        raise NeetoCalValidationError(
+            [FieldProblem(name, value, "expected an ISO-8601 date-time or a date YYYY-MM-DD, e.g. '2030-01-08'")]
+        )
+    if name == "search" and (not isinstance(value, str) or len(value.strip()) < MIN_SEARCH_LENGTH):
+        raise NeetoCalValidationError(
+            [FieldProblem(name, value, f"expected text of at least {MIN_SEARCH_LENGTH} characters")]
+        )
+    if not isinstance(value, str) or not value.strip():
+        raise NeetoCalValidationError([FieldProblem(name, value, "expected non-empty text")])
+    return value.strip()
+
+
+def _same_text(wanted: Any, current: Any, *, ignore_case: bool) -> bool:
+    if not isinstance(wanted, str) or not isinstance(current, str):
+        return False
+    if ignore_case:
+        return wanted.strip().lower() == current.strip().lower()
+    return wanted.strip() == current.strip()
+
+
+def _refuse_v1_only(given: Mapping[str, Any]) -> None:
+    if given:
+        raise NeetoCalValidationError(
+            [
+                FieldProblem(
+                    name,
+                    given[name],
+                    "NeetoCal API v2 does not document it for this call (v2 might drop it silently): leave it "
+                    "out, or set the connection's api_version extra to 'v1'",
+                )
+                for name in sorted(given)
+            ]
+        )
+
+
 def _refuse_v2_only(given: Mapping[str, Any]) -> None:
     if given:
         raise NeetoCalValidationError(
@@ -293,13 +414,16 @@ def _refuse_v2_only(given: Mapping[str, Any]) -> None:
 __all__ = [
     "API_VERSIONS",
     "DEFAULT_API_VERSION",
-    "LIST_KEYS",
     "MAX_PAGE_SIZE",
+    "V1_ONLY_RESCHEDULE_FIELDS",
+    "V2_ONLY_CREATE_FIELDS",
     "ApiVersion",
     "Call",
     "api_path",
     "booking_of",
     "cancel_booking",
+    "check_create_fields",
+    "check_reschedule_fields",
     "checked_api_version",
     "create_booking",
     "error_for_answer",

@@ -88,6 +88,8 @@ def build_booking_payload(
     preferred_meeting_spot: Any = None,
     form_responses: Any = None,
     metadata: Any = None,
+    override_availability: Any = None,
+    host_email: Any = None,
 ) -> dict[str, Any]:
     """Validate booking arguments and build the JSON body of ``POST /bookings``.
 
@@ -95,6 +97,11 @@ def build_booking_payload(
     ``slot_date`` + ``slot_start_time`` (wall-clock values in ``time_zone``); giving neither books
     the meeting's first available slot, as the API allows. Optional arguments that are absent are
     left out of the payload, never sent as ``null``.
+
+    ``override_availability`` (book outside the meeting's availability) and ``host_email`` (which
+    host of a multi-host meeting takes it) exist on NeetoCal API v2 only; they are checked here and
+    sent only when set (``override_availability`` only when true), and
+    :func:`airflow_provider_neetocal.api_contract.check_create_fields` refuses them for v1.
 
     :raises NeetoCalValidationError: listing every invalid argument; nothing should be sent then.
     """
@@ -108,6 +115,12 @@ def build_booking_payload(
         )
     checks.optional(payload, "form_responses", form_responses, _form_responses)
     checks.optional(payload, "metadata", metadata, _metadata)
+    if not is_absent(override_availability) and checks.check("override_availability", override_availability, _flag):
+        payload["override_availability"] = True
+    if not is_absent(host_email):
+        payload["host_email"] = checks.check(
+            "host_email", host_email, lambda v: _email(v, "the email address of one of the meeting's hosts")
+        )
     checks.raise_if_any()
     return payload
 
@@ -122,17 +135,25 @@ def build_reschedule_payload(
     slot_start: Any = None,
     form_responses: Any = None,
     reschedule_reason: Any = None,
+    attendee_required: bool = True,
 ) -> dict[str, Any]:
     """Validate and build the JSON body of ``PATCH /bookings/{sid}`` (a reschedule).
 
-    NeetoCal's help center lists name, email, slot_date, slot_start_time and time_zone as
-    required, so unlike a create the slot cannot be left to NeetoCal.
+    NeetoCal's v1 help center lists name, email, slot_date, slot_start_time and time_zone as
+    required, so unlike a create the slot cannot be left to NeetoCal. API v2 takes only what
+    changes: with ``attendee_required=False`` a name or email left out is not sent (the booking
+    keeps its own), and one given is still checked.
 
     :raises NeetoCalValidationError: listing every invalid argument; nothing should be sent then.
     """
     checks = _Checks()
     payload: dict[str, Any] = {}
     checks.attendee(payload, name, email, time_zone)
+    if not attendee_required:
+        for field, value in (("name", name), ("email", email)):
+            if is_absent(value):
+                payload.pop(field)
+                checks.problems = [p for p in checks.problems if p.field != field]
     checks.slot(payload, slot_start, slot_date, slot_start_time, required=True)
     checks.optional(payload, "form_responses", form_responses, _form_responses)
     if not is_absent(reschedule_reason):
@@ -269,6 +290,15 @@ def _text(value: Any, what: str, limit: int = MAX_TEXT_LENGTH) -> str:
     if any(unicodedata.category(ch) in _CONTROL_CATEGORIES for ch in text):
         raise _FieldError(f"contains control characters: expected {what}")
     return text
+
+
+def _flag(value: Any) -> bool:
+    """A yes/no argument: a bool, or the text a template renders one to (``True``, ``false``)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise _FieldError(f"got {value!r}: expected true or false")
 
 
 def _meeting_slug(value: Any) -> str:

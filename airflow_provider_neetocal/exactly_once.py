@@ -98,7 +98,8 @@ class Absent:
     """Proven: no live booking of this attendee can be the one this request made.
 
     :param duplicate_refused: NeetoCal would itself refuse a second booking for this request (a
-        fixed slot on a one-on-one meeting), so re-sending after a lost answer cannot duplicate.
+        fixed slot on a one-on-one meeting, without API v2's ``override_availability``), so
+        re-sending after a lost answer cannot duplicate.
     """
 
     duplicate_refused: bool = False
@@ -267,7 +268,9 @@ def judge_lookup(
     if matches:
         return _found(matches, run_started)
     one_on_one = isinstance(meeting, Mapping) and meeting.get("kind") in ONE_ON_ONE_KINDS
-    return Absent(duplicate_refused=start is not None and one_on_one)
+    # override_availability (API v2) books past the meeting's rules: nothing says a taken slot is still refused.
+    overriding = bool(payload.get("override_availability"))
+    return Absent(duplicate_refused=start is not None and one_on_one and not overriding)
 
 
 def _found(matches: list[dict[str, Any]], run_started: dt.datetime | None) -> Found:
@@ -550,10 +553,10 @@ class ExactlyOnce:
         except NeetoCalAuthError as error:
             if error.status == 401:
                 raise  # a key NeetoCal does not know: no retry can help, and no POST would pass either
-            reason = f"listing the attendee's bookings failed ({error}): the key needs GET /bookings"
+            reason = f"listing the attendee's bookings failed ({error.brief()}): the key needs GET /bookings"
             return Unknowable(reason), None
         except NeetoCalApiError as error:
-            return Unknowable(f"listing the attendee's bookings failed: {error}"), None
+            return Unknowable(f"listing the attendee's bookings failed: {error.brief()}"), None
         with self._lock:
             lookup = judge_lookup(
                 bookings,
@@ -585,8 +588,15 @@ class ExactlyOnce:
                     self._meetings[slug] = resolve_meeting(self.hook.list_meetings(), slug)
                 except NeetoCalApiError as error:
                     # Not cached: the next look-up may get through.
-                    return Unknowable(f"GET /meetings failed: {error}")
+                    return Unknowable(f"GET /meetings failed: {error.brief()}")
             return self._meetings[slug]
+
+    def listed_meeting_name(self, slug: str) -> str | None:
+        """The meeting's name if a look-up already listed it; never sends a request (for error messages)."""
+        with self._meetings_lock:
+            meeting = self._meetings.get(slug)
+        name = meeting.get("name") if isinstance(meeting, dict) else None
+        return name if isinstance(name, str) and name.strip() else None
 
     def _claim(self, booking: dict[str, Any]) -> bool:
         """Hand ``booking`` out; ``False`` if another row already holds it (two look-ups raced to it)."""

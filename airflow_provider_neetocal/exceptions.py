@@ -9,8 +9,11 @@ The hierarchy encodes one decision that matters to Airflow: **is retrying the ta
   own retries, an unknown outcome) derive from plain ``AirflowException``, so Airflow's task
   retries apply.
 
-Every message names what was attempted (method and path, never the API key), the HTTP status and
-NeetoCal's own words, because "400 Bad Request" alone sends people to read code.
+Every message leads with what happened and what to do, because the Airflow log viewer shows the first
+~90 characters of a line and a reason past its right edge is a reason nobody reads; a slot is named
+in the attendee's zone. The HTTP details follow in parentheses: the status, what was attempted
+(method and path, never the API key) and NeetoCal's own words, because "400 Bad Request" alone
+sends people to read code.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import json
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_neetocal._compat import AirflowException, AirflowFailException
 
@@ -84,8 +87,8 @@ class NeetoCalBookingExistsError(AirflowFailException):
     def __init__(self, booking: dict[str, Any]) -> None:
         self.booking = booking
         super().__init__(
-            f"NeetoCal already has booking {booking.get('sid')} for {booking.get('email')} starting "
-            f"{booking.get('starts_at')} (created {booking.get('created_at')}); not booking again because "
+            f"{booking.get('email')} is already booked at {start_in_attendee_zone(booking)}: NeetoCal booking "
+            f"{booking.get('sid')} (created {booking.get('created_at')}); not booking again because "
             "if_exists='fail' (use 'reuse' to adopt it)"
         )
 
@@ -101,8 +104,9 @@ class NeetoCalBookingClaimedError(AirflowFailException):
     def __init__(self, booking: dict[str, Any]) -> None:
         self.booking = booking
         super().__init__(
-            f"NeetoCal booking {booking.get('sid')} for {booking.get('email')} starting {booking.get('starts_at')} "
-            f"was created during this DAG run (at {booking.get('created_at')}; or at most 5 minutes before it "
+            f"Duplicate request in this DAG run: {booking.get('email')} at {start_in_attendee_zone(booking)} is "
+            f"already booked: NeetoCal booking {booking.get('sid')} was created during this DAG run "
+            f"(at {booking.get('created_at')}; or at most 5 minutes before it "
             "started, the allowance for clock skew between Airflow and NeetoCal) by another task or row; this "
             "task's first try cannot have made it, so it is neither adopted nor booked again: remove the duplicate "
             "request or give each request its own slot; if it is a booking an earlier run made minutes ago, "
@@ -137,6 +141,13 @@ class NeetoCalBookingUnknownError(AirflowException):
         super().__init__(head)
 
 
+class NeetoCalBookingEndedError(AirflowFailException):
+    """A watched booking was cancelled or rejected, so what the sensor waits for can never come.
+
+    Retrying cannot help: the task fails at once (or is skipped with ``soft_fail=True``).
+    """
+
+
 class NeetoCalBulkError(AirflowException):
     """Some rows of a bulk booking were not booked; the others were.
 
@@ -158,12 +169,21 @@ class NeetoCalBulkClientError(NeetoCalBulkError, AirflowFailException):
 class NeetoCalApiError(AirflowException):
     """NeetoCal answered with an error status (or did not answer usefully).
 
+    ``str(error)`` reads ``<what happened> — <what to do> (<HTTP details>)``: the reason first, in
+    words a DAG author acts on, then the status, the request and NeetoCal's own words. An operator
+    that knows more (the slot, the meeting) puts it first with :meth:`lead_with`.
+
     :param method: HTTP method of the request.
     :param endpoint: path of the request below the API root, e.g. ``/bookings``.
     :param status: HTTP status, or ``None`` when no response was received.
     :param message: NeetoCal's own message (from ``error``, ``errors``, ``message`` or ``notice``),
         or a description of the network failure.
     """
+
+    #: What happened, before NeetoCal's words; per type.
+    what: ClassVar[str] = "NeetoCal could not complete the request"
+    #: What to do about it; per type.
+    advice: ClassVar[str] = ""
 
     def __init__(
         self,
@@ -179,25 +199,82 @@ class NeetoCalApiError(AirflowException):
         self.status = status
         self.api_message = message
         self.errors = errors or ([message] if message else [])
-        where = f"{method} {endpoint}"
-        prefix = f"NeetoCal answered HTTP {status} to {where}" if status else f"{where} failed"
-        super().__init__(f"{prefix}: {message}" if message else prefix)
+        self.lead: str | None = None
+        super().__init__(self.compose())
+
+    @property
+    def http_details(self) -> str:
+        """The status, the request and (unless the reason already quotes them) NeetoCal's words."""
+        answered = self.answered()
+        if self.lead and self.api_message:
+            return f"{answered}: {self.api_message}"
+        return answered
+
+    def answered(self) -> str:
+        """The status and the request, e.g. ``NeetoCal answered HTTP 422 to POST /bookings``."""
+        where = f"{self.method} {self.endpoint}"
+        return f"NeetoCal answered HTTP {self.status} to {where}" if self.status else where
+
+    def reason(self) -> str:
+        """What happened, in one clause: ``what`` and NeetoCal's words."""
+        return f"{self.what}: {self.api_message}" if self.api_message else self.what
+
+    def compose(self) -> str:
+        """The message: reason (or the operator's lead), advice, then the HTTP details in parentheses."""
+        head = self.lead or self.reason()
+        if self.advice and not self.lead:
+            head = f"{head} — {self.advice}"
+        return f"{head} ({self.http_details})"
+
+    def brief(self) -> str:
+        """The reason and the HTTP details without the advice: for a log line about a retry in progress."""
+        return f"{self.lead or self.reason()} ({self.http_details})"
+
+    def lead_with(self, lead: str) -> None:
+        """Put ``lead`` (what happened and what to do, in the caller's terms) first; NeetoCal's words follow.
+
+        Changes this error in place, so a bare ``raise`` keeps its type and traceback.
+        """
+        self.lead = lead
+        self.args = (self.compose(),)
 
 
 class NeetoCalClientError(NeetoCalApiError, AirflowFailException):
     """A 4xx answer other than 408/429: the request itself is wrong; retrying cannot help."""
 
+    what = "NeetoCal refused the request"
+    advice = "fix it and run again; retrying the same request cannot help"
+
+    def reason(self) -> str:
+        if self.status is not None and 300 <= self.status < 400:
+            return f"NeetoCal answered with a redirect: {self.api_message}"
+        return super().reason()
+
+    def compose(self) -> str:
+        if self.status is not None and 300 <= self.status < 400 and not self.lead:
+            return f"{self.reason()} ({self.http_details})"  # the redirect message says what to do
+        return super().compose()
+
 
 class NeetoCalAuthError(NeetoCalClientError):
     """401/403: the API key is missing, wrong, expired or lacks access to this workspace."""
+
+    what = "NeetoCal refused the API key"
+    advice = "check the connection's API key (NeetoCal → Admin panel → API Keys) and Workspace"
 
 
 class NeetoCalNotFoundError(NeetoCalClientError):
     """404: the booking, meeting or route does not exist in this workspace."""
 
+    what = "Not found in this NeetoCal workspace"
+    advice = "check the meeting slug or booking sid, and that the connection's Workspace is the right one"
+
 
 class NeetoCalRetryableError(NeetoCalApiError):
     """A failure that may pass on its own: Airflow's task retries apply."""
+
+    what = "NeetoCal could not complete the request"
+    advice = "probably temporary: Airflow retries the task if it has retries left"
 
 
 class NeetoCalRateLimitError(NeetoCalRetryableError):
@@ -206,19 +283,38 @@ class NeetoCalRateLimitError(NeetoCalRetryableError):
     :param retry_after: seconds NeetoCal asked to wait (``Retry-After``), when it said so.
     """
 
+    what = "NeetoCal is rate-limiting this API key"
+
     def __init__(self, *, retry_after: float | None = None, **kwargs: Any) -> None:
         self.retry_after = retry_after
         super().__init__(**kwargs)
+
+    @property
+    def advice(self) -> str:  # type: ignore[override]
+        wait = f" (NeetoCal asked to wait {self.retry_after:g} s)" if self.retry_after is not None else ""
+        return f"Airflow retries the task if it has retries left{wait}; if it persists, send fewer requests per second"
 
 
 class NeetoCalServerError(NeetoCalRetryableError):
     """5xx or 408 from NeetoCal (or a proxy in front of it), or an answer the hook cannot use
     (larger than the size cap, not the documented shape)."""
 
+    def reason(self) -> str:
+        if self.status == 408:
+            what = "NeetoCal timed out on the request"
+        elif self.status is not None and self.status >= 500:
+            what = "NeetoCal had a server error"
+        else:
+            what = "NeetoCal's answer could not be used"
+        return f"{what}: {self.api_message}" if self.api_message else what
+
 
 class NeetoCalPaginationError(NeetoCalServerError):
     """A listing's pages do not add up: a page repeats the previous one, comes back with another
     page number, or more pages are announced than the hook walks (``MAX_PAGES``). Retryable."""
+
+    def reason(self) -> str:
+        return f"NeetoCal's listing pages do not add up: {self.api_message}"
 
 
 class NeetoCalConnectionError(NeetoCalRetryableError):
@@ -228,9 +324,18 @@ class NeetoCalConnectionError(NeetoCalRetryableError):
         (refused, DNS, connect timeout): repeating it is safe even for a write.
     """
 
+    what = "Could not reach NeetoCal"
+    advice = (
+        "check the connection's Workspace / base URL, proxy and network; Airflow retries the task if it has "
+        "retries left"
+    )
+
     def __init__(self, *, request_sent: bool, **kwargs: Any) -> None:
         self.request_sent = request_sent
         super().__init__(**kwargs)
+
+    def answered(self) -> str:
+        return f"{self.method} {self.endpoint}: no HTTP answer"
 
 
 class NeetoCalOutcomeUnknownError(NeetoCalRetryableError):
@@ -240,18 +345,38 @@ class NeetoCalOutcomeUnknownError(NeetoCalRetryableError):
     ``cause`` is the underlying error.
     """
 
+    what = "The request was sent but its answer was lost, so NeetoCal may have applied it"
+    advice = "not re-sent automatically to avoid a duplicate"
+
     def __init__(self, *, cause: NeetoCalApiError) -> None:
         self.cause = cause
         super().__init__(
             method=cause.method,
             endpoint=cause.endpoint,
             status=cause.status,
-            message=(
-                f"{cause.api_message}. The request was sent, so NeetoCal may have applied it: "
-                "not re-sent automatically to avoid a duplicate"
-            ),
+            message=cause.api_message,
             errors=cause.errors,
         )
+
+    def reason(self) -> str:
+        return f"{self.what} ({self.cause.reason()})"
+
+
+def start_in_attendee_zone(booking: dict[str, Any]) -> str:
+    """A booking's start as ``2031-07-15 11:00 (Asia/Kolkata)``: the wall-clock time its attendee sees.
+
+    Falls back to NeetoCal's ``starts_at`` as given when the booking has no readable start or zone.
+    """
+    starts_at, zone = booking.get("starts_at"), booking.get("time_zone")
+    try:
+        import pendulum
+
+        start = pendulum.parse(str(starts_at))
+        if isinstance(zone, str) and zone and isinstance(start, pendulum.DateTime):
+            return f"{start.in_timezone(zone).format('YYYY-MM-DD HH:mm')} ({zone})"
+    except Exception:  # any unreadable start or zone: show what NeetoCal sent
+        pass
+    return str(starts_at)
 
 
 def error_messages_from_body(

@@ -35,20 +35,20 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     "base_url": {
         "label": "Base URL (advanced)",
         "description": (
-            "Origin of a NeetoCal-compatible server or proxy; overrides Workspace. "
-            "https:// required except for loopback addresses."
+            "Optional, e.g. https://proxy.example.com: origin of a NeetoCal-compatible server or proxy; "
+            "overrides Workspace. https:// required except for loopback addresses."
         ),
         "schema": {"type": ["string", "null"]},
     },
     "timeout": {
         "label": "Read timeout (seconds)",
-        "description": "How long to wait for NeetoCal's answer (default 30; connect timeout 10).",
+        "description": "Optional, e.g. 30: seconds to wait for NeetoCal's answer (default 30; connect timeout 10).",
         "schema": {"type": ["number", "null"], "minimum": 1},
     },
     "proxy": {
         "label": "Proxy URL (advanced)",
         "description": (
-            "Proxy for every request to NeetoCal, e.g. http://proxy.internal:3128. "
+            "Optional, e.g. http://proxy.internal:3128: proxy for every request to NeetoCal. "
             "HTTP(S)_PROXY from the environment is ignored."
         ),
         "schema": {"type": ["string", "null"]},
@@ -56,10 +56,24 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     "ca_bundle": {
         "label": "CA bundle path (advanced)",
         "description": (
-            "File of CA certificates to verify NeetoCal's (or the proxy's) TLS certificate; "
-            "default: REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE, else the system's."
+            "Optional, e.g. /etc/ssl/certs/corp-ca.pem: file of CA certificates to verify NeetoCal's (or the "
+            "proxy's) TLS certificate; default: REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE, else the system's."
         ),
         "schema": {"type": ["string", "null"]},
+    },
+    "api_version": {
+        "label": "API version",
+        "description": (
+            "NeetoCal API the provider speaks: v1 (the default; NeetoCal marks it deprecated) or v2. "
+            "Switching needs nothing else: see the README, API versions."
+        ),
+        # An enum renders as a select in Airflow >= 3.2's form; older forms get a SelectField from the hook.
+        "schema": {
+            "type": "string",
+            "enum": ["v1", "v2"],
+            "default": "v1",
+            "values_display": {"v1": "v1 (default, deprecated by NeetoCal)", "v2": "v2"},
+        },
     },
 }
 
@@ -93,8 +107,13 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_neetocal.operators.booking",
                     "airflow_provider_neetocal.operators.bulk",
                     "airflow_provider_neetocal.operators.lifecycle",
+                    "airflow_provider_neetocal.operators.read",
                 ],
             }
+        ],
+        "sensors": [{"integration-name": "NeetoCal", "python-modules": ["airflow_provider_neetocal.sensors.booking"]}],
+        "triggers": [
+            {"integration-name": "NeetoCal", "python-modules": ["airflow_provider_neetocal.triggers.booking"]}
         ],
         "connection-types": [
             {

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import tenacity
 
 from airflow_provider_neetocal.exceptions import (
+    NeetoCalApiError,
     NeetoCalConnectionError,
     NeetoCalRateLimitError,
     NeetoCalRetryableError,
@@ -112,7 +113,9 @@ class RetryPolicy:
         def before_sleep(state: tenacity.RetryCallState) -> None:
             if logger is None or state.outcome is None or state.next_action is None:
                 return
-            logger.warning("%s; retrying in %.1f s", state.outcome.exception(), state.next_action.sleep)
+            error = state.outcome.exception()
+            brief = error.brief() if isinstance(error, NeetoCalApiError) else error
+            logger.warning("%s; retrying in %.1f s", brief, state.next_action.sleep)
 
         return tenacity.Retrying(
             retry=tenacity.retry_if_exception(should_retry),

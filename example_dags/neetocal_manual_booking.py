@@ -1,4 +1,10 @@
-"""Book a NeetoCal meeting from the Airflow UI: "Trigger DAG" shows the Params below as a form."""
+"""Book a NeetoCal meeting from the Airflow UI: **Trigger** shows the Params below as a form.
+
+The slot is a date and a wall-clock start time *in the attendee's time zone*, as NeetoCal itself
+takes it: what the user types is what the attendee's calendar shows, whatever zone the browser or
+Airflow runs in. (A date-time picker would read the time in the UI's zone, UTC by default, and
+silently book another hour.)
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,6 @@ except ImportError:  # Airflow 2.x
     from airflow.decorators import task  # type: ignore[attr-defined,no-redef]
     from airflow.models import DAG, Param
 
-from airflow_provider_neetocal.booking import MEETING_SPOTS
 from airflow_provider_neetocal.operators.booking import NeetoCalCreateBookingOperator
 
 TIME_ZONES = [
@@ -34,9 +39,14 @@ TIME_ZONES = [
     "Australia/Sydney",
 ]
 
+#: The spots the example meeting (``meeting-with-oliver-smith``) offers, with their labels: NeetoCal refuses
+#: a spot the meeting does not offer. For another meeting, list what it offers (all NeetoCal knows:
+#: ``airflow_provider_neetocal.booking.MEETING_SPOTS``).
+OFFERED_SPOTS = {"jitsi": "Jitsi Meet", "zoom": "Zoom", "google_meet": "Google Meet", "in_person": "In person"}
+
 with DAG(
     dag_id="neetocal_manual_booking",
-    description="Create one NeetoCal booking from a form (Trigger DAG w/ config).",
+    description="Book one NeetoCal meeting from a form: click Trigger.",
     schedule=None,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
@@ -47,41 +57,74 @@ with DAG(
             type="string",
             pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
             title="Meeting",
-            description="Slug of the scheduling link, the last part of its booking URL.",
+            description="Slug of the scheduling link: the last part of its booking URL.",
         ),
         "name": Param("Eve Smith", type="string", minLength=1, maxLength=255, title="Attendee name"),
         "email": Param("eve@example.com", type="string", format="email", title="Attendee email"),
-        "slot_start": Param(
+        "time_zone": Param(
+            "Asia/Kolkata",
+            type="string",
+            enum=TIME_ZONES,
+            title="Attendee time zone",
+            description="Date and Start time below are read in this zone, not in your browser's or Airflow's.",
+        ),
+        "slot_date": Param(
             None,
             type=["null", "string"],
-            format="date-time",
-            title="Start",
-            description="Leave empty to book the meeting's first available slot.",
+            format="date",
+            title="Date (in the attendee's time zone)",
+            description="Leave Date and Start time empty to book the meeting's first free slot.",
         ),
-        "time_zone": Param("Asia/Kolkata", type="string", enum=TIME_ZONES, title="Attendee time zone"),
-        "preferred_meeting_spot": Param("jitsi", type="string", enum=list(MEETING_SPOTS), title="Meeting spot"),
+        "slot_start_time": Param(
+            None,
+            type=["null", "string"],
+            title="Start time (in the attendee's time zone)",
+            description=(
+                "Wall-clock time in the attendee's time zone, e.g. 14:00 or 02:00 PM: booked as typed, "
+                "never converted from UTC."
+            ),
+        ),
+        "preferred_meeting_spot": Param(
+            "jitsi",
+            type="string",
+            enum=list(OFFERED_SPOTS),
+            values_display=OFFERED_SPOTS,
+            title="Meeting spot",
+            description="The meeting must offer it: these are the four meeting-with-oliver-smith offers.",
+        ),
         "guests": Param(
-            [],
-            type="array",
+            None,
+            type=["null", "array"],
             items={"type": "string", "format": "email"},
             title="Guests",
-            description="Email addresses of other people to invite, one per line.",
+            description="Optional: email addresses of other people to invite, one per line.",
         ),
-        "language": Param("English", type="string", title="Language (form answer)"),
+        "language": Param(
+            None,
+            type=["null", "string"],
+            title="Language",
+            description="Optional: the attendee's answer to the meeting's Language question, e.g. English.",
+        ),
     },
     doc_md="""
 ### Book a NeetoCal meeting from a form
 
-Click **Trigger** (▶) and fill in the form: meeting, attendee, start and time zone, meeting spot
-and guests. The task validates everything before it calls NeetoCal, so a typo fails fast with a
-message that names the field and sends nothing. The created booking is the task's
+Click **Trigger** and fill in the form: meeting, attendee, the attendee's time zone, then the
+**date and start time in that zone** (both empty: the meeting's first free slot), meeting spot,
+guests and language. The time is booked as typed, in the attendee's zone.
+
+The task validates everything before it calls NeetoCal, so a typo fails fast with a message that
+names the field and sends nothing. A refusal leads the task log with the reason, e.g. *Slot
+2031-07-15 11:00 (Asia/Kolkata) is already booked for Meeting with Oliver Smith — pick another, or
+leave the slot empty to book the first free one*. The created booking is the task's
 `return_value` XCom, and the **NeetoCal booking** button in the task view opens it.
 
-From the command line:
+From the command line (`slot_start`, one ISO-8601 instant with its offset, may replace
+`slot_date` + `slot_start_time`):
 
 ```bash
-airflow dags trigger neetocal_manual_booking \\
-  -c '{"name": "Eve Smith", "email": "eve@example.com", "slot_start": "2030-07-15T11:00:00+05:30"}'
+airflow dags trigger neetocal_manual_booking -c '{"name": "Eve Smith", "email": "eve@example.com",
+  "time_zone": "Asia/Kolkata", "slot_date": "2031-07-15", "slot_start_time": "11:00"}'
 ```
 
 Needs the `neetocal_default` connection (a workspace and API key, or the local sandbox).
@@ -92,11 +135,17 @@ Needs the `neetocal_default` connection (a workspace and API key, or the local s
         meeting_slug="{{ params.meeting_slug }}",
         name="{{ params.name }}",
         attendee_email="{{ params.email }}",
-        slot_start="{{ params.slot_start }}",
         time_zone="{{ params.time_zone }}",
+        slot_date="{{ params.slot_date }}",
+        slot_start_time="{{ params.slot_start_time }}",
+        # Not in the form: a run's conf may give the slot as one instant instead (command line, REST API).
+        slot_start="{{ params.get('slot_start') }}",
         preferred_meeting_spot="{{ params.preferred_meeting_spot }}",
         # Rendered as a JSON string (templates render to text); the operator decodes it.
-        form_responses='{"guest_email_s": {{ params.guests | tojson }}, "language": {{ params.language | tojson }}}',
+        form_responses=(
+            '{"guest_email_s": {{ (params.guests or []) | tojson }}'
+            '{% if params.language %}, "language": {{ params.language | tojson }}{% endif %}}'
+        ),
     )
 
     @task

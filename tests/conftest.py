@@ -18,6 +18,10 @@ os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".airflow" / "test"))
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "example_dags"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+# A fixed, test-only Fernet key: unit-test mode otherwise makes a new one per process, and the trigger
+# rows of an asset watcher (example DAG neetocal_on_new_booking), re-read whenever DAGs are synced to
+# the DB, could not be decrypted by the next test process.
+os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", "dGVzdC1vbmx5LWZlcm5ldC1rZXktMzItYnl0ZXMhIT0=")
 #: Test-only DAG files. ``dag.test()`` (Airflow 3) runs a DAG only if it is found in a DAG bundle, so
 #: they form a second bundle beside the example DAGs (the default "dags-folder" bundle).
 TEST_DAGS = ROOT / "tests" / "integration" / "dags"

@@ -130,6 +130,9 @@ class NeetoCalHook(BaseHook):
         self.pacer = pacer
         self.pool_maxsize = pool_maxsize
         self._sleep = time.sleep
+        #: The ``Date`` header of the last answer: NeetoCal's clock, which the booking sensor compares
+        #: booking times with (``None`` before the first answer or when the server sent none).
+        self.last_server_date: str | None = None
 
     # -- Airflow connection form (Airflow 2.x and 3.0/3.1; 3.2+ reads provider info) ----------
 
@@ -142,23 +145,39 @@ class NeetoCalHook(BaseHook):
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Extra fields stored in the connection's ``extra`` (advanced base URL, timeout)."""
+        """Extra fields stored in the connection's ``extra`` (advanced base URL, timeout, API version).
+
+        A field whose schema has an ``enum`` (the API version) is a select, as Airflow >= 3.2 renders it
+        from provider info. Older forms accept only text, number, password and boolean fields, so it
+        is a text field restricted by ``any_of`` (Airflow 3.0/3.1 turn that into a dropdown) and drawn
+        as a ``<select>`` (Airflow 2's form draws the widget it is given).
+        """
         from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
         from flask_babel import lazy_gettext
         from wtforms import StringField
-        from wtforms.validators import Optional
+        from wtforms.validators import Optional, any_of
 
         from airflow_provider_neetocal.provider_info import CONN_FIELDS
 
-        return {
-            name: StringField(
-                lazy_gettext(spec["label"]),
-                widget=BS3TextFieldWidget(),
-                validators=[Optional()],
-                description=spec.get("description", ""),
-            )
-            for name, spec in CONN_FIELDS.items()
-        }
+        widgets: dict[str, Any] = {}
+        for name, spec in CONN_FIELDS.items():
+            schema = spec.get("schema", {})
+            if "enum" in schema:
+                widgets[name] = StringField(
+                    lazy_gettext(spec["label"]),
+                    widget=_SelectWidget(schema["enum"], schema.get("values_display", {}), schema.get("default")),
+                    validators=[Optional(), any_of(schema["enum"])],
+                    description=spec.get("description", ""),
+                    default=schema.get("default"),
+                )
+            else:
+                widgets[name] = StringField(
+                    lazy_gettext(spec["label"]),
+                    widget=BS3TextFieldWidget(),
+                    validators=[Optional()],
+                    description=spec.get("description", ""),
+                )
+        return widgets
 
     # -- connection --------------------------------------------------------------------------
 
@@ -281,6 +300,7 @@ class NeetoCalHook(BaseHook):
         client_email: str | None = None,
         host_email: str | None = None,
         page_size: int = MAX_PAGE_SIZE,
+        **v2_filters: Any,
     ) -> Iterator[dict[str, Any]]:
         """``GET /bookings``: iterate over every matching booking, fetching pages lazily.
 
@@ -288,9 +308,13 @@ class NeetoCalHook(BaseHook):
         :param client_email: only the bookings of this attendee.
         :param host_email: only the bookings hosted by this team member.
         :param page_size: bookings per request (NeetoCal serves at most 100).
+        :param v2_filters: API v2 only (refused on v1, which would ignore them and list everything):
+            ``meeting_sid``, ``search`` (3+ characters), ``starts_after`` / ``starts_before`` (ISO 8601
+            date-time or ``YYYY-MM-DD``, or a date / aware datetime), ``sorting_key`` (``created_at``,
+            ``starts_at``), ``sorting_order`` (``asc``, ``desc``).
         """
-        filters = {"type": type, "client_email": client_email, "host_email": host_email}
-        yield from self._paginate(self._bookings_page(filters), "bookings", page_size)
+        filters = {"type": type, "client_email": client_email, "host_email": host_email, **v2_filters}
+        yield from self._paginate(self._bookings_page(filters), page_size)
 
     def list_bookings_within(self, max_pages: int) -> Iterator[dict[str, Any]] | None:
         """Every booking of the workspace (``GET /bookings``, 100 a page), if that takes at most ``max_pages`` pages.
@@ -300,7 +324,7 @@ class NeetoCalHook(BaseHook):
         one request. Otherwise an iterator over every booking, the first page's included, fetching the
         other pages lazily with :meth:`list_bookings`' guards.
         """
-        pages = self._paginate(self._bookings_page({}), "bookings", MAX_PAGE_SIZE, max_pages=max_pages)
+        pages = self._paginate(self._bookings_page({}), MAX_PAGE_SIZE, max_pages=max_pages)
         try:
             first = next(pages)
         except StopIteration:
@@ -315,21 +339,24 @@ class NeetoCalHook(BaseHook):
         return walk()
 
     def cancel_booking(self, booking_sid: str, *, cancel_reason: str | None = None) -> dict[str, Any]:
-        """Cancel a booking; returns NeetoCal's answer (v1: ``{"message": ...}``).
+        """Cancel a booking; returns NeetoCal's answer (v1: ``{"message": ...}``; v2: the booking, unwrapped).
 
         v1: ``POST /bookings/{sid}/cancel``, the reason in the query string, where v1's reference
         puts it. v2: ``PATCH /bookings/{sid}`` with ``{"status": "cancelled", "cancel_reason": ...}``.
         """
-        call = contract.cancel_booking(self.api_version, booking_sid, cancel_reason)
-        return self._request_object(call.method, call.path, params=call.query, json=call.json)
+        return self._booking_answer(contract.cancel_booking(self.api_version, booking_sid, cancel_reason))
 
-    def reschedule_booking(self, booking_sid: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def reschedule_booking(
+        self, booking_sid: str, payload: dict[str, Any], *, current: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """``PATCH /bookings/{sid}``: move a booking (slot_date, slot_start_time, time_zone, ...).
 
+        On v2 only what changes is sent: with ``current`` (the booking as last read), an unchanged
+        ``name`` or ``email`` is left out (see :func:`~airflow_provider_neetocal.api_contract.reschedule_booking`).
         A 2xx answer without the booking's ``sid`` raises :class:`NeetoCalOutcomeUnknownError`, as
         a lost answer does: the caller reads the booking back to learn whether it moved.
         """
-        call = contract.reschedule_booking(self.api_version, booking_sid, payload)
+        call = contract.reschedule_booking(self.api_version, booking_sid, payload, current)
         return _with_booking_sid(call.method, call.path, self._booking_answer(call))
 
     def get_slots(
@@ -385,7 +412,7 @@ class NeetoCalHook(BaseHook):
         def page(number: int, size: int) -> contract.Call:
             return contract.list_meetings(version, page_number=number, page_size=size, host_email=host_email)
 
-        yield from self._paginate(page, "meetings", page_size)
+        yield from self._paginate(page, page_size)
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the workspace answers and accepts the key, with one cheap authenticated GET.
@@ -467,6 +494,7 @@ class NeetoCalHook(BaseHook):
             self._read_body(response, method, endpoint, deadline)
         finally:
             response.close()
+        self.last_server_date = response.headers.get("Date")
         self.log.debug(
             "NeetoCal %s %s -> HTTP %s in %.0f ms",
             method,
@@ -583,7 +611,6 @@ class NeetoCalHook(BaseHook):
     def _paginate(
         self,
         page_call: Callable[[int, int], contract.Call],
-        key: str,
         page_size: int,
         *,
         max_pages: int | None = None,
@@ -592,7 +619,8 @@ class NeetoCalHook(BaseHook):
             raise NeetoCalValidationError(
                 [FieldProblem("page_size", page_size, f"expected a whole number from 1 to {MAX_PAGE_SIZE}")]
             )
-        endpoint = page_call(1, page_size).path
+        first_call = page_call(1, page_size)
+        endpoint, key = first_call.path, first_call.items_key or ""
         page = 1
         previous: list[dict[str, Any]] | None = None
         while True:
@@ -673,6 +701,27 @@ class NeetoCalHook(BaseHook):
         if method.upper() in _IDEMPOTENT_METHODS:
             raise error
         raise NeetoCalOutcomeUnknownError(cause=error)
+
+
+class _SelectWidget:
+    """Draws a text field as a ``<select>`` of fixed values (Airflow 2's connection form takes no SelectField)."""
+
+    def __init__(self, values: list[str], shown: dict[str, str], default: str | None) -> None:
+        self.values, self.shown, self.default = values, shown, default
+
+    def __call__(self, field: Any, **kwargs: Any) -> Any:
+        from markupsafe import Markup, escape
+        from wtforms.widgets import html_params
+
+        kwargs.setdefault("id", field.id)
+        kwargs["class"] = f"{kwargs.get('class', '')} form-control".strip()
+        chosen = field.data or self.default
+        options = "".join(
+            f'<option value="{escape(value)}"{" selected" if value == chosen else ""}>'
+            f"{escape(self.shown.get(value, value))}</option>"
+            for value in self.values
+        )
+        return Markup(f"<select {html_params(name=field.name, **kwargs)}>{options}</select>")
 
 
 def _timeout(argument: float | tuple[float, float] | None, extra: Any) -> tuple[float, float]:

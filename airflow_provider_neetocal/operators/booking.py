@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_neetocal.booking import build_booking_payload, is_absent
 from airflow_provider_neetocal.connection import DEFAULT_CONN_ID
 from airflow_provider_neetocal.exactly_once import ExactlyOnce, IfExists, checked_if_exists
-from airflow_provider_neetocal.exceptions import FieldProblem, NeetoCalValidationError
+from airflow_provider_neetocal.exceptions import FieldProblem, NeetoCalClientError, NeetoCalValidationError
 from airflow_provider_neetocal.links import (
     BOOKING_SID_XCOM_KEY,
     BOOKING_URL_XCOM_KEY,
@@ -16,7 +17,6 @@ from airflow_provider_neetocal.links import (
 from airflow_provider_neetocal.operators.base import NeetoCalBaseOperator
 
 if TYPE_CHECKING:
-    import datetime as dt
     from collections.abc import Sequence
 
     from airflow_provider_neetocal._compat import Context
@@ -28,7 +28,12 @@ __all__ = [
     "in_operator_terms",
     "push_booking_references",
     "run_start_of",
+    "slot_refusal_lead",
+    "slot_refusal_reason",
 ]
+
+#: How NeetoCal starts the message of a 422 refusing the requested (or the first free) slot.
+SLOT_REFUSED = "the selected slot is not available"
 
 
 class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
@@ -62,6 +67,11 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
     :param form_responses: answers keyed by question field code; a JSON string is accepted.
         Guests go under ``guest_email_s`` as a list of addresses.
     :param metadata: extra booking metadata (a mapping or a JSON string).
+    :param override_availability: NeetoCal API v2 only: ``True`` books the slot even outside the
+        meeting's availability. On a v1 connection, setting it fails the task before any request.
+    :param host_email: NeetoCal API v2 only (documented by NeetoCal's CLI): which host of a
+        multi-host meeting takes the booking. On a v1 connection, setting it fails the task before
+        any request.
     :param neetocal_conn_id: the ``neetocal`` connection to use.
     :param if_exists: what to do when NeetoCal already holds a live booking for this attendee,
         meeting and start before the first attempt (a backfill, a second run for the same people):
@@ -87,6 +97,8 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
         "preferred_meeting_spot",
         "form_responses",
         "metadata",
+        "override_availability",
+        "host_email",
         "neetocal_conn_id",
     )
     template_fields_renderers = {"form_responses": "json", "metadata": "json"}
@@ -106,6 +118,8 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
         preferred_meeting_spot: str | None = None,
         form_responses: dict[str, Any] | str | None = None,
         metadata: dict[str, Any] | str | None = None,
+        override_availability: bool | str | None = None,
+        host_email: str | None = None,
         neetocal_conn_id: str = DEFAULT_CONN_ID,
         if_exists: IfExists = "reuse",
         **kwargs: Any,
@@ -122,6 +136,8 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
         self.preferred_meeting_spot = preferred_meeting_spot
         self.form_responses = form_responses
         self.metadata = metadata
+        self.override_availability = override_availability
+        self.host_email = host_email
 
     def build_payload(self) -> dict[str, Any]:
         """The validated ``POST /bookings`` body for the rendered arguments."""
@@ -138,20 +154,33 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
                 preferred_meeting_spot=self.preferred_meeting_spot,
                 form_responses=self.form_responses,
                 metadata=self.metadata,
+                override_availability=self.override_availability,
+                host_email=self.host_email,
             )
         except NeetoCalValidationError as invalid:
             raise in_operator_terms(invalid, missing) from None
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate, create the booking exactly once, push its references and return it."""
+        from airflow_provider_neetocal.api_contract import check_create_fields
+
         payload = self.build_payload()
+        check_create_fields(self.hook.api_version, payload)
         self.warn_if_retry_delay_is_short()
-        booking, created = ExactlyOnce(
+        once = ExactlyOnce(
             self.hook,
             if_exists=self.if_exists,
             retrying=context["ti"].try_number > 1,
             run_started=run_start_of(context),
-        ).obtain(payload)
+        )
+        try:
+            booking, created = once.obtain(payload)
+        except NeetoCalClientError as refused:
+            why = slot_refusal_reason(refused)
+            if why is not None:
+                slug = payload["meeting_slug"]
+                refused.lead_with(slot_refusal_lead(why, payload, once.listed_meeting_name(slug) or slug))
+            raise
         push_booking_references(context, booking)
         self.log.info(
             "%s NeetoCal booking %s for meeting %s starting %s",
@@ -161,6 +190,34 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
             booking.get("starts_at"),
         )
         return booking
+
+
+def slot_refusal_reason(error: NeetoCalClientError) -> str | None:
+    """Why NeetoCal refused the slot ("it is already booked"), when ``error`` is a 422 refusing it; else ``None``.
+
+    NeetoCal words such a refusal "The selected slot is not available: <why>".
+    """
+    words = next((m for m in error.errors if m.lower().startswith(SLOT_REFUSED)), None)
+    if error.status != 422 or words is None:
+        return None
+    return words[len(SLOT_REFUSED) :].lstrip(" :") or "NeetoCal gave no reason"
+
+
+def slot_refusal_lead(why: str, payload: dict[str, Any], meeting: str) -> str:
+    """A slot refusal in the DAG author's terms: which slot, in the attendee's zone, of which meeting, and what to do.
+
+    :param why: NeetoCal's reason (:func:`slot_refusal_reason`).
+    :param payload: the ``POST /bookings`` body that was refused.
+    :param meeting: the meeting's name (or slug).
+    """
+    if "slot_date" not in payload:
+        return f"No free slot to book for {meeting}: {why} — open more slots in NeetoCal or book another meeting"
+    wall = dt.datetime.strptime(payload["slot_start_time"], "%I:%M %p").strftime("%H:%M")
+    slot = f"Slot {payload['slot_date']} {wall} ({payload['time_zone']})"
+    advice = "pick another, or leave the slot empty to book the first free one"
+    if why.lower().removeprefix("it is ").rstrip(".") == "already booked":
+        return f"{slot} is already booked for {meeting} — {advice}"
+    return f"{slot} is not available for {meeting}: {why} — {advice}"
 
 
 def attendee_email_problem(attendee_email: Any, alert_email: Any) -> FieldProblem | None:

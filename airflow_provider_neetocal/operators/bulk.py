@@ -71,6 +71,8 @@ ROW_FIELDS = (
     "preferred_meeting_spot",
     "form_responses",
     "metadata",
+    "override_availability",
+    "host_email",
 )
 BOOKING_SIDS_XCOM_KEY = "booking_sids"
 FAILURES_XCOM_KEY = "failures"
@@ -108,8 +110,9 @@ class NeetoCalCreateBookingsOperator(NeetoCalBaseOperator):
     (row, email, error, permanent).
 
     :param bookings: the rows: a list of mappings with the create operator's arguments
-        (``name``, ``email``, ``slot_start`` or ``slot_date``/``slot_start_time``, ...), an upstream
-        ``XComArg``, or a JSON string of such a list.
+        (``name``, ``email``, ``slot_start`` or ``slot_date``/``slot_start_time``, ...; on API v2
+        also ``override_availability`` and ``host_email``, refused for every row before any request
+        on v1), an upstream ``XComArg``, or a JSON string of such a list.
     :param meeting_slug: default for rows without one.
     :param time_zone: default for rows without one.
     :param preferred_meeting_spot: default for rows without one.
@@ -214,6 +217,7 @@ class NeetoCalCreateBookingsOperator(NeetoCalBaseOperator):
     def execute(self, context: Context) -> list[dict[str, Any] | None]:
         """Validate all rows, then create each exactly once; report and fail at the end if any failed."""
         payloads = self.build_payloads()
+        check_rows_for_version(self.hook.api_version, payloads)
         self.warn_if_retry_delay_is_short()
         hook = self.hook
         hook.pacer = pacer = Pacer(self.max_requests_per_second, sleep=hook._sleep)
@@ -290,6 +294,20 @@ class NeetoCalCreateBookingsOperator(NeetoCalBaseOperator):
         if stop is not None:
             stop.set()
         super().on_kill()
+
+
+def check_rows_for_version(version: str, payloads: Sequence[Mapping[str, Any]]) -> None:
+    """Refuse, for every row at once, the fields the connection's API version does not take (nothing sent)."""
+    from airflow_provider_neetocal.api_contract import check_create_fields, checked_api_version
+
+    problems: list[FieldProblem] = []
+    for index, payload in enumerate(payloads):
+        try:
+            check_create_fields(checked_api_version(version), payload)
+        except NeetoCalValidationError as refused:
+            problems.extend(FieldProblem(f"bookings[{index}].{p.field}", p.value, p.problem) for p in refused.problems)
+    if problems:
+        raise NeetoCalValidationError(problems)
 
 
 def checked_concurrency(value: Any) -> int:

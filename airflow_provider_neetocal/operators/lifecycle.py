@@ -85,18 +85,22 @@ class NeetoCalCancelBookingOperator(NeetoCalBaseOperator):
 class NeetoCalRescheduleBookingOperator(NeetoCalBaseOperator):
     """Move a NeetoCal booking to another slot; return the updated booking.
 
-    NeetoCal requires the attendee's name, email and time zone with every reschedule. Safe to
-    retry: when the booking already starts at the requested time, nothing is sent.
+    NeetoCal API v1 requires the attendee's name, email and time zone with every reschedule; API v2
+    takes only what changes, so there ``name`` and ``attendee_email`` are optional and are sent only
+    when they differ from the booking's. Safe to retry: when the booking already starts at the
+    requested time, nothing is sent.
 
     :param booking_sid: the booking's short id (``sid``).
-    :param name: the attendee's name.
-    :param attendee_email: the attendee's email. Not ``email``, which stays Airflow's failure-alert
-        address (``default_args`` fill it in, and it must never overwrite the attendee).
+    :param name: the attendee's name (required on v1; on v2 only to change it).
+    :param attendee_email: the attendee's email (required on v1; on v2 only to change it). Not
+        ``email``, which stays Airflow's failure-alert address (``default_args`` fill it in, and it
+        must never overwrite the attendee).
     :param time_zone: IANA zone the slot is read in.
     :param slot_start: the new start (ISO-8601 string, datetime or pendulum DateTime), or
     :param slot_date: the new day ``YYYY-MM-DD`` with
     :param slot_start_time: the new time (``01:30 PM``, ``1:30 pm`` or ``13:30``).
-    :param form_responses: optional updated form answers (mapping or JSON string).
+    :param form_responses: optional updated form answers (mapping or JSON string); API v1 only (v2's
+        reference documents none for a reschedule: refused there before any request).
     :param reschedule_reason: optional reason shown to the attendee.
     :param neetocal_conn_id: the ``neetocal`` connection to use.
     """
@@ -121,7 +125,7 @@ class NeetoCalRescheduleBookingOperator(NeetoCalBaseOperator):
         self,
         *,
         booking_sid: str,
-        name: str,
+        name: str | None = None,
         attendee_email: str | None = None,
         time_zone: str,
         slot_start: Any = None,
@@ -145,7 +149,10 @@ class NeetoCalRescheduleBookingOperator(NeetoCalBaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate, move the booking unless it is already there, and return it."""
+        from airflow_provider_neetocal.api_contract import check_reschedule_fields
+
         sid = checked_booking_sid(self.booking_sid)
+        version = self.hook.api_version
         missing = attendee_email_problem(self.attendee_email, getattr(self, "email", None))
         try:
             payload = build_reschedule_payload(
@@ -157,16 +164,18 @@ class NeetoCalRescheduleBookingOperator(NeetoCalBaseOperator):
                 slot_start_time=self.slot_start_time,
                 form_responses=self.form_responses,
                 reschedule_reason=self.reschedule_reason,
+                attendee_required=version == "v1",
             )
         except NeetoCalValidationError as invalid:
             raise in_operator_terms(invalid, missing) from None
+        check_reschedule_fields(version, payload)
         target = slot_start_utc(payload)
         booking = self.hook.get_booking(sid)
         if parse_instant(booking.get("starts_at")) == target and not _is_cancelled(booking):
             self.log.info("NeetoCal booking %s already starts at %s; nothing to do", sid, booking.get("starts_at"))
         else:
             try:
-                booking = self.hook.reschedule_booking(sid, payload)
+                booking = self.hook.reschedule_booking(sid, payload, current=booking)
             except NeetoCalOutcomeUnknownError:
                 booking = self.hook.get_booking(sid)
                 if parse_instant(booking.get("starts_at")) != target:

@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="INFO", help="access-log level on stderr (default: %(default)s)")
     parser.add_argument("--tls-cert", help="PEM certificate (chain): serve HTTPS (needs --tls-key)")
     parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    parser.add_argument(
+        "--v2-booking-answers",
+        choices=("bare", "wrapped"),
+        default="bare",
+        help='how API v2 answers a single booking: bare, or wrapped as {"booking": {...}} (default: %(default)s)',
+    )
     faults = parser.add_argument_group("fault switch")
     faults.add_argument("--latency", type=_seconds, default=0.0, help="seconds added to every API answer")
     faults.add_argument("--rate-limit-every", type=_positive_int, help="every Nth API request answers 429")
@@ -134,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             faults=faults,
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,
+            v2_booking_answers=args.v2_booking_answers,
         )
     except (ConfigError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

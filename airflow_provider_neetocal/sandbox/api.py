@@ -48,6 +48,8 @@ API_PREFIX = "/api/external/v1"
 DEFAULT_PAGE_SIZE = 30
 MAX_PAGE_SIZE = 100
 BOOKING_TYPES = ("upcoming", "past", "cancelled", "incomplete")
+#: Statuses :meth:`SandboxAPI.schedule_status` can set (what NeetoCal's UI and attendees do, not the API).
+SETTABLE_STATUSES = ("confirmed", "cancelled", "rejected", "awaiting_approval")
 
 
 class ApiError(Exception):
@@ -136,6 +138,8 @@ class SandboxAPI:
         self._by_slug = {meeting.slug: meeting for meeting in self.meetings}
         self._by_sid = {meeting.sid: meeting for meeting in self.meetings}
         self._occupancy_cache: tuple[int, Occupancy] | None = None
+        #: ``(at, sid, status, reason)`` changes waiting for the clock (see :meth:`schedule_status`).
+        self._scheduled: list[tuple[datetime, str, str, str | None]] = []
         self._routes: list[tuple[str, re.Pattern[str], str, Callable[..., ApiResponse]]] = [
             ("POST", re.compile(r"/bookings/?"), "create_booking", self.create_booking),
             ("GET", re.compile(r"/bookings/?"), "list_bookings", self.list_bookings),
@@ -171,11 +175,45 @@ class SandboxAPI:
         """Run an endpoint, turning validation problems into 422 and other API errors into their status."""
         try:
             with self.store.lock:
+                self.apply_due_changes()
                 return endpoint.handler(query=query, body=body, **endpoint.params)
         except ValidationError as exc:
             return ApiResponse(422, {"error": str(exc)})
         except ApiError as exc:
             return ApiResponse(exc.status, {"error": exc.message})
+
+    def schedule_status(self, sid: str, status: str, *, at: datetime | None, reason: str | None) -> None:
+        """Set a booking's status now (``at=None``) or once the clock reaches ``at`` (see ``set_status``)."""
+        if status not in SETTABLE_STATUSES:
+            raise ValueError(f"status {status!r}: expected one of {', '.join(SETTABLE_STATUSES)}")
+        with self.store.lock:
+            if not self.store.has_sid(sid):
+                raise KeyError(f"no booking with sid {sid!r}")
+            self._scheduled.append((at or self.now(), sid, status, reason))
+            self.apply_due_changes()
+
+    def clear_scheduled(self) -> None:
+        """Forget every status change still waiting for the clock."""
+        self._scheduled = []
+
+    def apply_due_changes(self) -> None:
+        """Apply the scheduled status changes whose time has come, oldest first."""
+        if not self._scheduled:
+            return
+        now = self.now()
+        due = sorted((item for item in self._scheduled if item[0] <= now), key=lambda item: item[0])
+        self._scheduled = [item for item in self._scheduled if item[0] > now]
+        for at, sid, status, reason in due:
+            record = self.store.get(sid)
+            if record is None:
+                continue
+            stamp = format_utc(pendulum.instance(at).in_timezone("UTC"))
+            record.booking["status"] = status
+            record.booking["updated_at"] = stamp
+            if status in ("cancelled", "rejected"):
+                record.booking.update(cancel_reason=reason, cancelled_by="attendee")
+            record.history.append({"event": status, "at": stamp, "reason": reason, "by": "sandbox.set_status"})
+            self.store.save(record)
 
     def render(self, record: StoredBooking, *, with_hash: bool = False) -> dict[str, Any]:
         booking = render_booking(record.booking, self._base_url())

@@ -5,11 +5,13 @@ from __future__ import annotations
 import secrets
 import ssl
 import threading
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pendulum
 
 from airflow_provider_neetocal.sandbox.api import API_PREFIX, SandboxAPI
+from airflow_provider_neetocal.sandbox.api_v2 import API_V2_PREFIX, SandboxAPIV2, checked_booking_answers
 from airflow_provider_neetocal.sandbox.config import MeetingsSource, load_meetings
 from airflow_provider_neetocal.sandbox.faults import DEFAULT_RETRY_AFTER, Fault, Faults, FaultSwitch
 from airflow_provider_neetocal.sandbox.recording import RecordedRequest, RequestJournal
@@ -54,6 +56,8 @@ class NeetoCalSandbox:
     :param tls_cert: a PEM certificate (chain) file; with ``tls_key`` the sandbox serves HTTPS and
         :attr:`url` starts with ``https://`` (see :func:`~airflow_provider_neetocal.sandbox.tls.make_self_signed_cert`).
     :param tls_key: the PEM private key of ``tls_cert``.
+    :param v2_booking_answers: how API v2 answers a single booking: ``"bare"`` (as v1) or
+        ``"wrapped"`` (``{"booking": {...}}``); settable later through :attr:`v2_booking_answers`.
     """
 
     def __init__(
@@ -68,6 +72,7 @@ class NeetoCalSandbox:
         now: Callable[[], datetime] | None = None,
         tls_cert: str | os.PathLike[str] | None = None,
         tls_key: str | os.PathLike[str] | None = None,
+        v2_booking_answers: str = "bare",
     ) -> None:
         if (tls_cert is None) != (tls_key is None):
             raise ValueError("tls_cert and tls_key go together: give both for HTTPS, or neither")
@@ -81,8 +86,10 @@ class NeetoCalSandbox:
         self._store = BookingStore(state)
         self._fault_switch = FaultSwitch(faults)
         self._journal = RequestJournal()
-        self._clock = now or _real_clock
+        self._clock_source = now or _real_clock
+        self._clock_offset = timedelta(0)
         self._api = SandboxAPI(load_meetings(meetings), self._store, now=self._clock, base_url=lambda: self.url)
+        self._api_v2 = SandboxAPIV2(self._api, booking_answers=v2_booking_answers)
         self._stopping = threading.Event()
         self._server: SandboxHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -103,6 +110,7 @@ class NeetoCalSandbox:
             journal=self._journal,
             stopping=self._stopping,
             tls=self._tls,
+            api_v2=self._api_v2,
         )
         port = server.server_address[1]
         shown_host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
@@ -168,15 +176,33 @@ class NeetoCalSandbox:
     def api_url(self) -> str:
         return self.url + API_PREFIX
 
+    @property
+    def api_v2_url(self) -> str:
+        """The root of API v2, ``<url>/api/external/v2``."""
+        return self.url + API_V2_PREFIX
+
+    @property
+    def v2_booking_answers(self) -> str:
+        """How API v2 answers a single booking (create, get, update): ``"bare"`` or ``"wrapped"``."""
+        return self._api_v2.booking_answers
+
+    @v2_booking_answers.setter
+    def v2_booking_answers(self, value: str) -> None:
+        self._api_v2.booking_answers = checked_booking_answers(value)
+
     # ---- inspection -----------------------------------------------------------------------------
 
     @property
     def bookings(self) -> list[dict[str, Any]]:
         """Copies of every stored booking object, in creation order (as ``POST /bookings`` returns them)."""
+        with self._store.lock:
+            self._api.apply_due_changes()
         return [self._api.render(record) for record in self._store.all()]
 
     def booking(self, sid: str) -> dict[str, Any] | None:
         """One booking as ``GET /bookings/{sid}`` shows it (with ``form_responses_as_hash``), or ``None``."""
+        with self._store.lock:
+            self._api.apply_due_changes()
         record = self._store.get(sid)
         return self._api.render(record, with_hash=True) if record else None
 
@@ -191,8 +217,40 @@ class NeetoCalSandbox:
         return [meeting.to_api() for meeting in self._api.listed_meetings]
 
     def now(self) -> datetime:
-        """The sandbox's current time (the ``now`` callable, or the real clock)."""
+        """The sandbox's current time (the ``now`` callable, or the real clock, plus the clock offset)."""
         return self._clock()
+
+    def _clock(self) -> datetime:
+        return self._clock_source() + self._clock_offset
+
+    # ---- clock and status control (tests) -------------------------------------------------------
+
+    def advance_clock(self, seconds: float = 0.0, **delta: float) -> datetime:
+        """Move the sandbox's clock forward (``advance_clock(90)``, ``advance_clock(hours=2)``); returns the new time.
+
+        Everything time-dependent follows: ``type=upcoming`` / ``past`` listings, slots in the past, and
+        status changes scheduled with :meth:`set_status` ``(at=...)``. The clock never moves back.
+        """
+        step = timedelta(seconds=seconds, **delta)
+        if step < timedelta(0):
+            raise ValueError(f"advance_clock({step}): the sandbox clock only moves forward")
+        self._clock_offset += step
+        return self.now()
+
+    def set_clock(self, moment: datetime) -> None:
+        """Make the sandbox's clock read ``moment`` now (it keeps running from there, as its source does)."""
+        self._clock_offset = moment - self._clock_source()
+
+    def set_status(self, sid: str, status: str, *, at: datetime | None = None, reason: str | None = None) -> None:
+        """Change a booking's ``status`` as NeetoCal's own UI or an attendee would (not through the API).
+
+        :param status: one of ``confirmed``, ``cancelled``, ``rejected``, ``awaiting_approval``.
+        :param at: apply it once the sandbox clock reaches this aware time (status changes over time);
+            at once when ``None``.
+        :param reason: stored as ``cancel_reason`` for ``cancelled`` / ``rejected``.
+        :raises KeyError: for an unknown booking sid.
+        """
+        self._api.schedule_status(sid, status, at=at, reason=reason)
 
     # ---- faults ---------------------------------------------------------------------------------
 
@@ -257,5 +315,6 @@ class NeetoCalSandbox:
     def reset(self) -> None:
         """Forget every booking (in the state file too), recorded request and fault."""
         self._store.clear()
+        self._api.clear_scheduled()
         self._journal.clear()
         self._fault_switch.clear()

@@ -15,8 +15,8 @@ class RecordedRequest:
     """One request as the sandbox saw it.
 
     :param method: HTTP method, upper case.
-    :param path: the route after ``/api/external/v1`` (e.g. ``/bookings/abc1234/cancel``); for a
-        request outside the API, its full path.
+    :param path: the route after ``/api/external/v1`` or ``/v2`` (e.g. ``/bookings/abc1234/cancel``;
+        :attr:`api_version` says which); for a request outside the API, its full path.
     :param query: query parameters (the last value of a repeated one).
     :param json: the parsed body (JSON, or a form-encoded body as a dict), or ``None`` when empty or unparsable.
     :param status: the status answered, or ``None`` when the connection was dropped without an answer.
@@ -38,6 +38,15 @@ class RecordedRequest:
     authenticated: bool = False
     fault: str | None = None
     arrived: float = field(default=0.0, compare=False)
+
+    @property
+    def api_version(self) -> str | None:
+        """``"v1"`` or ``"v2"`` for a request to ``/api/external/v1`` or ``/v2`` (read from :attr:`full_path`)."""
+        for version in ("v1", "v2"):
+            prefix = f"/api/external/{version}"
+            if self.full_path == prefix or self.full_path.startswith(prefix + "/"):
+                return version
+        return None
 
 
 class RequestJournal:

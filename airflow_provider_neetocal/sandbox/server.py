@@ -8,6 +8,8 @@ and name only the method, path and status: headers (and so the API key) are neve
 from __future__ import annotations
 
 import contextlib
+import datetime
+import email.utils
 import hmac
 import html
 import json
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from airflow_provider_neetocal.sandbox.api import API_PREFIX, ApiResponse, SandboxAPI
+from airflow_provider_neetocal.sandbox.api_v2 import API_V2_PREFIX, SandboxAPIV2
 from airflow_provider_neetocal.sandbox.recording import RecordedRequest, RequestJournal, public_headers
 
 if TYPE_CHECKING:
@@ -148,8 +151,10 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         journal: RequestJournal,
         stopping: threading.Event,
         tls: ssl.SSLContext | None = None,
+        api_v2: SandboxAPIV2 | None = None,
     ) -> None:
         self.api = api
+        self.api_v2 = api_v2
         self.api_key = api_key
         self.faults = faults
         self.journal = journal
@@ -245,6 +250,14 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         super().setup()
         self.server.track(self.connection, alive=True)
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header, read from the sandbox clock (which tests freeze and move), as NeetoCal's
+        comes from its own clock: a client comparing booking times with the server's time sees it move."""
+        if timestamp is not None:
+            return super().date_time_string(timestamp)
+        now = datetime.datetime.fromtimestamp(self.server.api.now().timestamp(), tz=datetime.timezone.utc)
+        return email.utils.format_datetime(now, usegmt=True)
+
     def finish(self) -> None:
         try:
             super().finish()
@@ -311,13 +324,18 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             return
         if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
             self._handle_api(path[len(API_PREFIX) :] or "/", path, query, raw)
+        elif self.server.api_v2 is not None and (path == API_V2_PREFIX or path.startswith(API_V2_PREFIX + "/")):
+            self._handle_api(path[len(API_V2_PREFIX) :] or "/", path, query, raw, api=self.server.api_v2)
         else:
             self._send_page(path, query, raw)
 
-    def _handle_api(self, route: str, path: str, query: dict[str, str], raw: bytes) -> None:
+    def _handle_api(
+        self, route: str, path: str, query: dict[str, str], raw: bytes, api: SandboxAPI | SandboxAPIV2 | None = None
+    ) -> None:
         server = self.server
         arrived = time.monotonic()
-        endpoint = server.api.resolve(self.command, route)
+        api = api or server.api  # v1 unless the path said v2
+        endpoint = api.resolve(self.command, route)
         authenticated = hmac.compare_digest((self.headers.get("X-Api-Key") or "").encode(), server.api_key.encode())
 
         def record(status: int | None, fault: str | None = None) -> None:
@@ -355,7 +373,7 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             self._send_json(ApiResponse(400, {"error": str(exc)}))
             return
         try:
-            response = server.api.call(endpoint, api_query, body)
+            response = api.call(endpoint, api_query, body)
         except Exception:
             logger.exception("Sandbox error while handling %s %s", self.command, route)
             response = ApiResponse(500, {"error": "Internal sandbox error (see the sandbox log)"})

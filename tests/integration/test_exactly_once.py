@@ -24,11 +24,12 @@ import pytest
 
 from airflow_provider_neetocal._compat import AirflowException
 from airflow_provider_neetocal.hooks import neetocal as hook_module
+from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
 from airflow_provider_neetocal.operators.booking import NeetoCalCreateBookingOperator
 from airflow_provider_neetocal.sandbox import Faults, NeetoCalSandbox
 from tests.compat import DAG, dag_test, xcoms_of
 from tests.conftest import TEST_API_KEY, neetocal_conn_json
-from tests.integration.conftest import EXAMPLE_DAGS
+from tests.integration.conftest import API_SETUPS, EXAMPLE_DAGS, api_setup_of, connection_extra
 from tests.integration.runs import answered_posts, closed_port, posts, run_in_airflow, try_number_of
 
 if TYPE_CHECKING:
@@ -70,10 +71,18 @@ def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 
 @pytest.fixture
-def sandbox(waits: list[float], monkeypatch: pytest.MonkeyPatch) -> Iterator[NeetoCalSandbox]:
-    """A fresh sandbox with ``neetocal_default`` pointing at it; its faults are tallied at the end."""
-    with NeetoCalSandbox(api_key=TEST_API_KEY) as running:
-        monkeypatch.setenv("AIRFLOW_CONN_NEETOCAL_DEFAULT", neetocal_conn_json(running.url))
+def sandbox(
+    request: pytest.FixtureRequest, waits: list[float], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[NeetoCalSandbox]:
+    """A fresh sandbox with ``neetocal_default`` pointing at it; its faults are tallied at the end.
+
+    v1 unless parametrised (``indirect``) with an API set-up of :data:`tests.integration.conftest.API_SETUPS`.
+    """
+    version, answers = api_setup_of(request)
+    with NeetoCalSandbox(api_key=TEST_API_KEY, v2_booking_answers=answers) as running:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_NEETOCAL_DEFAULT", neetocal_conn_json(running.url, **connection_extra(version))
+        )
         yield running
         tally_faults(running)
 
@@ -85,6 +94,9 @@ def tally_faults(sandbox: NeetoCalSandbox) -> None:
 def short_read_timeout(sandbox: NeetoCalSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     """Give the hook a read timeout shorter than the sandbox's injected delays (connection extra)."""
     monkeypatch.setenv("AIRFLOW_CONN_NEETOCAL_DEFAULT", neetocal_conn_json(sandbox.url, timeout=SHORT_READ_TIMEOUT))
+
+
+V1, V2_BARE, V2_WRAPPED = (setup.values[0] for setup in API_SETUPS)
 
 
 def booking_dag(
@@ -131,20 +143,24 @@ def assert_single_booking_run(
 
 # ---- one fault at a time, under Airflow --------------------------------------------------------
 
-# (fault, inject() arguments, whether the first POST committed a booking)
+# (fault, inject() arguments, whether the first POST committed a booking, API set-up)
 LOST_ANSWERS = [
-    pytest.param("commit_then_drop", {}, True, id="commit_then_drop"),
-    pytest.param("commit_then_502", {}, True, id="commit_then_502"),
-    pytest.param("commit_then_502", {"status": 504}, True, id="commit_then_504"),
-    pytest.param("server_error", {}, False, id="500_before_commit"),
-    pytest.param("server_error", {"status": 503}, False, id="503_before_commit"),
-    pytest.param("html_error", {}, False, id="html_502_before_commit"),
-    pytest.param("malformed_json", {}, False, id="malformed_json"),
-    pytest.param("drop", {}, False, id="drop_before_commit"),
+    pytest.param("commit_then_drop", {}, True, V1, id="commit_then_drop"),
+    pytest.param("commit_then_502", {}, True, V1, id="commit_then_502"),
+    pytest.param("commit_then_502", {"status": 504}, True, V1, id="commit_then_504"),
+    pytest.param("server_error", {}, False, V1, id="500_before_commit"),
+    pytest.param("server_error", {"status": 503}, False, V1, id="503_before_commit"),
+    pytest.param("html_error", {}, False, V1, id="html_502_before_commit"),
+    pytest.param("malformed_json", {}, False, V1, id="malformed_json"),
+    pytest.param("drop", {}, False, V1, id="drop_before_commit"),
+    # The same rules on API v2, whichever way it answers a single booking.
+    pytest.param("commit_then_drop", {}, True, V2_BARE, id="commit_then_drop-v2-bare"),
+    pytest.param("commit_then_drop", {}, True, V2_WRAPPED, id="commit_then_drop-v2-wrapped"),
+    pytest.param("server_error", {}, False, V2_WRAPPED, id="500_before_commit-v2-wrapped"),
 ]
 
 
-@pytest.mark.parametrize(("fault", "options", "committed"), LOST_ANSWERS)
+@pytest.mark.parametrize(("fault", "options", "committed", "sandbox"), LOST_ANSWERS, indirect=["sandbox"])
 def test_a_lost_booking_answer_leaves_exactly_one_booking(
     sandbox: NeetoCalSandbox, waits: list[float], fault: str, options: dict[str, Any], committed: bool, log_output
 ) -> None:
@@ -160,7 +176,7 @@ def test_a_lost_booking_answer_leaves_exactly_one_booking(
         assert waits == []
         assert f"Recovered existing (not created again): NeetoCal booking {booking['sid']}" in logs
     else:
-        assert statuses[-1] == 200
+        assert statuses[-1] == (200 if NeetoCalHook().api_version == "v1" else 201)
         assert len(statuses) == 2  # looked up twice (with the settle wait), then sent again
         assert waits == [3.0]
         assert f"Created NeetoCal booking {booking['sid']}" in logs
@@ -197,6 +213,29 @@ def test_without_a_duplicate_refusal_a_lost_answer_is_never_resent_within_the_tr
     assert [r.status for r in posts(sandbox)] == ([None] if committed else [fault_status(fault), 200])
     assert waits == ([] if committed else [3.0])
     assert xcoms_of(run.dag_id, run.run_id)[("book", -1, "return_value")]["sid"] == booking["sid"]
+
+
+@pytest.mark.parametrize("sandbox", [API_SETUPS[2]], indirect=True)
+@pytest.mark.parametrize(
+    ("fault", "committed"),
+    [
+        pytest.param("drop", False, id="drop_before_commit"),
+        pytest.param("commit_then_drop", True, id="commit_then_drop"),
+    ],
+)
+def test_with_override_availability_a_lost_answer_is_never_resent_within_the_try(
+    sandbox: NeetoCalSandbox, waits: list[float], fault: str, committed: bool
+) -> None:
+    # override_availability (API v2) may book a taken slot of a one-on-one meeting, so NeetoCal's
+    # refusal of a duplicate cannot be counted on: the same rule as for a group meeting applies.
+    sandbox.inject(fault, method="POST", path="/bookings")
+
+    run = run_in_airflow(booking_dag(f"no_resend_override_{fault}", override_availability=True))
+
+    booking = assert_single_booking_run(run, sandbox, try_number=1 if committed else 2)
+    assert [r.status for r in posts(sandbox)] == ([None] if committed else [None, 201])
+    assert all(r.json["override_availability"] is True for r in posts(sandbox))
+    assert booking["starts_at"] == "2030-07-15T10:00:00.000Z"
 
 
 def fault_status(fault: str) -> int | None:

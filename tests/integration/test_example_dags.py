@@ -50,11 +50,13 @@ def test_parsing_the_example_dags_reads_no_connection(airflow_db):
 
 
 def test_manual_booking_dag_books_from_the_form_values(dagbag, sandbox):
+    # The form's date and start time are wall-clock values in the attendee's zone: 14:30 in Tokyo.
     conf = {
         "name": "Ada Lovelace",
         "email": "ada@example.com",
-        "slot_start": "2030-07-15T11:00:00+05:30",
-        "time_zone": "Asia/Kolkata",
+        "time_zone": "Asia/Tokyo",
+        "slot_date": "2030-07-15",
+        "slot_start_time": "14:30",
         "preferred_meeting_spot": "zoom",
         "guests": ["charles@example.com"],
         "language": "English",
@@ -68,6 +70,7 @@ def test_manual_booking_dag_books_from_the_form_values(dagbag, sandbox):
         "ada@example.com",
         "2030-07-15T05:30:00.000Z",
     )
+    assert booking["starts_at_for_client"].startswith("2030-07-15T14:30:00")
     assert booking["preferred_meeting_spot"] == "zoom"
     answers = {answer["field_code"]: answer["value"] for answer in booking["form_responses"]}
     assert answers["language"] == "English"
@@ -78,6 +81,15 @@ def test_manual_booking_dag_books_from_the_form_values(dagbag, sandbox):
     assert xcoms[("create_booking", -1, "booking_url")] == booking["admin_booking_url"]
     assert extra_link_url(dag, run, "create_booking", NeetoCalBookingLink()) == booking["admin_booking_url"]
     assert booking["sid"] in xcoms[("announce", -1, "return_value")]
+
+
+def test_manual_booking_dag_takes_one_instant_from_the_command_line_instead(dagbag, sandbox):
+    conf = {"email": "cli@example.com", "slot_start": "2030-07-15T11:00:00+05:30"}
+    run = run_dag(dagbag, "neetocal_manual_booking", run_conf=conf)
+    assert run.state == "success"
+    (booking,) = sandbox.bookings
+    assert booking["starts_at"] == "2030-07-15T05:30:00.000Z"
+    assert "language" not in {answer["field_code"] for answer in booking.get("form_responses") or []}
 
 
 def test_manual_booking_dag_without_a_start_books_the_first_free_slot(dagbag, sandbox):

@@ -10,6 +10,8 @@ recent enough Airflow is missing.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import shutil
 import tempfile
@@ -18,6 +20,7 @@ import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pendulum
 import pytest
 
 from airflow_provider_neetocal._compat import AIRFLOW_V_3_2_PLUS, AIRFLOW_VERSION
@@ -223,9 +226,14 @@ def test_connection_form_offers_neetocal_with_our_fields(stack: AirflowStack, br
     button(dialog, "Extra Fields").click()
     wait_until(lambda: dialog.find_element(By.CSS_SELECTOR, "input[name=element_timeout]").is_displayed())
     for name, spec in CONN_FIELDS.items():
-        assert dialog.find_element(By.CSS_SELECTOR, f"input[name=element_{name}]").is_displayed()
+        schema = spec["schema"]
+        # An enum (the API version) is a dropdown: its container carries the id, its input is hidden.
+        selector = f"#element_{name}" if "enum" in schema else f"input[name=element_{name}]"
+        assert dialog.find_element(By.CSS_SELECTOR, selector).is_displayed()
         assert spec["label"] in dialog.text
         assert spec["description"] in dialog.text
+        if "enum" in schema:
+            assert schema["values_display"][schema["default"]] in dialog.text  # preselected
     shot("02-connection-extra-fields")
 
     button(dialog, "Save").click()
@@ -233,6 +241,11 @@ def test_connection_form_offers_neetocal_with_our_fields(stack: AirflowStack, br
     saved = stack.api("GET", "/api/v2/connections/neetocal_ui")
     assert saved["conn_type"] == "neetocal"
     assert saved["host"] == stack.sandbox_url
+    # Extra fields left empty are saved as nulls, read as "not set" (tests/unit/test_connection_form.py);
+    # the API version dropdown comes preselected on the default.
+    extra = json.loads(saved["extra"] or "{}")
+    assert extra.pop("api_version", None) in (None, "v1")
+    assert set(extra.values()) <= {None}
     shot("03-connection-saved")
 
 
@@ -276,26 +289,91 @@ def test_test_connection_reports_success_and_a_wrong_key(stack: AirflowStack, br
     print(f"\nTest Connection on the UI-saved connection (Airflow {AIRFLOW_VERSION}): {ui_saved!r}")
 
 
-def test_trigger_form_books_through_the_ui(stack: AirflowStack, browser: Any, shot: Any) -> None:
+#: Far from UTC (and from the meeting's own zone, Asia/Kolkata): 14:30 in Tokyo is 05:30 UTC, 11:00 IST.
+ZONE, WALL_CLOCK = "Asia/Tokyo", "14:30"
+
+
+def a_weekday_ahead(days: int = 21) -> dt.date:
+    """A Tuesday at least ``days`` ahead: a working day for the example meeting, never in the past."""
+    day = dt.date.today() + dt.timedelta(days=days)
+    return day + dt.timedelta(days=(1 - day.weekday()) % 7)
+
+
+def choose(dialog: Any, name: str, option: str) -> None:
+    """Pick ``option`` in the form's searchable dropdown for the Param ``name``."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    stack.wait_for(lambda: stack.api("GET", f"/api/v2/dags/{DAG_ID}"), 120, f"the DAG processor to parse {DAG_ID}")
+    combobox = dialog.find_element(By.CSS_SELECTOR, f"#element_{name} input[role=combobox]")
+    combobox.send_keys(option)
+    combobox.send_keys(Keys.ENTER)
+    hidden = dialog.find_element(By.CSS_SELECTOR, f"input[name=element_{name}]")
+    wait_until(lambda: hidden.get_attribute("value"), what=f"a value for {name}")
+
+
+def finished_run(stack: AirflowStack, run_id: str | None = None) -> dict[str, Any]:
+    def state() -> dict[str, Any] | None:
+        if run_id:
+            run = stack.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{urllib.parse.quote(run_id, safe='')}")
+        else:
+            runs = (stack.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns?order_by=-start_date&limit=1") or {}).get(
+                "dag_runs"
+            ) or [None]
+            run = runs[0]
+        return run if run and run["state"] in ("success", "failed") else None
+
+    return dict(stack.wait_for(state, 180, "the triggered run to finish"))
+
+
+def test_trigger_form_books_the_wall_clock_time_typed_in_the_attendees_zone(
+    stack: AirflowStack, browser: Any, shot: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    dag = stack.wait_for(
+        lambda: stack.api("GET", f"/api/v2/dags/{DAG_ID}"), 120, f"the DAG processor to parse {DAG_ID}"
+    )
+    assert "Trigger" in dag["description"]
+    assert "w/ config" not in dag["description"]
     browser.get(f"{stack.base_url}/dags/{DAG_ID}")
     wait_until(lambda: browser.find_element(By.CSS_SELECTOR, "button[aria-label='Trigger Dag']")).click()
     dialog = visible_dialog(browser)
     fields = {
         name: wait_until(lambda name=name: dialog.find_element(By.CSS_SELECTOR, f"[name=element_{name}]"))
-        for name in ("meeting_slug", "name", "email", "time_zone", "preferred_meeting_spot", "guests", "language")
+        for name in ("meeting_slug", "name", "email", "time_zone", "slot_date", "slot_start_time", "guests")
     }
-    for title in ("Meeting", "Attendee name", "Attendee email", "Start", "Attendee time zone", "Meeting spot"):
-        assert title in dialog.text
-    assert "Leave empty to book the meeting's first available slot." in dialog.text
+    text = dialog.text
+    for title in (
+        "Meeting",
+        "Attendee name",
+        "Attendee email",
+        "Attendee time zone",
+        "Date (in the attendee's time zone)",
+        "Start time (in the attendee's time zone)",
+        "Meeting spot",
+    ):
+        assert title in text
+    assert "Date and Start time below are read in this zone, not in your browser's or Airflow's." in text
+    assert "Leave Date and Start time empty to book the meeting's first free slot." in text
+    # Optional fields are not marked required (a required field's title is followed by its "*").
+    for title in ("Guests", "Language"):
+        assert f"\n{title}\n*\n" not in text
+        assert f"\n{title}\nOptional: " in text
     assert fields["meeting_slug"].get_attribute("value") == "meeting-with-oliver-smith"
     assert fields["time_zone"].get_attribute("value") == "Asia/Kolkata"
+    assert fields["slot_date"].get_attribute("type") == "date"  # a date: no time, so no zone conversion
     for name, value in (("name", "Uma Interface"), ("email", "uma@example.com")):
         fields[name].send_keys(Keys.CONTROL, "a")
         fields[name].send_keys(value)
+    choose(dialog, "time_zone", ZONE)
+    choose(dialog, "preferred_meeting_spot", "Zoom")
+    day = a_weekday_ahead()
+    fields["slot_date"].send_keys(day.strftime("%m%d%Y"))  # Chromium's en-US date input: mm/dd/yyyy
+    fields["slot_start_time"].send_keys(WALL_CLOCK)
+    assert fields["time_zone"].get_attribute("value") == ZONE
+    assert fields["slot_date"].get_attribute("value") == day.isoformat()
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", fields["slot_date"])
     shot("07-trigger-form")
 
     trigger = button(dialog, "Trigger")
@@ -304,19 +382,22 @@ def test_trigger_form_books_through_the_ui(stack: AirflowStack, browser: Any, sh
     assert "Dag Run Triggered" in toast, toast
 
     started = time.monotonic()
-
-    def finished_run() -> dict[str, Any] | None:
-        answer = stack.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns?order_by=-start_date&limit=1")
-        runs = (answer or {}).get("dag_runs") or []
-        return runs[0] if runs and runs[0]["state"] in ("success", "failed") else None
-
-    run = stack.wait_for(finished_run, 180, "the triggered run to finish")
+    run = finished_run(stack)
     print(f"\ntriggered run finished in {time.monotonic() - started:.0f} s")
     assert run["state"] == "success", f"run {run['dag_run_id']} {run['state']}; logs under {stack.home / 'logs'}"
     assert run["conf"]["email"] == "uma@example.com"
+    assert (run["conf"]["time_zone"], run["conf"]["slot_date"], run["conf"]["slot_start_time"]) == (
+        ZONE,
+        day.isoformat(),
+        WALL_CLOCK,
+    )
 
     (booking,) = stack.sandbox_bookings(client_email="uma@example.com")
-    assert (booking["name"], booking["status"]) == ("Uma Interface", "confirmed")
+    assert (booking["name"], booking["status"], booking["time_zone"]) == ("Uma Interface", "confirmed", ZONE)
+    expected = pendulum.parse(f"{day.isoformat()}T{WALL_CLOCK}:00", tz=ZONE)
+    assert pendulum.parse(booking["starts_at"]) == expected  # the instant: 05:30 UTC
+    assert booking["starts_at_for_client"].startswith(f"{day.isoformat()}T{WALL_CLOCK}:00")  # as the attendee sees it
+    assert booking["preferred_meeting_spot"] == "zoom"
 
     run_id = urllib.parse.quote(run["dag_run_id"], safe="")
     browser.get(f"{stack.base_url}/dags/{DAG_ID}/runs/{run_id}/tasks/create_booking/details")
@@ -328,3 +409,33 @@ def test_trigger_form_books_through_the_ui(stack: AirflowStack, browser: Any, sh
     shot("08-task-extra-link")
     assert link.get_attribute("href") == booking["admin_booking_url"]
     assert booking["admin_booking_url"].startswith(stack.sandbox_url)
+
+
+def test_a_taken_slot_fails_with_the_reason_in_the_first_line_of_the_task_log(
+    stack: AirflowStack, browser: Any, shot: Any
+) -> None:
+    """The same slot again (the previous test booked it): the log's error line leads with why and what to do."""
+    from selenium.webdriver.common.by import By
+
+    day = a_weekday_ahead()
+    conf = {"email": "late@example.com", "time_zone": ZONE, "slot_date": day.isoformat(), "slot_start_time": WALL_CLOCK}
+    created = stack.api("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": None, "conf": conf})
+    assert created is not None, "the REST API refused the trigger"
+    run = finished_run(stack, created["dag_run_id"])
+    assert run["state"] == "failed"
+
+    run_id = urllib.parse.quote(run["dag_run_id"], safe="")
+    browser.get(f"{stack.base_url}/dags/{DAG_ID}/runs/{run_id}/tasks/create_booking")
+    error = wait_until(
+        lambda: browser.find_element(By.CSS_SELECTOR, "summary[data-testid='summary-NeetoCalClientError']"),
+        30,
+        what="the error in the task log",
+    )
+    shot("09-task-log-taken-slot")  # as a user first sees it: unwrapped, not scrolled
+    first_line = error.text.splitlines()[0]
+    assert first_line.startswith(
+        f"NeetoCalClientError: Slot {day.isoformat()} {WALL_CLOCK} ({ZONE}) is already booked for "
+        "Meeting with Oliver Smith — pick another"
+    ), first_line
+    assert first_line.index("HTTP 422") > 90  # the details come after what a line shows unwrapped
+    assert SANDBOX_API_KEY not in browser.find_element(By.TAG_NAME, "body").text

@@ -224,58 +224,10 @@ def test_argument_errors_are_also_value_errors(error_type: type) -> None:
 # --- what the errors say -----------------------------------------------------------------------------------
 
 
-def test_api_error_message_names_status_request_and_neetocals_words() -> None:
-    error = NeetoCalClientError(method="POST", endpoint="/bookings", status=422, message="Slot is not available")
-
-    assert str(error) == "NeetoCal answered HTTP 422 to POST /bookings: Slot is not available"
-    assert error.status == 422
-    assert error.api_message == "Slot is not available"
-    assert error.errors == ["Slot is not available"]
-
-
-def test_api_error_without_a_response_says_the_request_failed() -> None:
-    error = NeetoCalConnectionError(
-        request_sent=False, method="GET", endpoint="/bookings/abc", status=None, message="connection refused"
-    )
-
-    assert str(error) == "GET /bookings/abc failed: connection refused"
-    assert error.request_sent is False
-
-
-def test_api_error_without_a_message_is_just_the_prefix() -> None:
-    error = NeetoCalServerError(method="GET", endpoint="/bookings", status=500, message="")
-
-    assert str(error) == "NeetoCal answered HTTP 500 to GET /bookings"
-    assert error.errors == []
-
-
 def test_api_error_keeps_every_message_given() -> None:
     error = NeetoCalClientError(method="POST", endpoint="/bookings", status=422, message="a; b", errors=["a", "b"])
 
     assert error.errors == ["a", "b"]
-
-
-def test_rate_limit_error_carries_retry_after() -> None:
-    error = NeetoCalRateLimitError(retry_after=12.0, method="GET", endpoint="/bookings", status=429, message="slow")
-
-    assert error.retry_after == 12.0
-    assert str(error) == "NeetoCal answered HTTP 429 to GET /bookings: slow"
-
-
-def test_outcome_unknown_error_explains_why_the_write_was_not_resent() -> None:
-    cause = NeetoCalConnectionError(
-        request_sent=True, method="POST", endpoint="/bookings", status=None, message="read timed out"
-    )
-
-    error = NeetoCalOutcomeUnknownError(cause=cause)
-
-    assert error.cause is cause
-    assert (error.method, error.endpoint, error.status) == ("POST", "/bookings", None)
-    assert str(error) == (
-        "POST /bookings failed: read timed out. The request was sent, so NeetoCal may have applied it: "
-        "not re-sent automatically to avoid a duplicate"
-    )
-    assert error.errors == ["read timed out"]
 
 
 def test_config_error_message_names_the_field() -> None:

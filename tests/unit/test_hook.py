@@ -288,7 +288,9 @@ def test_reads_are_retried_on_5xx_and_timeouts(hook):
 def test_reads_give_up_after_max_retries_with_a_server_error(hook):
     with rm.Mocker() as m:
         m.get(f"{API}/bookings/abc", status_code=500, json={"error": "boom"})
-        with pytest.raises(NeetoCalServerError, match="HTTP 500 to GET /bookings/abc: boom"):
+        with pytest.raises(
+            NeetoCalServerError, match=r"^NeetoCal had a server error: boom — .*HTTP 500 to GET /bookings/abc\)"
+        ):
             hook.get_booking("abc")
     assert m.call_count == 3
 
@@ -306,7 +308,9 @@ def test_reads_give_up_after_max_retries_with_a_server_error(hook):
 def test_client_errors_fail_the_task_without_retrying(hook, status, error_type):
     with rm.Mocker() as m:
         m.post(f"{API}/bookings", status_code=status, json={"error": "NeetoCal says no"})
-        with pytest.raises(error_type, match=f"HTTP {status} to POST /bookings: NeetoCal says no") as caught:
+        with pytest.raises(
+            error_type, match=rf": NeetoCal says no — .*\(NeetoCal answered HTTP {status} to POST /bookings\)"
+        ) as caught:
             hook.create_booking({})
     assert m.call_count == 1
     assert isinstance(caught.value, AirflowFailException)
@@ -328,7 +332,10 @@ def test_error_message_quotes_neetocal_whatever_the_body_shape(hook, body, messa
         m.post(f"{API}/bookings", status_code=422, json=body)
         with pytest.raises(NeetoCalClientError) as caught:
             hook.create_booking({})
-    assert str(caught.value) == f"NeetoCal answered HTTP 422 to POST /bookings: {message}"
+    assert str(caught.value) == (
+        f"NeetoCal refused the request: {message} — fix it and run again; retrying the same request cannot help "
+        "(NeetoCal answered HTTP 422 to POST /bookings)"
+    )
 
 
 # -- the key stays secret ----------------------------------------------------------------------

@@ -16,13 +16,16 @@ import pytest
 from airflow_provider_neetocal._compat import AIRFLOW_V_3_0_PLUS
 
 #: Loaded by a task when it runs, never by parsing a DAG file.
-TASK_TIME_ONLY = ("requests", "urllib3", "tenacity", "email_validator")
+TASK_TIME_ONLY = ("requests", "urllib3", "tenacity", "email_validator", "httpx")
 
 MODULES = [
     "airflow_provider_neetocal",
     "airflow_provider_neetocal.operators.booking",
     "airflow_provider_neetocal.operators.bulk",
     "airflow_provider_neetocal.operators.lifecycle",
+    "airflow_provider_neetocal.operators.read",
+    "airflow_provider_neetocal.sensors.booking",
+    "airflow_provider_neetocal.triggers.booking",
     "airflow_provider_neetocal.links",
     "airflow_provider_neetocal.exactly_once",
 ]

@@ -97,7 +97,7 @@ def test_a_failed_meeting_listing_makes_a_candidate_unknowable_saying_get_meetin
 
     assert result == Unknowable(
         "booking '8sqtzrs' of this attendee cannot be attributed to a meeting: "
-        "GET /meetings failed: NeetoCal answered HTTP 503 to GET /meetings: nope"
+        "GET /meetings failed: NeetoCal had a server error: nope (NeetoCal answered HTTP 503 to GET /meetings)"
     )
 
 
@@ -105,7 +105,8 @@ def test_a_failed_booking_listing_is_unknowable_saying_what_failed() -> None:
     hook = Hook(bookings=api_error(NeetoCalServerError, 503, "/bookings"))
 
     assert driver(hook).look_up(SLOTTED) == Unknowable(
-        "listing the attendee's bookings failed: NeetoCal answered HTTP 503 to GET /bookings: nope"
+        "listing the attendee's bookings failed: NeetoCal had a server error: nope "
+        "(NeetoCal answered HTTP 503 to GET /bookings)"
     )
 
 
@@ -113,8 +114,8 @@ def test_a_403_on_the_booking_listing_is_unknowable_naming_the_permission_needed
     hook = Hook(bookings=api_error(NeetoCalAuthError, 403, "/bookings"))
 
     assert driver(hook).look_up(SLOTTED) == Unknowable(
-        "listing the attendee's bookings failed (NeetoCal answered HTTP 403 to GET /bookings: nope): "
-        "the key needs GET /bookings"
+        "listing the attendee's bookings failed (NeetoCal refused the API key: nope "
+        "(NeetoCal answered HTTP 403 to GET /bookings)): the key needs GET /bookings"
     )
 
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import importlib
 import json
+import subprocess
+import sys
 from importlib.metadata import distribution, entry_points
 from pathlib import Path
+
+import pytest
 
 import airflow_provider_neetocal
 from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
@@ -40,7 +44,7 @@ def test_declared_classes_and_modules_import():
     assert _import(conn_type["hook-class-name"]) is NeetoCalHook
     for dotted in info["extra-links"]:
         assert _import(dotted)
-    for section in ("hooks", "operators"):
+    for section in ("hooks", "operators", "sensors", "triggers"):
         for entry in info[section]:
             for module in entry["python-modules"]:
                 importlib.import_module(module)
@@ -92,3 +96,49 @@ def test_providers_manager_discovers_the_connection_type_and_form():
     widgets = {name for name in manager.connection_form_widgets if name.startswith("extra__neetocal__")}
     assert widgets == {f"extra__neetocal__{field}" for field in CONN_FIELDS}
     assert "airflow_provider_neetocal.links.NeetoCalBookingLink" in manager.extra_links_class_names
+
+
+def test_api_version_field_offers_every_version_the_contract_speaks():
+    from airflow_provider_neetocal.api_contract import API_VERSIONS, DEFAULT_API_VERSION
+
+    schema = CONN_FIELDS["api_version"]["schema"]
+    assert schema["enum"] == list(API_VERSIONS)
+    assert schema["default"] == DEFAULT_API_VERSION
+    assert set(schema["values_display"]) == set(API_VERSIONS)
+
+
+def test_older_airflow_form_shows_the_api_version_as_a_select():
+    pytest.importorskip("wtforms", reason="Airflow < 3.2 builds this form with wtforms (fab); not installed here")
+    pytest.importorskip("flask_appbuilder", reason="Airflow < 3.2 builds this form with flask_appbuilder")
+    from wtforms import Form, StringField
+
+    widgets = NeetoCalHook.get_connection_form_widgets()
+
+    assert all(widget.field_class is StringField for widget in widgets.values())  # all Airflow 2 accepts
+    form = type("ConnectionForm", (Form,), {"api_version": widgets["api_version"]})()
+    html = str(form.api_version())
+    assert html.startswith("<select")
+    assert '<option value="v1" selected>' in html
+    assert '<option value="v2">v2</option>' in html
+    assert form.api_version.data == "v1"
+    from werkzeug.datastructures import MultiDict
+
+    posted = type("ConnectionForm", (Form,), {"api_version": widgets["api_version"]})(MultiDict({"api_version": "v3"}))
+    assert not posted.validate()
+    assert "must be one of: v1, v2" in posted.errors["api_version"][0]
+
+
+def test_airflow_3_1_form_offers_the_api_version_as_a_dropdown():
+    """Airflow 3.0/3.1's UI turns the hook's wtforms fields into JSON schema, in a process of its own."""
+    pytest.importorskip(
+        "airflow.api_fastapi.core_api.services.ui.connections", reason="Airflow 3's UI service (3.x only)"
+    )
+    probe = (
+        "from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService as S\n"
+        "f = S._get_hooks_with_mocked_fab()[1]['extra__neetocal__api_version'].field\n"
+        "print(json.dumps((f.param.schema if hasattr(f, 'param') else f['schema'])['enum']))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", f"import json\n{probe}"], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == ["v1", "v2"]

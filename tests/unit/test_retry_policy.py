@@ -323,7 +323,10 @@ def test_each_wait_is_logged_with_the_error_and_the_delay() -> None:
 
     run(RetryPolicy(), Script(rate_limited(3)), idempotent=True, recorder=recorder)
 
-    assert recorder.warnings == ["NeetoCal answered HTTP 429 to GET /bookings: failed; retrying in 3.0 s"]
+    assert recorder.warnings == [
+        "NeetoCal is rate-limiting this API key: failed (NeetoCal answered HTTP 429 to GET /bookings); "
+        "retrying in 3.0 s"
+    ]
 
 
 def test_no_logger_is_fine() -> None:

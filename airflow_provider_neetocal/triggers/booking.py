@@ -1,0 +1,248 @@
+"""Triggers that watch NeetoCal bookings from the triggerer, holding no worker slot.
+
+* :class:`NeetoCalBookingTrigger`: the deferred half of ``NeetoCalBookingSensor``. Polls one booking
+  with ``GET /bookings/{sid}`` until :func:`~airflow_provider_neetocal.booking_wait.judge` says it is
+  met or can never be, or the sensor's deadline passes; yields exactly one event.
+* :class:`NeetoCalBookingEventTrigger`: for an ``AssetWatcher`` (Airflow 3.1+). Polls a workspace's
+  upcoming bookings and yields one event per new, cancelled or rescheduled booking (see
+  :mod:`airflow_provider_neetocal.booking_changes` for how, at what cost, and what a restart does).
+
+Both only ever read (the async client refuses anything but ``GET``): a triggerer restart re-runs
+them from their serialised arguments and they cannot create, cancel or move a booking. The HTTP
+stack is imported when a trigger runs, never when this module is imported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_neetocal._compat import BaseEventTrigger, BaseTrigger, TriggerEvent
+from airflow_provider_neetocal.booking_changes import BookingChangeTracker, checked_kinds
+from airflow_provider_neetocal.booking_wait import (
+    booking_summary,
+    checked_wait,
+    error_event,
+    judge,
+    server_now,
+)
+from airflow_provider_neetocal.connection import DEFAULT_CONN_ID
+from airflow_provider_neetocal.exceptions import (
+    NeetoCalApiError,
+    NeetoCalRetryableError,
+    NeetoCalServerError,
+    NeetoCalValidationError,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from airflow_provider_neetocal.hooks.neetocal_async import NeetoCalAsyncClient
+
+#: Classpaths as Airflow stores them (``serialize()``).
+BOOKING_TRIGGER = "airflow_provider_neetocal.triggers.booking.NeetoCalBookingTrigger"
+BOOKING_EVENT_TRIGGER = "airflow_provider_neetocal.triggers.booking.NeetoCalBookingEventTrigger"
+
+
+def _client(conn_id: str, api_version: str | None) -> NeetoCalAsyncClient:
+    from airflow_provider_neetocal.hooks.neetocal_async import NeetoCalAsyncClient
+
+    return NeetoCalAsyncClient(conn_id, api_version=api_version)
+
+
+class NeetoCalBookingTrigger(BaseTrigger):
+    """Wait in the triggerer until a booking reaches a status or its start / end has passed.
+
+    Yields one event: ``{"status": "success" | "ended" | "timeout" | "error", "booking_sid",
+    "message", "booking"}`` (``booking``: the compact summary; for ``error`` an ``error`` object that
+    :func:`~airflow_provider_neetocal.booking_wait.exception_from_event` turns back into the typed
+    exception). 429, 5xx and network errors are retried with back-off by the client (its
+    :class:`~airflow_provider_neetocal.retries.RetryPolicy`); what is left after that is an error event.
+
+    :param booking_sid: the booking to watch.
+    :param wait_for: ``"status"``, ``"start"`` or ``"end"``.
+    :param target_statuses: for ``"status"``: the statuses that end the wait (``["confirmed"]`` when ``None``).
+    :param neetocal_conn_id: the ``neetocal`` connection.
+    :param api_version: ``"v1"`` / ``"v2"``; the connection's when ``None``.
+    :param poll_interval: seconds between reads.
+    :param deadline: absolute end of the wait (POSIX seconds), so a triggerer restart keeps it; none when ``None``.
+    """
+
+    def __init__(
+        self,
+        *,
+        booking_sid: str,
+        wait_for: str = "status",
+        target_statuses: list[str] | None = None,
+        neetocal_conn_id: str = DEFAULT_CONN_ID,
+        api_version: str | None = None,
+        poll_interval: float = 60.0,
+        deadline: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.booking_sid = booking_sid
+        self.wait_for = wait_for
+        self.target_statuses = list(target_statuses) if target_statuses is not None else ["confirmed"]
+        self.neetocal_conn_id = neetocal_conn_id
+        self.api_version = api_version
+        self.poll_interval = poll_interval
+        self.deadline = deadline
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Every constructor argument, so the triggerer can rebuild this trigger after a restart."""
+        return (
+            BOOKING_TRIGGER,
+            {
+                "booking_sid": self.booking_sid,
+                "wait_for": self.wait_for,
+                "target_statuses": self.target_statuses,
+                "neetocal_conn_id": self.neetocal_conn_id,
+                "api_version": self.api_version,
+                "poll_interval": self.poll_interval,
+                "deadline": self.deadline,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until the wait is decided; yield one event, then return."""
+        yield TriggerEvent(await self._decide())
+
+    async def _decide(self) -> dict[str, Any]:
+        sid = self.booking_sid
+        try:
+            spec = checked_wait(self.wait_for, self.target_statuses)
+        except NeetoCalValidationError as error:
+            return error_event(error, sid)
+        client = _client(self.neetocal_conn_id, self.api_version)
+        try:
+            while True:
+                booking = await client.get_booking(sid)
+                local_now = dt.datetime.now(dt.timezone.utc)
+                judgement = judge(booking, spec, server_now(client.last_server_date, local_now))
+                summary = booking_summary(booking)
+                base = {"booking_sid": sid, "message": judgement.message, "booking": summary}
+                if judgement.verdict == "met":
+                    return {"status": "success", **base}
+                if judgement.verdict == "ended":
+                    return {"status": "ended", **base}
+                if judgement.verdict == "unknowable":
+                    unknowable = NeetoCalServerError(
+                        method="GET", endpoint=f"/bookings/{sid}", status=None, message=judgement.message
+                    )
+                    return error_event(unknowable, sid)
+                self.log.info("NeetoCal %s; next look in %.0f s", judgement.message, self.poll_interval)
+                pause = self.poll_interval
+                if self.deadline is not None:
+                    left = self.deadline - time.time()
+                    if left <= 0:
+                        return {"status": "timeout", **base, "message": f"timed out: {judgement.message}"}
+                    pause = min(pause, left)
+                await asyncio.sleep(pause)
+        except (NeetoCalApiError, NeetoCalValidationError) as error:
+            return error_event(error, sid)
+        finally:
+            await client.aclose()
+
+
+class NeetoCalBookingEventTrigger(BaseEventTrigger):
+    """One event per new, cancelled or rescheduled booking of a workspace, for an ``AssetWatcher``.
+
+    Event-driven scheduling needs Airflow 3.1+ (``AssetWatcher``); on Airflow 2.11 the class exists
+    but cannot be watched. Each event's payload (the asset event's ``extra``) is
+    ``{"change": "created" | "cancelled" | "rescheduled", "booking_sid", "booking": {...},
+    "previous_starts_at"}``, never the API key.
+
+    Polls ``GET /bookings?type=upcoming`` (plus one ``GET /bookings/{sid}`` per known booking that left
+    that listing): the first poll after a (re)start is a baseline and emits nothing, so no change is
+    emitted twice, and changes made while no triggerer ran are not emitted. 429 / 5xx / network
+    errors left after the client's retries are logged and the next poll tries again; a 401/403 or
+    a bad argument stops the trigger with its error.
+
+    :param neetocal_conn_id: the ``neetocal`` connection.
+    :param api_version: ``"v1"`` / ``"v2"``; the connection's when ``None``.
+    :param changes: which changes to emit (``created``, ``cancelled``, ``rescheduled``; all when ``None``).
+    :param meeting_slug: only bookings of this meeting.
+    :param host_email: only bookings this team member hosts (a ``GET /bookings`` filter).
+    :param poll_interval: seconds between polls.
+    :param max_pages: pages of 100 upcoming bookings read per poll at most (cost bound; a workspace
+        with more upcoming bookings is watched for its first ``max_pages * 100`` by start time).
+    :param max_rechecks: single-booking reads per poll at most; the rest wait for the next poll.
+    """
+
+    def __init__(
+        self,
+        *,
+        neetocal_conn_id: str = DEFAULT_CONN_ID,
+        api_version: str | None = None,
+        changes: list[str] | None = None,
+        meeting_slug: str | None = None,
+        host_email: str | None = None,
+        poll_interval: float = 60.0,
+        max_pages: int = 10,
+        max_rechecks: int = 20,
+    ) -> None:
+        super().__init__()
+        self.neetocal_conn_id = neetocal_conn_id
+        self.api_version = api_version
+        self.changes = list(changes) if changes is not None else None
+        self.meeting_slug = meeting_slug
+        self.host_email = host_email
+        self.poll_interval = poll_interval
+        self.max_pages = max_pages
+        self.max_rechecks = max_rechecks
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Every constructor argument (the triggerer rebuilds the trigger from them)."""
+        return (
+            BOOKING_EVENT_TRIGGER,
+            {
+                "neetocal_conn_id": self.neetocal_conn_id,
+                "api_version": self.api_version,
+                "changes": self.changes,
+                "meeting_slug": self.meeting_slug,
+                "host_email": self.host_email,
+                "poll_interval": self.poll_interval,
+                "max_pages": self.max_pages,
+                "max_rechecks": self.max_rechecks,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll forever; yield one event per change as soon as it is seen."""
+        kinds = checked_kinds(self.changes)
+        client = _client(self.neetocal_conn_id, self.api_version)
+        try:
+            meeting_id = await client.meeting_id(self.meeting_slug) if self.meeting_slug else None
+            tracker = BookingChangeTracker(kinds=kinds, meeting_id=meeting_id)
+            filters = {"type": "upcoming", "host_email": self.host_email}
+            while True:
+                try:
+                    async for change_payload in self._poll(client, tracker, filters):
+                        yield TriggerEvent(change_payload)
+                except NeetoCalRetryableError as error:
+                    self.log.warning("NeetoCal poll failed, trying again in %.0f s: %s", self.poll_interval, error)
+                await asyncio.sleep(self.poll_interval)
+        finally:
+            await client.aclose()
+
+    async def _poll(
+        self, client: NeetoCalAsyncClient, tracker: BookingChangeTracker, filters: dict[str, Any]
+    ) -> AsyncIterator[dict[str, Any]]:
+        """One poll: the listing, then the re-checks; each change is yielded as soon as it is recorded."""
+        listing, complete = await client.list_bookings(filters, max_pages=self.max_pages)
+        if not complete:
+            self.log.warning(
+                "More than %d upcoming NeetoCal bookings: watching the first %d by start time (raise max_pages)",
+                self.max_pages * 100,
+                self.max_pages * 100,
+            )
+        for change in tracker.observe_listing(listing, complete=complete):
+            yield change.payload()
+        for sid in tracker.next_rechecks(self.max_rechecks):
+            for change in tracker.observe_recheck(sid, await client.find_booking(sid)):
+                yield change.payload()
+
+
+__all__ = ["NeetoCalBookingEventTrigger", "NeetoCalBookingTrigger"]

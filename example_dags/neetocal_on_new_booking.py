@@ -1,0 +1,58 @@
+"""Run once per new NeetoCal booking: event-driven scheduling (Airflow 3.1+) over the booking event trigger."""
+
+from __future__ import annotations
+
+import pendulum
+
+# Event-driven scheduling (AssetWatcher) exists from Airflow 3.0, and this provider supports it from
+# 3.1. On Airflow 2.x this file defines no DAG.
+try:
+    from airflow.sdk import DAG, Asset, AssetWatcher, task
+except ImportError:  # Airflow 2.x
+    DAG = None  # type: ignore[assignment,misc]
+
+from airflow_provider_neetocal.triggers.booking import NeetoCalBookingEventTrigger
+
+if DAG is not None:
+    new_bookings = Asset(
+        name="neetocal_new_bookings",
+        uri="neetocal://neetocal_default/bookings",
+        watchers=[
+            AssetWatcher(
+                name="neetocal_new_bookings_watcher",
+                trigger=NeetoCalBookingEventTrigger(changes=["created"], poll_interval=60.0),
+            )
+        ],
+    )
+
+    with DAG(
+        dag_id="neetocal_on_new_booking",
+        description="One run per new NeetoCal booking (event-driven; Airflow 3.1+).",
+        schedule=[new_bookings],
+        start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+        catchup=False,
+        tags=["neetocal", "example"],
+        doc_md="""
+### On every new booking
+
+Scheduled by an **asset watcher**: the triggerer runs `NeetoCalBookingEventTrigger`, which polls the
+workspace's upcoming bookings once a minute and emits one event per booking made since it started;
+each event starts one run of this DAG. `welcome` reads the booking from the triggering event's
+payload (`triggering_asset_events`). Needs Airflow 3.1+ and a running triggerer.
+""",
+    ):
+
+        @task
+        def welcome(triggering_asset_events: dict | None = None) -> list[str]:
+            """Greet every attendee whose booking started this run (usually one)."""
+            greeted = []
+            for events in (triggering_asset_events or {}).values():
+                for event in events:
+                    payload = (event.extra or {}).get("payload") or {}
+                    booking = payload.get("booking") or {}
+                    sid, email, starts_at = booking.get("sid"), booking.get("email"), booking.get("starts_at")
+                    print(f"New NeetoCal booking {sid}: {email} at {starts_at}")
+                    greeted.append(str(booking.get("sid")))
+            return greeted
+
+        welcome()

@@ -1,0 +1,118 @@
+"""The event trigger's change detection: baseline, created / rescheduled / cancelled, exactly once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from airflow_provider_neetocal.booking_changes import BookingChangeTracker, checked_kinds
+from airflow_provider_neetocal.exceptions import NeetoCalValidationError
+
+
+def booking(sid: str, starts_at: str = "2030-01-08T10:00:00.000Z", status: str = "confirmed", **extra: Any) -> dict:
+    return {"sid": sid, "status": status, "starts_at": starts_at, "meeting_id": "m1", **extra}
+
+
+def kinds(changes: list) -> list[tuple[str, str]]:
+    return [(c.kind, c.booking["sid"]) for c in changes]
+
+
+def test_the_first_poll_is_a_baseline_and_emits_nothing() -> None:
+    tracker = BookingChangeTracker()
+    assert tracker.observe_listing([booking("a"), booking("b")]) == []
+    assert set(tracker.known) == {"a", "b"}
+
+
+def test_a_new_booking_is_created_once() -> None:
+    tracker = BookingChangeTracker()
+    tracker.observe_listing([booking("a")])
+    assert kinds(tracker.observe_listing([booking("a"), booking("b")])) == [("created", "b")]
+    assert tracker.observe_listing([booking("a"), booking("b")]) == []
+
+
+def test_a_moved_start_is_rescheduled_with_the_previous_start() -> None:
+    tracker = BookingChangeTracker()
+    tracker.observe_listing([booking("a")])
+    (change,) = tracker.observe_listing([booking("a", "2030-01-09T10:00:00.000Z")])
+    assert change.kind == "rescheduled"
+    assert change.payload()["previous_starts_at"] == "2030-01-08T10:00:00.000Z"
+    assert tracker.observe_listing([booking("a", "2030-01-09T10:00:00.000Z")]) == []
+
+
+def test_a_booking_that_left_the_listing_is_rechecked_once_and_cancelled_once() -> None:
+    tracker = BookingChangeTracker()
+    tracker.observe_listing([booking("a"), booking("b")])
+    assert tracker.observe_listing([booking("b")]) == []
+    assert tracker.next_rechecks(10) == ["a"]
+    assert kinds(tracker.observe_recheck("a", booking("a", status="cancelled"))) == [("cancelled", "a")]
+    assert tracker.observe_listing([booking("b")]) == []
+    assert tracker.next_rechecks(10) == []
+
+
+def test_a_booking_that_started_or_vanished_is_forgotten_silently() -> None:
+    tracker = BookingChangeTracker()
+    tracker.observe_listing([booking("a"), booking("b")])
+    tracker.observe_listing([])
+    assert tracker.observe_recheck("a", booking("a")) == []
+    assert tracker.observe_recheck("b", None) == []
+    assert tracker.known == {}
+
+
+def test_rechecks_beyond_the_cap_wait_for_the_next_poll() -> None:
+    tracker = BookingChangeTracker()
+    tracker.observe_listing([booking(s) for s in "abc"])
+    tracker.observe_listing([])
+    assert tracker.next_rechecks(2) == ["a", "b"]
+    tracker.observe_recheck("a", None)
+    tracker.observe_recheck("b", None)
+    tracker.observe_listing([])
+    assert tracker.next_rechecks(2) == ["c"]
+
+
+def test_a_cut_listing_does_not_recheck_bookings_beyond_its_last_start() -> None:
+    tracker = BookingChangeTracker()
+    tracker.observe_listing([booking("early", "2030-01-08T10:00:00Z"), booking("late", "2030-03-01T10:00:00Z")])
+    tracker.observe_listing([booking("x", "2030-01-09T10:00:00Z")], complete=False)
+    assert tracker.next_rechecks(10) == ["early"]
+
+
+def test_a_booking_coming_into_a_cut_listing_from_beyond_it_is_not_new() -> None:
+    tracker = BookingChangeTracker()
+    tracker.observe_listing(
+        [booking("a", "2030-01-08T10:00:00Z"), booking("b", "2030-01-09T10:00:00Z")], complete=False
+    )
+    seen = tracker.observe_listing(
+        [
+            booking("b", "2030-01-09T10:00:00Z"),
+            booking("c", "2030-01-10T10:00:00Z"),
+            booking("n", "2030-01-09T09:00:00Z"),
+        ],
+        complete=False,
+    )
+    assert kinds(seen) == [("created", "n")]  # c was beyond the horizon: already there, never watched
+    assert "c" in tracker.known
+
+
+def test_filters_by_meeting_and_reports_only_the_asked_kinds() -> None:
+    tracker = BookingChangeTracker(kinds=frozenset({"cancelled"}), meeting_id="m1")
+    tracker.observe_listing([booking("a")])
+    assert tracker.observe_listing([booking("a"), booking("b"), booking("c", meeting_id="m2")]) == []
+    assert "c" not in tracker.known
+    assert "b" in tracker.known
+
+
+def test_a_new_tracker_after_a_restart_emits_nothing_already_known() -> None:
+    first = BookingChangeTracker()
+    first.observe_listing([booking("a")])
+    assert kinds(first.observe_listing([booking("a"), booking("b")])) == [("created", "b")]
+    restarted = BookingChangeTracker()
+    assert restarted.observe_listing([booking("a"), booking("b")]) == []
+    assert kinds(restarted.observe_listing([booking("a"), booking("b"), booking("c")])) == [("created", "c")]
+
+
+@pytest.mark.parametrize("value", [[], ["moved"], "x", 3])
+def test_changes_argument_is_checked(value: object) -> None:
+    with pytest.raises(NeetoCalValidationError, match="changes="):
+        checked_kinds(value)
+    assert checked_kinds(None) == {"created", "cancelled", "rescheduled"}

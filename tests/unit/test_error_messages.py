@@ -1,0 +1,355 @@
+"""What each error type says, word for word: the reason and what to do first, the HTTP details last.
+
+The Airflow log viewer does not wrap lines, so the first ~90 characters of the message are what a
+user reads; these tests pin that each type leads with what happened (and, where a slot is
+involved, the slot in the attendee's zone), never with ``NeetoCal answered HTTP ...``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_neetocal.exceptions import (
+    FieldProblem,
+    NeetoCalApiError,
+    NeetoCalAuthError,
+    NeetoCalBookingClaimedError,
+    NeetoCalBookingExistsError,
+    NeetoCalBookingUnknownError,
+    NeetoCalBulkError,
+    NeetoCalClientError,
+    NeetoCalConfigError,
+    NeetoCalConnectionError,
+    NeetoCalNotFoundError,
+    NeetoCalOutcomeUnknownError,
+    NeetoCalPaginationError,
+    NeetoCalRateLimitError,
+    NeetoCalServerError,
+    NeetoCalValidationError,
+    start_in_attendee_zone,
+)
+
+TAKEN = "The selected slot is not available: it is already booked"
+BOOKING = {
+    "sid": "8sqtzrs",
+    "email": "eve@example.com",
+    "starts_at": "2031-07-15T05:30:00.000Z",
+    "time_zone": "Asia/Kolkata",
+    "created_at": "2031-07-01T10:00:00.000Z",
+}
+
+
+def test_client_error_leads_with_neetocals_refusal_and_what_to_do() -> None:
+    error = NeetoCalClientError(method="POST", endpoint="/bookings", status=422, message=TAKEN)
+
+    assert str(error) == (
+        "NeetoCal refused the request: The selected slot is not available: it is already booked — fix it and run "
+        "again; retrying the same request cannot help (NeetoCal answered HTTP 422 to POST /bookings)"
+    )
+    assert (error.status, error.api_message, error.errors) == (422, TAKEN, [TAKEN])
+
+
+def test_a_lead_from_the_operator_goes_first_and_neetocals_words_move_into_the_details() -> None:
+    error = NeetoCalClientError(method="POST", endpoint="/bookings", status=422, message=TAKEN)
+
+    error.lead_with("Slot 2031-07-15 11:00 AM (Asia/Kolkata) is already booked — pick another")
+
+    assert str(error) == (
+        "Slot 2031-07-15 11:00 AM (Asia/Kolkata) is already booked — pick another "
+        f"(NeetoCal answered HTTP 422 to POST /bookings: {TAKEN})"
+    )
+    assert error.args == (str(error),)
+    assert isinstance(error, NeetoCalClientError)
+
+
+def test_auth_error_points_at_the_connections_key() -> None:
+    error = NeetoCalAuthError(
+        method="GET", endpoint="/bookings", status=401, message="Could not authenticate, invalid API Key"
+    )
+
+    assert str(error) == (
+        "NeetoCal refused the API key: Could not authenticate, invalid API Key — check the connection's API key "
+        "(NeetoCal → Admin panel → API Keys) and Workspace (NeetoCal answered HTTP 401 to GET /bookings)"
+    )
+
+
+def test_not_found_error_points_at_the_slug_sid_and_workspace() -> None:
+    error = NeetoCalNotFoundError(method="GET", endpoint="/bookings/abc", status=404, message="Booking not found")
+
+    assert str(error) == (
+        "Not found in this NeetoCal workspace: Booking not found — check the meeting slug or booking sid, and that "
+        "the connection's Workspace is the right one (NeetoCal answered HTTP 404 to GET /bookings/abc)"
+    )
+
+
+def test_redirect_error_says_it_was_not_followed_without_a_second_advice() -> None:
+    message = "redirect to 'https://elsewhere/' not followed, so the API key stays with the configured server"
+    error = NeetoCalClientError(method="GET", endpoint="/bookings", status=302, message=message)
+
+    assert str(error) == (f"NeetoCal answered with a redirect: {message} (NeetoCal answered HTTP 302 to GET /bookings)")
+
+
+def test_rate_limit_error_says_how_long_neetocal_asked_to_wait() -> None:
+    error = NeetoCalRateLimitError(retry_after=12.0, method="GET", endpoint="/bookings", status=429, message="slow")
+
+    assert error.retry_after == 12.0
+    assert str(error) == (
+        "NeetoCal is rate-limiting this API key: slow — Airflow retries the task if it has retries left "
+        "(NeetoCal asked to wait 12 s); if it persists, send fewer requests per second "
+        "(NeetoCal answered HTTP 429 to GET /bookings)"
+    )
+
+
+def test_rate_limit_error_without_retry_after_does_not_invent_a_wait() -> None:
+    error = NeetoCalRateLimitError(method="GET", endpoint="/bookings", status=429, message="")
+
+    assert str(error) == (
+        "NeetoCal is rate-limiting this API key — Airflow retries the task if it has retries left; if it persists, "
+        "send fewer requests per second (NeetoCal answered HTTP 429 to GET /bookings)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "what"),
+    [
+        (503, "NeetoCal had a server error"),
+        (408, "NeetoCal timed out on the request"),
+        (None, "NeetoCal's answer could not be used"),
+    ],
+)
+def test_server_error_says_what_went_wrong_and_that_it_is_retried(status: int | None, what: str) -> None:
+    error = NeetoCalServerError(method="GET", endpoint="/bookings", status=status, message="boom")
+
+    details = f"NeetoCal answered HTTP {status} to GET /bookings" if status else "GET /bookings"
+    assert str(error) == (
+        f"{what}: boom — probably temporary: Airflow retries the task if it has retries left ({details})"
+    )
+
+
+def test_server_error_without_a_message_still_leads_with_the_reason() -> None:
+    error = NeetoCalServerError(method="GET", endpoint="/bookings", status=500, message="")
+
+    assert str(error) == (
+        "NeetoCal had a server error — probably temporary: Airflow retries the task if it has retries left "
+        "(NeetoCal answered HTTP 500 to GET /bookings)"
+    )
+    assert error.errors == []
+
+
+def test_pagination_error_says_the_pages_do_not_add_up() -> None:
+    error = NeetoCalPaginationError(
+        method="GET", endpoint="/bookings", status=None, message="page 2 repeats the items of page 1"
+    )
+
+    assert str(error) == (
+        "NeetoCal's listing pages do not add up: page 2 repeats the items of page 1 — probably temporary: Airflow "
+        "retries the task if it has retries left (GET /bookings)"
+    )
+
+
+def test_connection_error_says_neetocal_was_not_reached_and_that_no_answer_came() -> None:
+    error = NeetoCalConnectionError(
+        request_sent=False, method="GET", endpoint="/bookings/abc", status=None, message="connection refused"
+    )
+
+    assert str(error) == (
+        "Could not reach NeetoCal: connection refused — check the connection's Workspace / base URL, proxy and "
+        "network; Airflow retries the task if it has retries left (GET /bookings/abc: no HTTP answer)"
+    )
+    assert error.request_sent is False
+
+
+def test_outcome_unknown_error_leads_with_may_have_been_applied_and_not_resent() -> None:
+    cause = NeetoCalConnectionError(
+        request_sent=True, method="POST", endpoint="/bookings", status=None, message="read timed out"
+    )
+
+    error = NeetoCalOutcomeUnknownError(cause=cause)
+
+    assert error.cause is cause
+    assert (error.method, error.endpoint, error.status, error.errors) == ("POST", "/bookings", None, ["read timed out"])
+    assert str(error) == (
+        "The request was sent but its answer was lost, so NeetoCal may have applied it (Could not reach NeetoCal: "
+        "read timed out) — not re-sent automatically to avoid a duplicate (POST /bookings)"
+    )
+
+
+def test_brief_drops_the_advice_for_a_log_line_about_a_retry_in_progress() -> None:
+    error = NeetoCalServerError(method="GET", endpoint="/bookings", status=503, message="busy")
+
+    assert error.brief() == "NeetoCal had a server error: busy (NeetoCal answered HTTP 503 to GET /bookings)"
+
+
+def test_booking_exists_error_names_the_attendee_and_the_start_in_their_zone() -> None:
+    assert str(NeetoCalBookingExistsError(BOOKING)) == (
+        "eve@example.com is already booked at 2031-07-15 11:00 (Asia/Kolkata): NeetoCal booking 8sqtzrs "
+        "(created 2031-07-01T10:00:00.000Z); not booking again because if_exists='fail' (use 'reuse' to adopt it)"
+    )
+
+
+def test_booking_claimed_error_leads_with_the_duplicate_request_in_the_attendees_zone() -> None:
+    text = str(NeetoCalBookingClaimedError(BOOKING))
+
+    assert text.startswith(
+        "Duplicate request in this DAG run: eve@example.com at 2031-07-15 11:00 (Asia/Kolkata) is already booked: "
+        "NeetoCal booking 8sqtzrs was created during this DAG run"
+    )
+    assert text.endswith("run again after those 5 minutes to reuse it")
+
+
+def test_booking_unknown_error_leads_with_what_cannot_be_proven_and_that_nothing_was_sent() -> None:
+    text = str(NeetoCalBookingUnknownError(reason="GET /meetings failed", sent=False))
+
+    assert text.startswith(
+        "Cannot prove that NeetoCal does not already hold this booking: GET /meetings failed. Nothing was sent"
+    )
+
+
+def test_booking_unknown_error_after_a_send_says_the_outcome_is_unknown_and_a_retry_looks_it_up() -> None:
+    text = str(NeetoCalBookingUnknownError(reason="listing failed", sent=True, cause="read timed out"))
+
+    assert text.startswith("The booking request was sent but its outcome is unknown (read timed out)")
+    assert "an Airflow retry (after retry_delay) looks it up again" in text
+
+
+def test_bulk_error_leads_with_the_count_then_one_line_per_failed_row() -> None:
+    failures = [{"row": 2, "email": "x@example.com", "error": "boom", "permanent": True}]
+
+    assert (
+        str(NeetoCalBulkError(failures, total=5)) == "1 of 5 NeetoCal bookings failed:\n  - row 2 (x@example.com): boom"
+    )
+
+
+def test_validation_error_leads_with_the_field_value_and_expected_form() -> None:
+    error = NeetoCalValidationError([FieldProblem("slot_start_time", "25:00", "expected 'hh:mm AM/PM'")])
+
+    assert str(error) == "Invalid NeetoCal booking argument slot_start_time='25:00': expected 'hh:mm AM/PM'"
+
+
+def test_config_error_leads_with_the_connection_field() -> None:
+    assert str(NeetoCalConfigError("host", "is empty")) == "Invalid NeetoCal connection host: is empty"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        NeetoCalClientError(method="POST", endpoint="/bookings", status=422, message=TAKEN),
+        NeetoCalAuthError(method="GET", endpoint="/bookings", status=401, message="invalid API Key"),
+        NeetoCalNotFoundError(method="GET", endpoint="/meetings/x", status=404, message="Meeting not found"),
+        NeetoCalRateLimitError(retry_after=1.0, method="GET", endpoint="/bookings", status=429, message="slow"),
+        NeetoCalServerError(method="GET", endpoint="/bookings", status=502, message="bad gateway"),
+        NeetoCalConnectionError(request_sent=False, method="GET", endpoint="/bookings", status=None, message="x"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_no_api_error_leads_with_the_http_status(error: NeetoCalApiError) -> None:
+    first_words = str(error)[:40]
+
+    assert "HTTP" not in first_words
+    assert not first_words.startswith(("NeetoCal answered", "GET ", "POST "))
+    assert str(error).endswith(")")
+
+
+def test_start_in_attendee_zone_falls_back_to_what_neetocal_sent() -> None:
+    assert start_in_attendee_zone({"starts_at": "2031-07-15T05:30:00Z", "time_zone": "America/New_York"}) == (
+        "2031-07-15 01:30 (America/New_York)"
+    )
+    assert start_in_attendee_zone({"starts_at": "not a date", "time_zone": "Asia/Kolkata"}) == "not a date"
+    assert start_in_attendee_zone({"starts_at": "2031-07-15T05:30:00Z", "time_zone": "No/Such_Zone"}) == (
+        "2031-07-15T05:30:00Z"
+    )
+    assert start_in_attendee_zone({"starts_at": "2031-07-15T05:30:00Z"}) == "2031-07-15T05:30:00Z"
+
+
+# --- the operator's lead for a refused slot ------------------------------------------------------------------
+
+SLOTTED = {"meeting_slug": "m", "slot_date": "2031-07-15", "slot_start_time": "02:00 PM", "time_zone": "Asia/Tokyo"}
+
+
+def refusal(message: str, status: int = 422) -> NeetoCalClientError:
+    return NeetoCalClientError(method="POST", endpoint="/bookings", status=status, message=message)
+
+
+def test_a_taken_slot_leads_with_the_slot_in_the_attendees_zone_the_meeting_and_what_to_do() -> None:
+    from airflow_provider_neetocal.operators.booking import slot_refusal_lead, slot_refusal_reason
+
+    error = refusal(TAKEN)
+    error.lead_with(slot_refusal_lead(slot_refusal_reason(error) or "", SLOTTED, "Meeting with Oliver Smith"))
+
+    assert str(error) == (
+        "Slot 2031-07-15 14:00 (Asia/Tokyo) is already booked for Meeting with Oliver Smith — pick another, or "
+        f"leave the slot empty to book the first free one (NeetoCal answered HTTP 422 to POST /bookings: {TAKEN})"
+    )
+
+
+def test_another_slot_refusal_quotes_neetocals_reason_after_the_slot() -> None:
+    from airflow_provider_neetocal.operators.booking import slot_refusal_lead, slot_refusal_reason
+
+    why = slot_refusal_reason(refusal("The selected slot is not available: 02:00 PM is outside the working hours"))
+
+    assert slot_refusal_lead(why or "", SLOTTED, "Demo") == (
+        "Slot 2031-07-15 14:00 (Asia/Tokyo) is not available for Demo: 02:00 PM is outside the working hours — "
+        "pick another, or leave the slot empty to book the first free one"
+    )
+
+
+def test_a_slotless_refusal_says_the_meeting_has_no_free_slot() -> None:
+    from airflow_provider_neetocal.operators.booking import slot_refusal_lead
+
+    assert slot_refusal_lead("the meeting has no free slot in the next year", {"time_zone": "UTC"}, "Demo") == (
+        "No free slot to book for Demo: the meeting has no free slot in the next year — open more slots in NeetoCal "
+        "or book another meeting"
+    )
+
+
+@pytest.mark.parametrize(
+    "error", [refusal("Email is invalid"), refusal(TAKEN, status=409), refusal("")], ids=["other", "409", "empty"]
+)
+def test_only_a_422_refusing_the_slot_counts_as_a_slot_refusal(error: NeetoCalClientError) -> None:
+    from airflow_provider_neetocal.operators.booking import slot_refusal_reason
+
+    assert slot_refusal_reason(error) is None
+
+
+def test_the_operator_leads_a_taken_slot_with_the_slot_and_the_meeting_name_it_already_listed(neetocal_conn) -> None:
+    import requests_mock as rm
+
+    from tests.unit.test_operator_exactly_once import (
+        BOOKINGS,
+        SLOT_TAKEN,
+        context_for,
+        make_operator,
+        methods,
+        mock_listings,
+        mock_meetings,
+    )
+
+    neetocal_conn("acme")
+    with rm.Mocker() as m:
+        mock_meetings(m)
+        mock_listings(m, [])
+        m.post(BOOKINGS, status_code=422, json=SLOT_TAKEN)
+        with pytest.raises(NeetoCalClientError) as raised:
+            make_operator([]).execute(context_for())
+
+    assert str(raised.value).startswith(
+        "Slot 2030-07-15 13:30 (Asia/Kolkata) is already booked for Meeting with Oliver Smith — pick another"
+    )
+    assert methods(m) == ["GET /meetings", "GET /bookings", "POST /bookings"]  # the name cost no request
+
+
+def test_the_operator_names_the_meeting_by_its_slug_when_nothing_listed_it(neetocal_conn) -> None:
+    import requests_mock as rm
+
+    from tests.unit.test_operator_exactly_once import BOOKINGS, SLOT_TAKEN, context_for, make_operator, methods
+
+    neetocal_conn("acme")
+    with rm.Mocker() as m:
+        m.post(BOOKINGS, status_code=422, json=SLOT_TAKEN)
+        with pytest.raises(NeetoCalClientError) as raised:
+            make_operator([], if_exists="create").execute(context_for())
+
+    assert str(raised.value).startswith(
+        "Slot 2030-07-15 13:30 (Asia/Kolkata) is already booked for meeting-with-oliver-smith — pick another"
+    )
+    assert methods(m) == ["POST /bookings"]
