@@ -283,7 +283,7 @@ def sandbox_bookings(url: str) -> list[dict[str, Any]]:
 
 #: What the hook logs when a POST's answer was lost (the commit-then-drop fault), and what the
 #: exactly-once look-up logs when it adopts the booking that POST made.
-LOST_ANSWER = "The request was sent, so NeetoCal may have applied it"
+LOST_ANSWER = "so NeetoCal may have applied it"
 ADOPTED = "Recovered existing (not created again)"
 #: The bulk operator's summary line: rows it found already booked (by a lost answer or an earlier try).
 BULK_RECOVERED = r"recovered \(not created again\)\s+(\d+)"
