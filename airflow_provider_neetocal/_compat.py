@@ -43,6 +43,13 @@ else:  # pragma: no cover - exercised by the Airflow 2 test matrix
     from airflow.utils.context import Context
     from airflow.utils.log.secrets_masker import mask_secret
 
+# The DAG-authoring names the example DAGs use (Airflow 2 keeps them under airflow.models / decorators).
+if TYPE_CHECKING or AIRFLOW_V_3_0_PLUS:
+    from airflow.sdk import DAG, Param, task
+else:  # pragma: no cover - exercised by the Airflow 2 test matrix
+    from airflow.decorators import task
+    from airflow.models import DAG, Param
+
 if TYPE_CHECKING or AIRFLOW_V_3_2_PLUS:
     from airflow.sdk import conf
     from airflow.sdk.exceptions import (
@@ -99,6 +106,7 @@ __all__ = [
     "AIRFLOW_V_3_0_PLUS",
     "AIRFLOW_V_3_1_PLUS",
     "AIRFLOW_V_3_2_PLUS",
+    "DAG",
     "EVENT_TRIGGERS_SUPPORTED",
     "AirflowException",
     "AirflowFailException",
@@ -112,12 +120,15 @@ __all__ = [
     "BaseTrigger",
     "Context",
     "ObjectStoragePath",
+    "Param",
     "TaskInstanceKey",
     "TriggerEvent",
     "XCom",
     "conf",
     "mask_secret",
     "mask_secret_of_any_length",
+    "object_storage_path",
+    "task",
 ]
 
 
@@ -165,3 +176,12 @@ def dagbag_class() -> type:
     else:  # pragma: no cover - exercised by the Airflow 2.11 and 3.1 test matrix
         from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
     return DagBag
+
+
+def object_storage_path(url: str) -> Any:
+    """An Airflow ``ObjectStoragePath`` for ``url`` (``file://``, ``s3://conn_id@bucket/key``, ...).
+
+    Called by a task, so fsspec loads when a task reads, never when a DAG file is parsed (a DAG file
+    that imported ``ObjectStoragePath`` itself would load it at parse time).
+    """
+    return __getattr__("ObjectStoragePath")(url)

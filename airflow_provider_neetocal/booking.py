@@ -1,7 +1,7 @@
 """The pure core: turn operator arguments into a NeetoCal ``POST /bookings`` payload, or refuse.
 
 No Airflow task context and no HTTP here, only plain values in and a plain ``dict`` out, so every
-rule of the contract in ``shared/api/create-booking.md`` can be tested without a server and, more
+rule of the contract in ``docs/neetocal-api.md`` can be tested without a server and, more
 importantly, every violation is caught *before* a request could create half a booking.
 
 Arguments arrive as templates render them: usually strings (``"{{ params.slot_start }}"``), a

@@ -1,24 +1,27 @@
-"""A data-pipeline step: one NeetoCal booking per attendee row an upstream task produced."""
+"""A data-pipeline step: one NeetoCal booking per attendee row an upstream task produced.
+
+The rows are read through Airflow's ``ObjectStoragePath``, so the CSV can live wherever the workers
+can all reach it: ``file://`` (the default here: the copy beside this file) on one machine,
+``s3://aws_default@bucket/attendees.csv``, ``gs://…``, ``abfs://…`` or any other fsspec-backed store
+on a distributed deployment whose workers share no disk.
+"""
 
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Any
 
 import pendulum
 
-# Airflow 3 imports; Airflow 2.11 (no airflow.sdk yet) has the very same classes under their old
-# homes. Only this import differs: on Airflow 3 only, keep the first line and drop the fallback.
-try:
-    from airflow.sdk import DAG, Param, task
-except ImportError:  # Airflow 2.x
-    from airflow.decorators import task  # type: ignore[attr-defined,no-redef]
-    from airflow.models import DAG, Param
-
+# DAG, Param and task come from airflow.sdk on Airflow 3 and from their old homes on Airflow 2.11;
+# on Airflow 3 only, write `from airflow.sdk import DAG, ObjectStoragePath, Param, task` instead.
+from airflow_provider_neetocal._compat import DAG, Param, object_storage_path, task
 from airflow_provider_neetocal.operators.booking import NeetoCalCreateBookingOperator
 
-ATTENDEES_CSV = Path(__file__).parent / "data" / "attendees.csv"
+#: The sample rows shipped beside this file, as a URL (``file://``): the default of the ``attendees_csv`` Param.
+ATTENDEES_CSV_URL = (Path(__file__).parent / "data" / "attendees.csv").resolve().as_uri()
 
 with DAG(
     dag_id="neetocal_pipeline",
@@ -29,30 +32,40 @@ with DAG(
     tags=["neetocal", "example"],
     params={
         "attendees_csv": Param(
-            str(ATTENDEES_CSV),
+            ATTENDEES_CSV_URL,
             type="string",
             title="Attendees CSV",
-            description="Columns: name, email, slot_date, slot_start_time, time_zone, language.",
+            description=(
+                "URL of the CSV, read by the worker through ObjectStoragePath: file:///path, "
+                "s3://conn_id@bucket/key or any fsspec store. A bare path counts as file://. "
+                "Columns: name, email, slot_date, slot_start_time, time_zone, language."
+            ),
         ),
         "meeting_slug": Param("meeting-with-oliver-smith", type="string", title="Meeting"),
     },
     doc_md="""
 ### One booking per row
 
-`extract_attendees` reads the attendee rows (a CSV here; in real life a query or an upstream
-dataset), `create_booking` is **mapped** over them with `expand_kwargs`, one task instance per
-attendee, and `summarise` collects every mapped instance's XCom into a booked/failed report,
-even when some bookings failed. A row with a bad value fails only its own mapped instance, with a
-message naming the field, and sends nothing to NeetoCal.
+`extract_attendees` reads the attendee rows (a CSV read through `ObjectStoragePath`, so any
+fsspec store works: `file://` here, `s3://conn_id@bucket/key` on workers that share no disk; in real
+life also a query or an upstream dataset), `create_booking` is **mapped** over them with
+`expand_kwargs`, one task instance per attendee, and `summarise` collects every mapped instance's
+XCom into a booked/failed report, even when some bookings failed. A row with a bad value fails only
+its own mapped instance, with a message naming the field, and sends nothing to NeetoCal.
 """,
 ):
 
     @task
     def extract_attendees(params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        """Turn each CSV row into the keyword arguments of one booking."""
-        path = Path((params or {})["attendees_csv"])
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
+        """Turn each CSV row into the keyword arguments of one booking.
+
+        The file is read on the worker that runs this task, from the URL given at run time (not a path
+        fixed when the DAG was parsed), so it need not exist on the scheduler or the other workers.
+        """
+        location = (params or {})["attendees_csv"]
+        url = location if "://" in location else Path(location).resolve().as_uri()
+        text = object_storage_path(url).read_text(encoding="utf-8")
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
         return [
             {
                 "name": row["name"],
@@ -74,7 +87,7 @@ message naming the field, and sends nothing to NeetoCal.
         retries=0,
     ).expand_kwargs(attendees)
 
-    @task(trigger_rule="all_done")
+    @task(trigger_rule="all_done", multiple_outputs=False)
     def summarise(attendees: list[dict[str, Any]], bookings: list[dict[str, Any] | None]) -> dict[str, Any]:
         """Pair each attendee with its booking; a failed mapped instance left no XCom."""
         by_email = {b["email"].lower(): b for b in bookings if b}

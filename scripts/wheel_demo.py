@@ -1,7 +1,10 @@
 """``make wheel-demo``: the provider as users get it, from the built wheel, away from the repo.
 
-1. builds the sdist and wheel (``uv build``) into ``.airflow/wheel-demo/dist`` and checks them
-   (``twine check --strict``, and the wheel's file list: package data, ``py.typed``, entry point);
+1. builds the sdist and wheel (``uv build``) into ``.airflow/wheel-demo/dist`` and checks them the
+   way the package index and a packager would: ``twine check --strict`` (the long description renders,
+   metadata complete), ``check-wheel-contents`` (no stray or duplicate files), ``pyroma`` 10/10 on
+   the sdist, ``LICENSE`` and ``NOTICE`` in both, and the wheel's file list (package data,
+   ``py.typed``, entry point);
 2. creates a fresh venv ``.venv-wheel-<airflow version>`` holding only Airflow and that wheel
    (no editable install, nothing from the repo on ``sys.path``);
 3. in a temp dir outside the repo: starts the sandbox from the installed package
@@ -23,6 +26,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import urllib.request
@@ -36,6 +40,8 @@ API_KEY = "wheel-demo-key-0123456789"
 ATTENDEE = "wheel-demo@example.com"
 #: What the wheel must contain besides Python modules.
 REQUIRED_IN_WHEEL = ["airflow_provider_neetocal/sandbox/meetings.json", "airflow_provider_neetocal/py.typed"]
+#: Licence files every distribution carries (Apache-2.0 section 4: a copy of the licence and the NOTICE).
+LICENCE_FILES = ["LICENSE", "NOTICE"]
 
 
 def step(message: str) -> float:
@@ -64,7 +70,19 @@ def build(dist: Path) -> Path:
     if len(wheels) != 1 or len(sdists) != 1:
         raise SystemExit(f"expected one wheel and one sdist, got {[p.name for p in dist.iterdir()]}")
     run([sys.executable, "-m", "twine", "check", "--strict", str(wheels[0]), str(sdists[0])])
+    bin_dir = Path(sys.executable).parent
+    run([str(bin_dir / "check-wheel-contents"), str(wheels[0])])
+    pyroma = run([str(bin_dir / "pyroma"), "--min", "10", str(sdists[0])]).stdout
+    print("    " + next((line for line in pyroma.splitlines() if line.startswith("Final rating")), "pyroma: 10/10"))
     names = zipfile.ZipFile(wheels[0]).namelist()
+    with tarfile.open(sdists[0]) as sdist:
+        sdist_names = {name.split("/", 1)[-1] for name in sdist.getnames()}
+    licences_missing = [
+        f"wheel: {n}" for n in LICENCE_FILES if not any(x.endswith(f".dist-info/licenses/{n}") for x in names)
+    ]
+    licences_missing += [f"sdist: {n}" for n in LICENCE_FILES if n not in sdist_names]
+    if licences_missing:
+        raise SystemExit(f"licence files missing: {licences_missing}")
     missing = [name for name in REQUIRED_IN_WHEEL if name not in names]
     entry_points = next((n for n in names if n.endswith(".dist-info/entry_points.txt")), None)
     if missing or entry_points is None:
@@ -72,7 +90,10 @@ def build(dist: Path) -> Path:
     entry_text = zipfile.ZipFile(wheels[0]).read(entry_points).decode()
     if "[apache_airflow_provider]" not in entry_text:
         raise SystemExit(f"wheel has no apache_airflow_provider entry point:\n{entry_text}")
-    print(f"    {wheels[0].name} ({len(names)} files), {sdists[0].name}: twine check passed")
+    print(
+        f"    {wheels[0].name} ({len(names)} files), {sdists[0].name}: twine check --strict, "
+        "check-wheel-contents, pyroma 10/10 passed; LICENSE and NOTICE in both"
+    )
     done(started)
     return wheels[0]
 

@@ -45,7 +45,7 @@ NOW = pendulum.datetime(2030, 1, 7, 2, 0, tz="UTC")
 TOMORROW = "2030-01-08"
 WRONG_KEY = "wrong-key-9876543210-do-not-leak"
 
-#: Every field of the booking object in the "Make a booking" response (shared/api/create-booking.md).
+#: Every field of the booking object in the "Make a booking" response (docs/neetocal-api.md).
 DOCUMENTED_BOOKING_FIELDS = frozenset(
     {
         "id",

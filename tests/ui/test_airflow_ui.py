@@ -49,7 +49,7 @@ def _why_no_ui_test() -> str | None:
     try:
         import selenium  # noqa: F401
     except ImportError:
-        return "selenium is not installed (it is in the provider's [test] extra)"
+        return "selenium is not installed (it is in the provider's test dependency group)"
     missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not (Path(path).is_file() and os.access(path, os.X_OK))]
     if missing:
         return (
