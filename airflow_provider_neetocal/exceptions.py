@@ -166,6 +166,23 @@ class NeetoCalBulkClientError(NeetoCalBulkError, AirflowFailException):
     """Every failed row was refused for good (4xx, already booked): retrying the task cannot help."""
 
 
+#: A single final period (not an ellipsis) of a sentence a dash is about to follow.
+_SENTENCE_END = re.compile(r"(?<!\.)\.\s*\Z")
+
+
+def without_final_period(text: str) -> str:
+    """``text`` without one final period, so that a dash or a colon can follow it; an ellipsis stays."""
+    return _SENTENCE_END.sub("", text)
+
+
+def _restore_error(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> BaseException:
+    """Rebuild an error from its class, ``args`` and attributes without calling its constructor."""
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
 class NeetoCalApiError(AirflowException):
     """NeetoCal answered with an error status (or did not answer usefully).
 
@@ -223,8 +240,15 @@ class NeetoCalApiError(AirflowException):
         """The message: reason (or the operator's lead), advice, then the HTTP details in parentheses."""
         head = self.lead or self.reason()
         if self.advice and not self.lead:
-            head = f"{head} — {self.advice}"
+            # NeetoCal's sentence ends with a period the dash would follow ("Invalid API key. — check");
+            # an ellipsis from a cut message stays.
+            head = f"{without_final_period(head)} — {self.advice}"
         return f"{head} ({self.http_details})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Rebuilt from its state, not from ``args``: the constructor takes keywords, so the default
+        ``cls(*args)`` fails, and a copy (``pickle``, ``copy.deepcopy``) must keep ``lead`` and ``status``."""
+        return (_restore_error, (type(self), self.args, self.__dict__.copy()))
 
     def brief(self) -> str:
         """The reason and the HTTP details without the advice: for a log line about a retry in progress."""

@@ -78,6 +78,8 @@ with DAG(
         "slot_start_time": Param(
             None,
             type=["null", "string"],
+            # Checked when the run is triggered, as Date is: 24-hour or AM/PM, hours 0-23, minutes 00-59.
+            pattern=r"^\s*$|^\s*([01]?[0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?\s*([AaPp][Mm])?\s*$",
             title="Start time (in the attendee's time zone)",
             description=(
                 "Wall-clock time in the attendee's time zone, e.g. 14:00 or 02:00 PM: booked as typed, "

@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_neetocal.booking import build_booking_payload, is_absent
 from airflow_provider_neetocal.connection import DEFAULT_CONN_ID
 from airflow_provider_neetocal.exactly_once import ExactlyOnce, IfExists, checked_if_exists
-from airflow_provider_neetocal.exceptions import FieldProblem, NeetoCalClientError, NeetoCalValidationError
+from airflow_provider_neetocal.exceptions import (
+    FieldProblem,
+    NeetoCalClientError,
+    NeetoCalValidationError,
+    without_final_period,
+)
 from airflow_provider_neetocal.links import (
     BOOKING_SID_XCOM_KEY,
     BOOKING_URL_XCOM_KEY,
@@ -34,6 +39,8 @@ __all__ = [
 
 #: How NeetoCal starts the message of a 422 refusing the requested (or the first free) slot.
 SLOT_REFUSED = "the selected slot is not available"
+#: Longest part of NeetoCal's reason a slot refusal's first sentence quotes (the HTTP details keep it whole).
+MAX_SLOT_REASON = 160
 
 
 class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
@@ -200,7 +207,10 @@ def slot_refusal_reason(error: NeetoCalClientError) -> str | None:
     words = next((m for m in error.errors if m.lower().startswith(SLOT_REFUSED)), None)
     if error.status != 422 or words is None:
         return None
-    return words[len(SLOT_REFUSED) :].lstrip(" :") or "NeetoCal gave no reason"
+    why = without_final_period(words[len(SLOT_REFUSED) :].lstrip(" :"))
+    if len(why) > MAX_SLOT_REASON:  # the advice after it must stay within sight in the log viewer
+        why = why[: MAX_SLOT_REASON - 3] + "..."
+    return why or "NeetoCal gave no reason"
 
 
 def slot_refusal_lead(why: str, payload: dict[str, Any], meeting: str) -> str:

@@ -167,3 +167,28 @@ def test_running_the_dags_leaks_no_api_key_into_xcom(dagbag, sandbox):
     run = run_dag(dagbag, "neetocal_manual_booking", run_conf={"slot_start": "2030-07-16T11:00:00+05:30"})
     assert run.state == "success"
     assert TEST_API_KEY not in repr(xcoms_of("neetocal_manual_booking", run.run_id))
+
+
+@pytest.mark.parametrize(
+    ("typed", "accepted"),
+    [
+        ("11:00", True),
+        ("11:00 pm", True),
+        ("23:59", True),
+        ("", True),
+        ("24:00", False),
+        ("7:5", False),
+        ("noon", False),
+    ],
+)
+def test_the_manual_form_checks_the_start_time_when_the_run_is_triggered(dagbag, typed: str, accepted: bool) -> None:
+    """As the Date field is (format=date): a time the task would refuse never becomes a run."""
+    import copy
+
+    params = copy.deepcopy(dagbag.get_dag("neetocal_manual_booking").params)
+    if accepted:
+        params["slot_start_time"] = typed
+        assert params.validate()["slot_start_time"] == typed
+    else:
+        with pytest.raises(Exception, match="slot_start_time"):  # ParamValidationError, whose home differs per version
+            params["slot_start_time"] = typed  # ParamsDict checks a value as it is set

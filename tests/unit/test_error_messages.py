@@ -353,3 +353,67 @@ def test_the_operator_names_the_meeting_by_its_slug_when_nothing_listed_it(neeto
         "Slot 2030-07-15 13:30 (Asia/Kolkata) is already booked for meeting-with-oliver-smith — pick another"
     )
     assert methods(m) == ["POST /bookings"]
+
+
+# -- from the hostile review of the form and messages ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        NeetoCalClientError(method="POST", endpoint="/bookings", status=422, message="Email is invalid"),
+        NeetoCalAuthError(method="GET", endpoint="/bookings", status=401, message="Invalid API key"),
+        NeetoCalNotFoundError(method="GET", endpoint="/bookings/x1", status=404, message="Booking not found"),
+        NeetoCalRateLimitError(method="GET", endpoint="/bookings", status=429, message="slow", retry_after=12.0),
+        NeetoCalServerError(method="GET", endpoint="/bookings", status=503, message="boom"),
+        NeetoCalConnectionError(
+            method="POST", endpoint="/bookings", status=None, message="connection refused", request_sent=False
+        ),
+        NeetoCalOutcomeUnknownError(
+            cause=NeetoCalServerError(method="POST", endpoint="/bookings", status=502, message="Bad gateway")
+        ),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_every_api_error_survives_pickle_and_deepcopy_with_its_lead(error: NeetoCalApiError) -> None:
+    import copy
+    import pickle
+
+    error.lead_with("Slot 2031-07-15 11:00 (Asia/Kolkata) is already booked")
+    for copied in (pickle.loads(pickle.dumps(error)), copy.deepcopy(error)):
+        assert type(copied) is type(error)
+        assert str(copied) == str(error)
+        assert copied.lead == error.lead
+        assert copied.status == error.status
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        NeetoCalAuthError(method="GET", endpoint="/bookings", status=401, message="Invalid API key."),
+        NeetoCalClientError(method="POST", endpoint="/bookings", status=422, message="Email is invalid."),
+        NeetoCalServerError(method="GET", endpoint="/bookings", status=503, message="Down."),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_neetocals_final_period_does_not_precede_the_advice_dash(error: NeetoCalApiError) -> None:
+    assert ". —" not in str(error)
+    assert str(error).split(" — ")[0].endswith(error.api_message.rstrip("."))
+
+
+def test_a_cut_message_keeps_its_ellipsis_before_the_advice() -> None:
+    error = NeetoCalServerError(method="GET", endpoint="/bookings", status=503, message="a very long reason...")
+    assert "a very long reason... — " in str(error)
+
+
+def test_a_slot_refusal_quotes_neetocals_reason_without_its_period_and_cut_to_stay_in_sight() -> None:
+    from airflow_provider_neetocal.operators.booking import MAX_SLOT_REASON, slot_refusal_lead, slot_refusal_reason
+
+    short = slot_refusal_reason(refusal("The selected slot is not available: outside the meeting's hours."))
+    assert short == "outside the meeting's hours"
+    assert ". —" not in slot_refusal_lead(short, SLOTTED, "Demo")
+
+    long_reason = slot_refusal_reason(refusal("The selected slot is not available: " + "x" * 400))
+    assert long_reason is not None
+    assert len(long_reason) == MAX_SLOT_REASON
+    assert long_reason.endswith("...")
