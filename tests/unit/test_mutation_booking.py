@@ -62,3 +62,33 @@ def test_an_instant_past_the_calendar_in_the_time_zone_is_refused_saying_so() ->
             f"out of the calendar's range in Asia/Kolkata: expected {SLOT_START_FORMAT}",
         )
     ]
+
+
+@pytest.mark.parametrize(
+    ("zone", "date", "time", "problem"),
+    [
+        (
+            "Europe/Berlin",
+            "2025-10-26",
+            "02:30",
+            "02:30 AM on 2025-10-26 happens twice in Europe/Berlin: ambiguous, clocks go back from 03:00 to 02:00 "
+            "on 2025-10-26 and NeetoCal's slot_date + slot_start_time cannot say which is meant; choose a time "
+            "outside that repeated span, e.g. 03:00",
+        ),
+        (  # clocks went back at midnight: the span and the example cross into the next day
+            "America/Sao_Paulo",
+            "2019-02-16",
+            "23:30",
+            "11:30 PM on 2019-02-16 happens twice in America/Sao_Paulo: ambiguous, clocks go back from 00:00 on "
+            "2019-02-17 to 23:00 on 2019-02-16 and NeetoCal's slot_date + slot_start_time cannot say which is "
+            "meant; choose a time outside that repeated span, e.g. 00:00 on 2019-02-17",
+        ),
+    ],
+    ids=["same-day", "across-midnight"],
+)
+def test_a_repeated_time_is_refused_with_the_span_and_a_time_after_it(
+    zone: str, date: str, time: str, problem: str
+) -> None:
+    assert problems(time_zone=zone, slot_date=date, slot_start_time=time) == [
+        FieldProblem("slot_start_time", time, problem)
+    ]
