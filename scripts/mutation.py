@@ -42,8 +42,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "airflow_provider_neetocal"
-#: The pure modules: no Airflow task context, no HTTP (the API contract module joins once it exists).
-MODULES = ("exactly_once", "connection", "retries", "booking")
+#: The pure modules: no Airflow task context, no HTTP. Fastest first, so a short run still says something.
+MODULES = ("connection", "retries", "api_contract", "booking", "exactly_once")
 EQUIVALENT_LIST = ROOT / "tests" / "mutation" / "equivalent.txt"
 #: Unit tests only; the import-cost test starts fresh interpreters and covers no pure function.
 TEST_SELECTION = ["tests/unit", "--ignore=tests/unit/test_import_cost.py"]

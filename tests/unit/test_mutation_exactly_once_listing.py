@@ -1,0 +1,209 @@
+"""``ExactlyOnce.list_before_sending``: when one workspace listing replaces a look-up per attendee.
+
+Written for the survivors of mutation testing (``make mutation``): which rows count, how many pages
+the listing may take, how its bookings are grouped, when it is given up, what the log says, and
+that a look-up before the first POST then reads it instead of asking NeetoCal again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pendulum
+import pytest
+
+from airflow_provider_neetocal.exactly_once import ExactlyOnce
+from airflow_provider_neetocal.exceptions import NeetoCalAuthError, NeetoCalServerError
+
+SLUG = "meeting-with-oliver-smith"
+MEETING = {"id": "m-1", "slug": SLUG, "name": "Meeting with Oliver Smith", "kind": "group"}
+RUN_START = pendulum.datetime(2030, 7, 1, 12, 0, tz="UTC")
+#: 01:30 PM in Asia/Kolkata on 2030-07-15 is 08:00 UTC.
+SLOTTED: dict[str, Any] = {
+    "meeting_slug": SLUG,
+    "name": "Eve Smith",
+    "email": "eve@example.com",
+    "time_zone": "Asia/Kolkata",
+    "slot_date": "2030-07-15",
+    "slot_start_time": "01:30 PM",
+}
+SLOTLESS: dict[str, Any] = {k: v for k, v in SLOTTED.items() if not k.startswith("slot_")}
+LOG = "test.exactly_once.listing"
+
+
+def booking(**fields: Any) -> dict[str, Any]:
+    """Eve's booking at the slot above, made before the run started (an earlier run's)."""
+    return {
+        "sid": "8sqtzrs",
+        "email": "eve@example.com",
+        "status": "confirmed",
+        "meeting_id": "m-1",
+        "starts_at": "2030-07-15T08:00:00Z",
+        "created_at": "2030-06-01T12:00:00Z",
+        **fields,
+    }
+
+
+def row(email: str, *, slotted: bool = True) -> dict[str, Any]:
+    return {**(SLOTTED if slotted else SLOTLESS), "email": email}
+
+
+class Hook:
+    """Serves the workspace listing as told; records every request the driver makes."""
+
+    def __init__(self, workspace: Any = (), *, fail_after: Exception | None = None) -> None:
+        self.workspace = workspace
+        self.fail_after = fail_after
+        self.max_pages: list[int] = []
+        self.asked_for: list[str] = []
+        self.log = logging.getLogger(LOG)
+
+    def _sleep(self, seconds: float) -> None:
+        raise AssertionError("no wait expected")
+
+    def list_bookings_within(self, max_pages: int) -> Iterator[dict[str, Any]] | None:
+        self.max_pages.append(max_pages)
+        if isinstance(self.workspace, Exception):
+            raise self.workspace
+        if self.workspace is None:
+            return None
+
+        def walk() -> Iterator[dict[str, Any]]:
+            yield from self.workspace
+            if self.fail_after is not None:
+                raise self.fail_after  # a later page fails
+
+        return walk()
+
+    def list_bookings(self, *, client_email: str) -> list[dict[str, Any]]:
+        self.asked_for.append(client_email)
+        return []
+
+    def list_meetings(self) -> list[dict[str, Any]]:
+        return [MEETING]
+
+    def create_booking(self, payload: dict[str, Any]) -> dict[str, Any]:
+        raise AssertionError("no POST expected")
+
+
+def driver(hook: Hook, **kwargs: Any) -> ExactlyOnce:
+    kwargs.setdefault("run_started", RUN_START)
+    return ExactlyOnce(hook, **kwargs)  # type: ignore[arg-type]
+
+
+def error(kind: type, status: int) -> Exception:
+    return kind(method="GET", endpoint="/bookings", status=status, message="nope")
+
+
+def test_a_first_try_lists_the_workspace_once_with_as_many_pages_as_attendees_and_reads_it_before_sending() -> None:
+    hook = Hook([booking(email="EVE@example.com"), booking(sid="bob1", email="bob@example.com")])
+    exactly_once = driver(hook)
+
+    assert exactly_once.list_before_sending([row("eve@example.com"), row("Eve@Example.com"), row("bob@example.com")])
+    assert hook.max_pages == [2]  # two attendees, whatever the case of their addresses
+
+    assert exactly_once.obtain(row("eve@example.com")) == (booking(email="EVE@example.com"), False)
+    assert hook.asked_for == []  # answered from the listing, not by another GET /bookings
+
+
+def test_bookings_of_attendees_outside_the_batch_are_not_kept() -> None:
+    hook = Hook([booking(email="mallory@example.com")])
+    exactly_once = driver(hook, if_exists="fail")
+
+    assert exactly_once.list_before_sending([row("eve@example.com")])
+
+    assert exactly_once._listing == {"eve@example.com": []}
+
+
+def test_a_retry_never_lists_the_workspace() -> None:
+    hook = Hook([booking()])
+
+    assert driver(hook, retrying=True).list_before_sending([row("eve@example.com")]) is False
+    assert hook.max_pages == []
+
+
+def test_fixed_slot_rows_sent_without_a_look_up_do_not_count() -> None:
+    hook = Hook([booking()])
+
+    assert driver(hook, if_exists="create").list_before_sending([row("eve@example.com")]) is False
+    assert hook.max_pages == []
+
+
+def test_slotless_rows_count_even_when_nothing_is_looked_up_for_fixed_slots() -> None:
+    hook = Hook([booking()])
+
+    assert driver(hook, if_exists="create").list_before_sending(
+        [row("eve@example.com", slotted=False), row("bob@example.com")]
+    )
+    assert hook.max_pages == [1]
+
+
+def test_a_workspace_with_more_pages_than_attendees_is_not_listed() -> None:
+    hook = Hook(None)
+    exactly_once = driver(hook)
+
+    assert exactly_once.list_before_sending([row("eve@example.com")]) is False
+    assert exactly_once._listing is None
+
+
+def test_a_listed_booking_without_an_attendee_gives_the_listing_up(caplog: pytest.LogCaptureFixture) -> None:
+    hook = Hook([booking(), booking(sid="anon", email=None)])
+    exactly_once = driver(hook)
+
+    with caplog.at_level(logging.INFO, logger=LOG):
+        assert exactly_once.list_before_sending([row("eve@example.com")]) is False
+
+    assert exactly_once._listing is None
+    assert [r.getMessage() for r in caplog.records] == [
+        "A listed booking names no attendee; looking each attendee up instead"
+    ]
+    assert [r.levelno for r in caplog.records] == [logging.INFO]
+
+
+@pytest.mark.parametrize(
+    ("workspace", "fail_after"),
+    [(error(NeetoCalServerError, 503), None), ([booking()], error(NeetoCalServerError, 503))],
+    ids=["first-page", "later-page"],
+)
+def test_a_failed_listing_falls_back_to_one_look_up_per_attendee_with_a_warning(
+    workspace: Any, fail_after: Exception | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    hook = Hook(workspace, fail_after=fail_after)
+    exactly_once = driver(hook)
+
+    with caplog.at_level(logging.INFO, logger=LOG):
+        assert exactly_once.list_before_sending([row("eve@example.com")]) is False
+
+    assert exactly_once._listing is None
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (
+            logging.WARNING,
+            "Could not list the workspace's bookings (NeetoCal answered HTTP 503 to GET /bookings: nope); "
+            "looking each attendee up",
+        )
+    ]
+
+
+def test_a_403_on_the_listing_falls_back_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    hook = Hook(error(NeetoCalAuthError, 403))
+    exactly_once = driver(hook)
+
+    with caplog.at_level(logging.INFO, logger=LOG):
+        assert exactly_once.list_before_sending([row("eve@example.com")]) is False
+
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (
+            logging.WARNING,
+            "Could not list the workspace's bookings (NeetoCal answered HTTP 403 to GET /bookings: nope); "
+            "looking each attendee up",
+        )
+    ]
+
+
+def test_a_401_on_the_listing_fails_the_task_as_the_auth_error_it_is() -> None:
+    with pytest.raises(NeetoCalAuthError) as raised:
+        driver(Hook(error(NeetoCalAuthError, 401))).list_before_sending([row("eve@example.com")])
+
+    assert raised.value.status == 401
