@@ -14,8 +14,14 @@ from typing import Any
 import pendulum
 import pytest
 
-from airflow_provider_neetocal.exactly_once import ExactlyOnce
-from airflow_provider_neetocal.exceptions import NeetoCalAuthError, NeetoCalServerError
+from airflow_provider_neetocal.exactly_once import Absent, ExactlyOnce, Unknowable
+from airflow_provider_neetocal.exceptions import (
+    NeetoCalAuthError,
+    NeetoCalBookingClaimedError,
+    NeetoCalBookingUnknownError,
+    NeetoCalOutcomeUnknownError,
+    NeetoCalServerError,
+)
 
 SLUG = "meeting-with-oliver-smith"
 MEETING = {"id": "m-1", "slug": SLUG, "name": "Meeting with Oliver Smith", "kind": "group"}
@@ -53,9 +59,18 @@ def row(email: str, *, slotted: bool = True) -> dict[str, Any]:
 class Hook:
     """Serves the workspace listing as told; records every request the driver makes."""
 
-    def __init__(self, workspace: Any = (), *, fail_after: Exception | None = None) -> None:
+    def __init__(
+        self,
+        workspace: Any = (),
+        *,
+        fail_after: Exception | None = None,
+        attendee: Any = (),
+        posts: Any = (),
+    ) -> None:
         self.workspace = workspace
         self.fail_after = fail_after
+        self.attendee = attendee  # what GET /bookings?client_email=... answers (or raises)
+        self.posts = list(posts)
         self.max_pages: list[int] = []
         self.asked_for: list[str] = []
         self.log = logging.getLogger(LOG)
@@ -77,15 +92,20 @@ class Hook:
 
         return walk()
 
-    def list_bookings(self, *, client_email: str) -> list[dict[str, Any]]:
+    def list_bookings(self, *, client_email: str) -> list[Any]:
         self.asked_for.append(client_email)
-        return []
+        if isinstance(self.attendee, Exception):
+            raise self.attendee
+        return list(self.attendee)
 
     def list_meetings(self) -> list[dict[str, Any]]:
         return [MEETING]
 
     def create_booking(self, payload: dict[str, Any]) -> dict[str, Any]:
-        raise AssertionError("no POST expected")
+        answer = self.posts.pop(0)  # an IndexError: a POST nobody expected
+        if isinstance(answer, Exception):
+            raise answer
+        return dict(answer)
 
 
 def driver(hook: Hook, **kwargs: Any) -> ExactlyOnce:
@@ -207,3 +227,82 @@ def test_a_401_on_the_listing_fails_the_task_as_the_auth_error_it_is() -> None:
         driver(Hook(error(NeetoCalAuthError, 401))).list_before_sending([row("eve@example.com")])
 
     assert raised.value.status == 401
+
+
+def test_a_slotless_first_try_takes_its_before_sending_snapshot_from_the_listing() -> None:
+    made = booking(sid="new1", starts_at="2030-07-20T08:00:00Z", created_at="2030-07-01T12:00:10Z")
+    hook = Hook([booking()], posts=[made])
+    exactly_once = driver(hook)
+    assert exactly_once.list_before_sending([row("eve@example.com", slotted=False)])
+
+    assert exactly_once.obtain(row("eve@example.com", slotted=False)) == (made, True)
+    assert hook.asked_for == []
+
+
+def test_an_explicit_look_up_asks_neetocal_afresh_even_with_a_listing() -> None:
+    hook = Hook([booking()], attendee=[])
+    exactly_once = driver(hook)
+    assert exactly_once.list_before_sending([row("eve@example.com")])
+
+    assert exactly_once.look_up(row("eve@example.com")) == Absent()
+    assert hook.asked_for == ["eve@example.com"]
+
+
+# ---- the driver around the listing ------------------------------------------------------------
+
+
+def test_a_failed_listing_before_a_slotless_post_is_logged_and_the_post_still_goes_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    made = booking(sid="new1", created_at="2030-07-01T12:00:10Z")
+    hook = Hook(attendee=error(NeetoCalServerError, 503), posts=[made])
+
+    with caplog.at_level(logging.INFO, logger=LOG):
+        assert driver(hook).obtain(row("eve@example.com", slotted=False)) == (made, True)
+
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (
+            logging.WARNING,
+            "Could not list the attendee's bookings before sending (NeetoCal answered HTTP 503 to GET /bookings: "
+            "nope): if the answer is lost, only creation times can tell this booking from earlier ones",
+        )
+    ]
+
+
+def test_an_entry_of_the_listing_that_is_no_booking_makes_the_look_up_unknowable_not_a_crash() -> None:
+    hook = Hook(attendee=["not a booking"])
+
+    assert driver(hook).look_up(row("eve@example.com")) == Unknowable(
+        "an entry of the listing is not a booking object (str)"
+    )
+
+
+def test_a_found_booking_without_a_sid_is_adopted() -> None:
+    sidless = {k: v for k, v in booking().items() if k != "sid"}
+    hook = Hook(attendee=[sidless])
+
+    assert driver(hook).obtain(row("eve@example.com")) == (sidless, False)
+
+
+def test_a_booking_already_handed_out_is_not_handed_out_again_even_when_a_post_answers_with_it() -> None:
+    hook = Hook(posts=[booking(created_at="2030-07-01T12:00:10Z")])
+    exactly_once = driver(hook)
+    exactly_once.claimed.add("8sqtzrs")  # another row of the batch holds it
+
+    with pytest.raises(NeetoCalBookingClaimedError) as raised:
+        exactly_once.obtain(row("eve@example.com", slotted=False))
+
+    assert raised.value.booking == booking(created_at="2030-07-01T12:00:10Z")
+
+
+def test_a_lost_answer_never_found_says_no_booking_found_yet() -> None:
+    lost = NeetoCalOutcomeUnknownError(
+        cause=NeetoCalServerError(method="POST", endpoint="/bookings", status=502, message="bad gateway")
+    )
+    hook = Hook(posts=[lost])
+
+    with pytest.raises(NeetoCalBookingUnknownError) as raised:
+        driver(hook, settle_seconds=0).obtain(row("eve@example.com", slotted=False))
+
+    assert raised.value.reason == "no booking found (yet)"
+    assert raised.value.sent is True
