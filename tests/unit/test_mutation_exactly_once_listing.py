@@ -14,11 +14,12 @@ from typing import Any
 import pendulum
 import pytest
 
-from airflow_provider_neetocal.exactly_once import Absent, ExactlyOnce, Unknowable
+from airflow_provider_neetocal.exactly_once import Absent, ExactlyOnce, Found, Unknowable, judge_lookup, slot_start_utc
 from airflow_provider_neetocal.exceptions import (
     NeetoCalAuthError,
     NeetoCalBookingClaimedError,
     NeetoCalBookingUnknownError,
+    NeetoCalClientError,
     NeetoCalOutcomeUnknownError,
     NeetoCalServerError,
 )
@@ -66,17 +67,22 @@ class Hook:
         fail_after: Exception | None = None,
         attendee: Any = (),
         posts: Any = (),
+        meetings: Any = (MEETING,),
+        answers: list[Any] | None = None,
     ) -> None:
         self.workspace = workspace
         self.fail_after = fail_after
         self.attendee = attendee  # what GET /bookings?client_email=... answers (or raises)
         self.posts = list(posts)
+        self.meetings = list(meetings)
+        self.answers = answers  # when given: one GET /bookings?client_email=... answer per call, in order
+        self.slept: list[float] = []
         self.max_pages: list[int] = []
         self.asked_for: list[str] = []
         self.log = logging.getLogger(LOG)
 
     def _sleep(self, seconds: float) -> None:
-        raise AssertionError("no wait expected")
+        self.slept.append(seconds)
 
     def list_bookings_within(self, max_pages: int) -> Iterator[dict[str, Any]] | None:
         self.max_pages.append(max_pages)
@@ -94,12 +100,14 @@ class Hook:
 
     def list_bookings(self, *, client_email: str) -> list[Any]:
         self.asked_for.append(client_email)
+        if self.answers is not None:
+            return list(self.answers.pop(0))
         if isinstance(self.attendee, Exception):
             raise self.attendee
         return list(self.attendee)
 
     def list_meetings(self) -> list[dict[str, Any]]:
-        return [MEETING]
+        return list(self.meetings)
 
     def create_booking(self, payload: dict[str, Any]) -> dict[str, Any]:
         answer = self.posts.pop(0)  # an IndexError: a POST nobody expected
@@ -306,3 +314,117 @@ def test_a_lost_answer_never_found_says_no_booking_found_yet() -> None:
 
     assert raised.value.reason == "no booking found (yet)"
     assert raised.value.sent is True
+
+
+def test_after_a_lost_answer_the_look_up_asks_neetocal_afresh_not_the_listing() -> None:
+    lost = NeetoCalOutcomeUnknownError(
+        cause=NeetoCalServerError(method="POST", endpoint="/bookings", status=502, message="bad gateway")
+    )
+    made = booking(created_at="2030-07-01T12:00:10Z")
+    hook = Hook([], attendee=[made], posts=[lost])
+    exactly_once = driver(hook)
+    assert exactly_once.list_before_sending([row("eve@example.com")])
+
+    assert exactly_once.obtain(row("eve@example.com")) == (made, False)
+    assert hook.asked_for == ["eve@example.com"]  # only the look-up after the POST asked
+
+
+def test_a_retry_refused_by_neetocal_judges_a_booking_that_appeared_meanwhile_by_its_creation_time() -> None:
+    # Listed after the refusal, without created_at: it may be an earlier run's, so it is not adopted.
+    refused = NeetoCalClientError(method="POST", endpoint="/bookings", status=422, message="slot taken")
+    undated = {k: v for k, v in booking().items() if k != "created_at"}
+    hook = Hook(answers=[[], [undated]], posts=[refused])
+
+    with pytest.raises(NeetoCalBookingUnknownError) as raised:
+        driver(hook, retrying=True).obtain(row("eve@example.com", slotted=False))
+
+    assert raised.value.reason == "booking '8sqtzrs' of this attendee has no readable created_at"
+
+
+# ---- what the task log says --------------------------------------------------------------------
+
+
+def test_a_lost_answer_is_logged_then_each_look_up_and_the_settle_wait(caplog: pytest.LogCaptureFixture) -> None:
+    lost = NeetoCalOutcomeUnknownError(
+        cause=NeetoCalServerError(method="POST", endpoint="/bookings", status=502, message="bad gateway")
+    )
+    hook = Hook(posts=[lost])
+
+    with caplog.at_level(logging.DEBUG, logger=LOG), pytest.raises(NeetoCalBookingUnknownError):
+        driver(hook, settle_seconds=3).obtain(row("eve@example.com", slotted=False))
+
+    assert hook.slept == [3]
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.WARNING, f"{lost}; looking the booking up before anything else"),
+        (logging.DEBUG, "Looked the booking up: no such booking"),
+        (logging.INFO, "Nothing found yet; looking again in 3 s"),
+        (logging.DEBUG, "Looked the booking up: no such booking"),
+    ]
+
+
+def test_sending_without_proof_of_absence_under_if_exists_create_is_a_warning_saying_why(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    made = booking(sid="new1", created_at="2030-07-01T12:00:10Z")
+    hook = Hook(attendee=[booking()], meetings=[], posts=[made])
+
+    with caplog.at_level(logging.WARNING, logger=LOG):
+        assert driver(hook, retrying=True, if_exists="create").obtain(row("eve@example.com")) == (made, True)
+
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (
+            logging.WARNING,
+            "Cannot prove the booking absent (cannot tell: booking '8sqtzrs' of this attendee cannot be "
+            "attributed: meeting 'meeting-with-oliver-smith' is not listed by GET /meetings (hidden, not visible "
+            "to this API key, or another slug)); sending anyway because if_exists='create'",
+        )
+    ]
+
+
+# ---- the look-up's reasons, word for word --------------------------------------------------------
+
+
+def judge(bookings: list[Any], payload: dict[str, Any], meeting: Any = MEETING) -> Any:
+    return judge_lookup(bookings, payload, meeting, run_started=RUN_START)
+
+
+def test_a_candidate_for_a_meeting_get_meetings_does_not_list_is_unknowable_saying_so() -> None:
+    assert judge([booking()], SLOTTED, None) == Unknowable(
+        "booking '8sqtzrs' of this attendee cannot be attributed: meeting 'meeting-with-oliver-smith' is not "
+        "listed by GET /meetings (hidden, not visible to this API key, or another slug)"
+    )
+
+
+def test_a_candidate_that_names_no_meeting_is_unknowable_saying_so() -> None:
+    nameless = {k: v for k, v in booking().items() if k != "meeting_id"}
+
+    assert judge([nameless], SLOTTED) == Unknowable(
+        "booking '8sqtzrs' of this attendee names no meeting (no meeting_id or meeting.name)"
+    )
+
+
+def test_every_doubt_is_named_separated_by_semicolons() -> None:
+    assert judge([booking(sid="a", starts_at=None), booking(sid="b", starts_at="soon")], SLOTTED) == Unknowable(
+        "booking 'a' of this attendee has no readable starts_at; booking 'b' of this attendee has no readable starts_at"
+    )
+
+
+def test_two_candidates_for_a_slotless_request_are_unknowable_naming_both() -> None:
+    during_run = "2030-07-01T12:00:10Z"
+    both = [booking(sid="a", created_at=during_run), booking(sid="b", created_at=during_run)]
+
+    assert judge(both, SLOTLESS) == Unknowable(
+        "2 live bookings of this attendee for meeting 'meeting-with-oliver-smith' were created during this DAG "
+        "run ('a', 'b') and the request names no slot: cannot tell which one it made"
+    )
+
+
+def test_a_slotless_request_adopts_a_booking_without_a_readable_start() -> None:
+    startless = booking(starts_at=None, created_at="2030-07-01T12:00:10Z")
+
+    assert judge([startless], SLOTLESS) == Found(startless, made_in_this_run=True)
+
+
+def test_the_requested_slot_is_in_utc_whatever_the_machine_s_time_zone() -> None:
+    with pendulum.test_local_timezone(pendulum.timezone("America/New_York")):
+        assert slot_start_utc(SLOTTED).isoformat() == "2030-07-15T08:00:00+00:00"
