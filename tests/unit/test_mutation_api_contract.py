@@ -351,7 +351,7 @@ def test_a_429_carries_retry_after_in_seconds() -> None:
     assert error(429).retry_after is None
 
 
-@pytest.mark.parametrize("status", [301, 302, 307, 308, 399])
+@pytest.mark.parametrize("status", [300, 301, 302, 307, 308, 399])
 def test_a_redirect_is_not_followed_and_says_where_it_pointed_without_the_key(status: int) -> None:
     raised = error(
         status,
