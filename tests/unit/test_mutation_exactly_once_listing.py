@@ -1,8 +1,9 @@
-"""``ExactlyOnce.list_before_sending``: when one workspace listing replaces a look-up per attendee.
+"""``ExactlyOnce`` around its listings: one workspace listing instead of a look-up per attendee, fresh
+look-ups after a POST, what the task log says, and the look-up's reasons word for word.
 
 Written for the survivors of mutation testing (``make mutation``): which rows count, how many pages
-the listing may take, how its bookings are grouped, when it is given up, what the log says, and
-that a look-up before the first POST then reads it instead of asking NeetoCal again.
+the listing may take, how its bookings are grouped, when it is given up, that a look-up before the
+first POST reads it and one after a POST asks NeetoCal again, a booking never handed out twice.
 """
 
 from __future__ import annotations
