@@ -6,13 +6,16 @@ tests that cover the changed function. A mutant the tests do not notice "survive
 change nothing a caller can see (equivalent mutants): those are listed, each with its reason, in
 ``tests/mutation/equivalent.txt``, so that any other survivor stands out as a gap in the tests.
 
-The run happens in a copy of the package, the tests and pyproject.toml (``--workdir``, outside the
-repository), so mutmut's ``mutants/`` tree never appears in ``git status`` and edits made meanwhile do
-not leak into a run. Hypothesis is derandomized there and has no example database
-(``tests/mutation/hypothesis_profile.py``), so the same tests kill the same mutants on every run.
+Each module runs on its own, one after the other, in its own copy of the package, the tests and
+pyproject.toml (``<workdir>/<module>``, outside the repository): mutmut's ``mutants/`` tree never
+appears in ``git status``, edits made meanwhile do not leak into a run, and running one module
+(``--module``) keeps the other modules' last results for ``report``. Hypothesis is derandomized
+there and has no example database (``tests/mutation/hypothesis_profile.py``), so the same tests
+kill the same mutants on every run.
 
 Per module it prints: generated / killed / survived / equivalent (survivors listed as equivalent) /
-score = killed / (generated - equivalent), then every survivor not listed, and stale list entries.
+score = killed / (generated - equivalent) and how long its last run took, then every survivor not
+listed, and stale list entries.
 
 Usage::
 
@@ -39,8 +42,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "airflow_provider_neetocal"
-#: The pure modules: no Airflow task context, no HTTP (the API contract module joins once it exists).
-MODULES = ("exactly_once", "connection", "retries", "booking")
+#: The pure modules: no Airflow task context, no HTTP. Fastest first, so a short run still says something.
+MODULES = ("connection", "retries", "api_contract", "booking", "exactly_once")
 EQUIVALENT_LIST = ROOT / "tests" / "mutation" / "equivalent.txt"
 #: Unit tests only; the import-cost test starts fresh interpreters and covers no pure function.
 TEST_SELECTION = ["tests/unit", "--ignore=tests/unit/test_import_cost.py"]
@@ -67,6 +70,16 @@ def mutmut_config(modules: list[str]) -> str:
         # the copy is no git checkout: mutmut's change detection would only warn
         "use_git_change_detection = false\n"
     )
+
+
+def module_workdir(workdir: Path, module: str) -> Path:
+    """Where one module's copy and results live."""
+    return workdir / module
+
+
+def module_of(name: str) -> str:
+    """The module a mutant name belongs to (``airflow_provider_neetocal.<module>.<function>__mutmut_<n>``)."""
+    return name.removeprefix(f"{PACKAGE}.").split(".", 1)[0]
 
 
 def prepare(workdir: Path, modules: list[str], *, keep: bool) -> None:
@@ -121,23 +134,33 @@ class ModuleResult:
     def names(self, *statuses: str) -> list[str]:
         return sorted(name for name, status in self.statuses.items() if status in statuses)
 
+    seconds: float | None = None  # how long the module's last run took
+
+
+DURATION_FILE = "last-run-seconds"
+
 
 def load_results(workdir: Path, modules: list[str]) -> list[ModuleResult]:
     from mutmut.stats import status_by_exit_code
 
     results = []
     for module in modules:
-        meta = workdir / "mutants" / PACKAGE / f"{module}.py.meta"
+        meta = module_workdir(workdir, module) / "mutants" / PACKAGE / f"{module}.py.meta"
         if not meta.exists():
             continue
         codes = json.loads(meta.read_text())["exit_code_by_key"]
-        results.append(ModuleResult(module, {name: status_by_exit_code[code] for name, code in codes.items()}))
+        duration = module_workdir(workdir, module) / DURATION_FILE
+        seconds = float(duration.read_text()) if duration.exists() else None
+        statuses = {name: status_by_exit_code[code] for name, code in codes.items()}
+        results.append(ModuleResult(module, statuses, seconds))
     return results
 
 
 def report(results: list[ModuleResult], equivalents: dict[str, str], fail_under: float | None) -> int:
     """Print the table, the survivors not listed as equivalent and stale list entries; 1 if below ``fail_under``."""
-    header = f"{'module':<14} {'generated':>9} {'killed':>7} {'survived':>8} {'equivalent':>10} {'score':>7}"
+    header = (
+        f"{'module':<14} {'generated':>9} {'killed':>7} {'survived':>8} {'equivalent':>10} {'score':>7} {'run':>10}"
+    )
     print("\n" + header + "\n" + "-" * len(header))
     unexplained: list[tuple[str, str]] = []
     stale: list[str] = []
@@ -151,9 +174,10 @@ def report(results: list[ModuleResult], equivalents: dict[str, str], fail_under:
         judged = len(result.statuses) - len(equivalent)
         score = 100.0 * len(caught) / judged if judged else 100.0
         below = below or (fail_under is not None and score < fail_under)
+        took = "" if result.seconds is None else "{}m{:02d}s".format(*divmod(round(result.seconds), 60))
         print(
             f"{result.module:<14} {len(result.statuses):>9} {len(caught):>7} {len(not_caught):>8} "
-            f"{len(equivalent):>10} {score:>6.1f}%"
+            f"{len(equivalent):>10} {score:>6.1f}% {took:>10}"
         )
     generated = {name for result in results for name in result.statuses}
     module_prefixes = tuple(f"{PACKAGE}.{result.module}." for result in results)
@@ -190,13 +214,17 @@ def unexplained_survivors(workdir: Path, modules: list[str]) -> list[str]:
 
 def show(workdir: Path, names: list[str], modules: list[str]) -> int:
     """Print the diff of each named mutant, or of every survivor not listed as equivalent."""
-    os.chdir(workdir)  # mutmut reads its configuration and results from the current directory
     names = names or unexplained_survivors(workdir, modules)
-    from mutmut.__main__ import find_mutant, get_diff_for_mutant
+    if not names:
+        return 0
+    # mutmut reads its configuration (once, when imported) and its results from the current directory
+    os.chdir(module_workdir(workdir, module_of(names[0])))
+    from mutmut.__main__ import get_diff_for_mutant
 
     for name in names:
+        os.chdir(module_workdir(workdir, module_of(name)))
         print(f"# {name}")
-        print(get_diff_for_mutant(name, path=find_mutant(name).path))
+        print(get_diff_for_mutant(name, path=Path(PACKAGE) / f"{module_of(name)}.py"))
     return 0
 
 
@@ -218,18 +246,22 @@ def main() -> int:
     if args.command == "show":
         return show(args.workdir, args.mutants, modules)
     if args.command == "run":
-        started = time.monotonic()
-        names = unexplained_survivors(args.workdir, modules) if args.survivors else []
-        if args.survivors and not names:
-            print("No unexplained survivors in the last run: nothing to re-test")
-        else:
-            prepare(args.workdir, modules, keep=args.keep or args.survivors)
-            code = run_mutmut(args.workdir, args.max_children, names)
-            minutes, seconds = divmod(round(time.monotonic() - started), 60)
-            print(f"\nmutmut finished in {minutes} min {seconds:02d} s (exit code {code}); results in {args.workdir}")
+        for module in modules:  # one at a time: each run already keeps max_children processes busy
+            workdir = module_workdir(args.workdir, module)
+            names = unexplained_survivors(args.workdir, [module]) if args.survivors else []
+            if args.survivors and not names:
+                print(f"{module}: no unexplained survivors in the last run, nothing to re-test")
+                continue
+            started = time.monotonic()
+            prepare(workdir, [module], keep=args.keep or args.survivors)
+            code = run_mutmut(workdir, args.max_children, names)
+            elapsed = time.monotonic() - started
+            if not names:  # a partial re-test says nothing about how long the module takes
+                (workdir / DURATION_FILE).write_text(f"{elapsed:.0f}\n")
+            minutes, seconds = divmod(round(elapsed), 60)
+            print(f"\n{module}: mutmut took {minutes} min {seconds:02d} s (exit code {code}); results in {workdir}")
             if code != 0:
                 return code
-    os.chdir(args.workdir)  # mutmut's status table reads its configuration from the current directory
     results = load_results(args.workdir, modules)
     if not results:
         print(f"No results in {args.workdir}: run python scripts/mutation.py first")
