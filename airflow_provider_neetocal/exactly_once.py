@@ -527,10 +527,14 @@ class ExactlyOnce:
         except NeetoCalAuthError as error:
             if error.status == 401:
                 raise
-            self.hook.log.warning("Could not list the workspace's bookings (%s); looking each attendee up", error)
+            self.hook.log.warning(
+                "Could not list the workspace's bookings (%s); looking each attendee up", error.brief()
+            )
             return False
         except NeetoCalApiError as error:
-            self.hook.log.warning("Could not list the workspace's bookings (%s); looking each attendee up", error)
+            self.hook.log.warning(
+                "Could not list the workspace's bookings (%s); looking each attendee up", error.brief()
+            )
             return False
         with self._lock:
             self._listing = grouped
@@ -577,7 +581,7 @@ class ExactlyOnce:
             self.hook.log.warning(
                 "Could not list the attendee's bookings before sending (%s): if the answer is lost, only "
                 "creation times can tell this booking from earlier ones",
-                error,
+                error.brief(),
             )
             return None
 

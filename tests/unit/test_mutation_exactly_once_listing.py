@@ -209,7 +209,8 @@ def test_a_failed_listing_falls_back_to_one_look_up_per_attendee_with_a_warning(
     assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
         (
             logging.WARNING,
-            "Could not list the workspace's bookings (NeetoCal answered HTTP 503 to GET /bookings: nope); "
+            "Could not list the workspace's bookings (NeetoCal had a server error: nope (NeetoCal answered HTTP 503 "
+            "to GET /bookings)); "
             "looking each attendee up",
         )
     ]
@@ -225,7 +226,8 @@ def test_a_403_on_the_listing_falls_back_with_a_warning(caplog: pytest.LogCaptur
     assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
         (
             logging.WARNING,
-            "Could not list the workspace's bookings (NeetoCal answered HTTP 403 to GET /bookings: nope); "
+            "Could not list the workspace's bookings (NeetoCal refused the API key: nope (NeetoCal answered HTTP 403 "
+            "to GET /bookings)); "
             "looking each attendee up",
         )
     ]
@@ -272,8 +274,9 @@ def test_a_failed_listing_before_a_slotless_post_is_logged_and_the_post_still_go
     assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
         (
             logging.WARNING,
-            "Could not list the attendee's bookings before sending (NeetoCal answered HTTP 503 to GET /bookings: "
-            "nope): if the answer is lost, only creation times can tell this booking from earlier ones",
+            "Could not list the attendee's bookings before sending (NeetoCal had a server error: nope (NeetoCal "
+            "answered HTTP 503 to GET /bookings)): if the answer is lost, only creation times can tell this booking "
+            "from earlier ones",
         )
     ]
 
