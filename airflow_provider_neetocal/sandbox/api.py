@@ -326,22 +326,9 @@ class SandboxAPI:
         now = self.now()
         selected = []
         for record in self.store.snapshot():
-            booking = record.booking
-            status = booking.get("status")
-            start = parse_timestamp(booking["starts_at"])
-            if kind == "upcoming" and not (status == "confirmed" and start >= now):
-                continue
-            if kind == "past" and not (status == "confirmed" and start < now):
-                continue
-            if kind == "cancelled" and status != "cancelled":
-                continue
-            if kind == "incomplete":
-                continue
-            if client_email and str(booking.get("email", "")).lower() != client_email:
-                continue
-            if host_email and str(booking.get("host_email", "")).lower() != host_email:
-                continue
-            selected.append((start, record.seq, record))
+            start = parse_timestamp(record.booking["starts_at"])
+            if matches_listing_filters(record.booking, start, now, kind, client_email, host_email):
+                selected.append((start, record.seq, record))
         selected.sort(key=lambda item: (item[0], item[1]))
         page, pagination = _paginate([record for _, _, record in selected], query)
         return ApiResponse(200, {"bookings": [self.render(record) for record in page], "pagination": pagination})
@@ -475,3 +462,26 @@ def _query_int(query: Mapping[str, str], name: str, low: int, high: int, *, requ
     if not re.fullmatch(r"[0-9]{1,4}", raw) or not low <= int(raw) <= high:
         raise ValidationError(f"{name} is invalid: expected an integer between {low} and {high}, got {raw!r}")
     return int(raw)
+
+
+def matches_listing_filters(
+    booking: dict[str, Any],
+    start: Any,
+    now: Any,
+    kind: str | None,
+    client_email: str | None,
+    host_email: str | None,
+) -> bool:
+    """Whether ``GET /bookings`` with ``type`` / ``client_email`` / ``host_email`` lists ``booking`` (v1 and v2)."""
+    status = booking.get("status")
+    if kind == "upcoming" and not (status == "confirmed" and start >= now):
+        return False
+    if kind == "past" and not (status == "confirmed" and start < now):
+        return False
+    if kind == "cancelled" and status != "cancelled":
+        return False
+    if kind == "incomplete":  # bookings awaiting a form the attendee never finished: the sandbox has none
+        return False
+    if client_email and str(booking.get("email", "")).lower() != client_email:
+        return False
+    return not (host_email and str(booking.get("host_email", "")).lower() != host_email)

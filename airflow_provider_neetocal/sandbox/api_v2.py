@@ -36,6 +36,7 @@ from airflow_provider_neetocal.sandbox.api import (
     Endpoint,
     SandboxAPI,
     _paginate,
+    matches_listing_filters,
 )
 from airflow_provider_neetocal.sandbox.scheduling import (
     MEETING_SPOTS,
@@ -200,19 +201,8 @@ class SandboxAPIV2:
         selected = []
         for record in self.v1.store.snapshot():
             booking = record.booking
-            status = booking.get("status")
             start = parse_timestamp(booking["starts_at"])
-            if kind == "upcoming" and not (status == "confirmed" and start >= now):
-                continue
-            if kind == "past" and not (status == "confirmed" and start < now):
-                continue
-            if kind == "cancelled" and status != "cancelled":
-                continue
-            if kind == "incomplete":
-                continue
-            if client_email and str(booking.get("email", "")).lower() != client_email:
-                continue
-            if host_email and str(booking.get("host_email", "")).lower() != host_email:
+            if not matches_listing_filters(booking, start, now, kind, client_email, host_email):
                 continue
             if meeting_slug is not None and record.meeting_slug != meeting_slug:
                 continue
