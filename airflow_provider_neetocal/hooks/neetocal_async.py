@@ -78,6 +78,8 @@ class NeetoCalAsyncClient:
         self.api_version_arg = api_version
         self.retry_policy = retry_policy or RetryPolicy()
         self.deadline = deadline
+        #: ``True`` once a retry loop gave up because of :attr:`deadline` (its last error was raised).
+        self.deadline_reached = False
         self._settings: _ConnectionSettings | None = None
         self._client: httpx.AsyncClient | None = None
         #: The ``Date`` header of the last answer (NeetoCal's clock), as the sync hook keeps it.
@@ -218,8 +220,10 @@ class NeetoCalAsyncClient:
             return seconds
 
         def stop(state: tenacity.RetryCallState) -> bool:
-            past_deadline = deadline is not None and (cut_short or time.time() >= deadline)
-            return bool(template.stop(state)) or past_deadline
+            if deadline is not None and (cut_short or time.time() >= deadline):
+                self.deadline_reached = True
+                return True
+            return bool(template.stop(state))
 
         retrying = tenacity.AsyncRetrying(
             retry=template.retry,

@@ -163,7 +163,7 @@ class NeetoCalBookingTrigger(BaseTrigger):
                 try:
                     booking = await client.get_booking(sid)
                 except NeetoCalRetryableError as error:
-                    if self.deadline is None or time.time() < self.deadline:
+                    if not client.deadline_reached:
                         raise
                     return {
                         "status": "timeout",
