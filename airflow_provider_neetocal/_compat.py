@@ -7,6 +7,10 @@ Supported: Airflow 2.11 and 3.1+ (tested: 2.11.2, 3.1.8, 3.3.2; see ``docs/airfl
 - Within 3.x the Task SDK kept growing: ``BaseHook`` and ``mask_secret`` are in ``airflow.sdk``
   from 3.1 (so 3.0 is not supported), and the task exceptions and ``TaskInstanceKey`` moved into
   it in 3.2 (3.1 still has them in ``airflow.exceptions`` / ``airflow.models``).
+- ``BaseSensorOperator.resume_execution`` turns every ``AirflowException`` raised after a deferral
+  into a skip when ``soft_fail`` is on (2.11: ``AirflowSkipException(str(e))``; 3.1+: "Skipping due to
+  soft_fail ...", also for ``never_fail``); :func:`error_behind_soft_fail_skip` undoes that for errors
+  the sensor means to raise.
 - ``DagBag`` (tests only) moved to ``airflow.dag_processing.dagbag`` in 3.2.
 
 Every other module of the provider imports these names from here, so supporting (or dropping) a
@@ -125,6 +129,7 @@ __all__ = [
     "TriggerEvent",
     "XCom",
     "conf",
+    "error_behind_soft_fail_skip",
     "mask_secret",
     "mask_secret_of_any_length",
     "object_storage_path",
@@ -167,6 +172,17 @@ def _secrets_masker() -> Any:
         return masker()
     except (ImportError, AttributeError):
         return None
+
+
+def error_behind_soft_fail_skip(skip: AirflowSkipException) -> BaseException | None:
+    """The error the sensor base's ``resume_execution`` turned into ``skip`` under ``soft_fail``, if any.
+
+    Every supported version raises that skip ``from`` the error it caught (2.11.2, 3.1.8 and 3.3.2
+    alike), so the error is the skip's ``__cause__``. A skip the sensor raised itself is caught and
+    re-raised by the base in the same way: its cause is that first skip, and ``None`` is returned.
+    """
+    cause = skip.__cause__
+    return None if cause is None or isinstance(cause, AirflowSkipException) else cause
 
 
 def dagbag_class() -> type:

@@ -7,22 +7,39 @@ since" filter. So ``NeetoCalBookingEventTrigger`` polls, and this module turns p
    trigger's life is the **baseline**: what it lists is known, nothing is emitted.
 2. A listed booking not known before is ``created``; a known one whose ``starts_at`` moved is
    ``rescheduled``.
-3. A known booking that left the upcoming listing was cancelled, rejected, or has started: each is
-   re-read once with ``GET /bookings/{sid}`` (at most ``max_rechecks`` per poll, the rest next poll).
-   Cancelled or rejected is a ``cancelled`` change; started, or gone (404), is forgotten silently.
+3. A known booking missing from a listing is re-read with ``GET /bookings/{sid}`` (at most
+   ``max_rechecks`` per poll, the rest next poll). Cancelled or rejected is a ``cancelled`` change;
+   a moved start is ``rescheduled``; gone (404) is forgotten silently. Otherwise the booking is the
+   same as before, and whether it may be forgotten depends on **NeetoCal's clock** (the answer's
+   ``Date`` header, :func:`~airflow_provider_neetocal.booking_wait.server_now`):
+
+   * ``starts_at`` at or before NeetoCal's now: it has started and left the upcoming listing for
+     good; it is forgotten silently (and remembered as *retired*, see 4).
+   * otherwise (still upcoming, or its start is unreadable): it is **kept** and re-read again while it
+     stays missing. It was missing for a reason that passes: the listing's pages shifted during the
+     walk (a booking cancelled or created on an earlier page moves the others by one across a page
+     boundary, so one booking can be skipped or listed twice), or it is awaiting approval (not
+     ``confirmed``, so not "upcoming"). When it is listed again it is not new: no event.
+
+4. A listed booking the tracker *retired* (forgotten as started; the last ``RETIRED_MEMORY`` of
+   them) is known again, not ``created``: NeetoCal's "upcoming" may still list a booking at its
+   start instant, and a started booking can be moved to a later slot (``rescheduled`` then).
+   So a ``created`` event is only ever emitted for a booking this tracker never knew.
 
 Exactly once: a change is emitted in the same step that records it in :attr:`BookingChangeTracker.known`,
 so one tracker never emits a change twice. Across a triggerer restart the tracker starts again with a
 baseline: nothing seen before is emitted again, and changes made while no triggerer ran are **not**
 emitted (at most once; see the README for why and what to do about it).
 
-Cost per poll, for N upcoming bookings (after filters) and R known bookings that left the listing
-since the last poll: ``max(1, ceil(N / 100))`` listing requests (capped at ``max_pages``) plus
+Cost per poll, for N upcoming bookings (after filters) and R known bookings missing from the listing
+(including those still awaiting approval, re-read each poll until they are listed again or end):
+``max(1, ceil(N / 100))`` listing requests (capped at ``max_pages``) plus
 ``min(R, max_rechecks)`` single-booking reads. ``benchmarks/bench_event_trigger_poll.py`` measures it.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -35,6 +52,8 @@ if TYPE_CHECKING:
 
 ChangeKind = Literal["created", "cancelled", "rescheduled"]
 CHANGE_KINDS: tuple[ChangeKind, ...] = ("created", "cancelled", "rescheduled")
+#: How many bookings forgotten as started the tracker still recognises if they are listed again.
+RETIRED_MEMORY = 10_000
 
 
 @dataclass(frozen=True)
@@ -77,6 +96,8 @@ class BookingChangeTracker:
     #: Start of the last booking a cut listing showed (``None`` after a complete one): bookings beyond
     #: it were never watched, so one that comes into view (an earlier one was cancelled) is not new.
     horizon: dt.datetime | None = None
+    #: Bookings forgotten because they started (oldest first, at most :data:`RETIRED_MEMORY`).
+    retired: OrderedDict[str, _Known] = field(default_factory=OrderedDict)
 
     def observe_listing(self, upcoming: Iterable[Mapping[str, Any]], *, complete: bool = True) -> list[Change]:
         """Read one poll's upcoming listing; returns the changes it shows.
@@ -100,6 +121,8 @@ class BookingChangeTracker:
         changes: list[Change] = []
         for sid, booking in listed.items():
             before = self.known.get(sid)
+            if before is None:
+                before = self.retired.pop(sid, None)
             now = _state(booking)
             self.known[sid] = now
             if before is None:
@@ -123,8 +146,12 @@ class BookingChangeTracker:
         """Up to ``limit`` sids to read with ``GET /bookings/{sid}`` this poll, oldest first."""
         return self.pending_rechecks[:limit]
 
-    def observe_recheck(self, sid: str, booking: Mapping[str, Any] | None) -> list[Change]:
-        """Read the answer for a re-checked sid (``None`` for 404); returns its change, if any."""
+    def observe_recheck(self, sid: str, booking: Mapping[str, Any] | None, *, now: dt.datetime) -> list[Change]:
+        """Read the answer for a re-checked sid (``None`` for 404); returns its change, if any.
+
+        :param now: NeetoCal's time (aware) when it answered: a booking that starts later is still
+            upcoming, so it is kept (see the module docstring, rule 3).
+        """
         if sid in self.pending_rechecks:
             self.pending_rechecks.remove(sid)
         before = self.known.get(sid)
@@ -133,15 +160,20 @@ class BookingChangeTracker:
         if booking is None:
             del self.known[sid]
             return []
-        now = _state(booking)
-        if now.status in ENDED_STATUSES:
+        state = _state(booking)
+        if state.status in ENDED_STATUSES:
             del self.known[sid]
             return [Change("cancelled", booking)] if "cancelled" in self.kinds else []
-        if now.starts_at != before.starts_at:
-            self.known[sid] = now
+        self.known[sid] = state
+        if state.starts_at != before.starts_at:
             return [Change("rescheduled", booking, before.starts_at)] if "rescheduled" in self.kinds else []
-        # Still the same booking: it left the upcoming listing because it started (or awaits approval).
-        del self.known[sid]
+        start = parse_instant(state.starts_at)
+        if start is not None and start <= now:
+            # Started: it left the upcoming listing for good. Anything else is kept (rule 3).
+            del self.known[sid]
+            self.retired[sid] = state
+            while len(self.retired) > RETIRED_MEMORY:
+                self.retired.popitem(last=False)
         return []
 
     def _wanted(self, booking: Mapping[str, Any]) -> bool:
@@ -167,4 +199,4 @@ def checked_kinds(value: Any) -> frozenset[str]:
     return frozenset(items)
 
 
-__all__ = ["CHANGE_KINDS", "BookingChangeTracker", "Change", "ChangeKind", "checked_kinds"]
+__all__ = ["CHANGE_KINDS", "RETIRED_MEMORY", "BookingChangeTracker", "Change", "ChangeKind", "checked_kinds"]

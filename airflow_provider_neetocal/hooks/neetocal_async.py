@@ -61,6 +61,9 @@ class NeetoCalAsyncClient:
     :param neetocal_conn_id: the ``neetocal`` connection.
     :param api_version: ``"v1"`` / ``"v2"``; overrides the connection's ``api_version`` extra.
     :param retry_policy: bounds of the client's own retries (the sync hook's defaults when ``None``).
+    :param deadline: absolute time (POSIX seconds) past which no retry wait reaches: each wait is cut
+        to the time left, and after a wait cut short (or once the deadline has passed) the last error
+        is raised instead of retrying. A trigger's deadline, so a 429 storm cannot hold it past it.
     """
 
     def __init__(
@@ -69,10 +72,14 @@ class NeetoCalAsyncClient:
         *,
         api_version: str | None = None,
         retry_policy: RetryPolicy | None = None,
+        deadline: float | None = None,
     ) -> None:
         self.neetocal_conn_id = neetocal_conn_id
         self.api_version_arg = api_version
         self.retry_policy = retry_policy or RetryPolicy()
+        self.deadline = deadline
+        #: ``True`` once a retry loop gave up because of :attr:`deadline` (its last error was raised).
+        self.deadline_reached = False
         self._settings: _ConnectionSettings | None = None
         self._client: httpx.AsyncClient | None = None
         #: The ``Date`` header of the last answer (NeetoCal's clock), as the sync hook keeps it.
@@ -198,10 +205,30 @@ class NeetoCalAsyncClient:
         if call.method != "GET":
             raise ValueError(f"NeetoCalAsyncClient only reads: {call.method} {call.path} refused")
         template = self.retry_policy.retrying(idempotent=True, sleep=time.sleep)
+        deadline = self.deadline
+        cut_short = False
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            nonlocal cut_short
+            seconds = float(template.wait(state))
+            if deadline is None:
+                return seconds
+            left = max(deadline - time.time(), 0.0)
+            if seconds >= left:
+                cut_short = True  # one last try at the deadline, then no more
+                return left
+            return seconds
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            if deadline is not None and (cut_short or time.time() >= deadline):
+                self.deadline_reached = True
+                return True
+            return bool(template.stop(state))
+
         retrying = tenacity.AsyncRetrying(
             retry=template.retry,
-            stop=template.stop,
-            wait=template.wait,
+            stop=stop,
+            wait=wait,
             sleep=self._sleep,
             reraise=True,
         )

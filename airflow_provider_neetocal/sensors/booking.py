@@ -7,10 +7,12 @@ import time
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow_provider_neetocal._compat import (
+    AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
     BaseSensorOperator,
     conf,
+    error_behind_soft_fail_skip,
 )
 from airflow_provider_neetocal.booking import checked_booking_sid
 from airflow_provider_neetocal.booking_wait import (
@@ -23,6 +25,7 @@ from airflow_provider_neetocal.booking_wait import (
 )
 from airflow_provider_neetocal.connection import DEFAULT_CONN_ID
 from airflow_provider_neetocal.exceptions import (
+    NeetoCalApiError,
     NeetoCalBookingEndedError,
     NeetoCalNotFoundError,
     NeetoCalServerError,
@@ -48,6 +51,8 @@ class NeetoCalBookingSensor(BaseSensorOperator):
 
     Fails at once, without retries, when the booking does not exist (404) or is cancelled / rejected
     while waiting for something else; ``soft_fail=True`` skips instead, as it does on ``timeout``.
+    A retryable error (429 / 5xx / network errors left after the client's retries) is raised in
+    every mode, ``soft_fail`` or not, so the task retries instead of being skipped.
     Returns the booking's compact summary (XCom).
 
     :param booking_sid: the booking to watch (templated; e.g. ``"{{ ti.xcom_pull('book')['sid'] }}"``).
@@ -174,6 +179,22 @@ class NeetoCalBookingSensor(BaseSensorOperator):
         if self.soft_fail and isinstance(error, NeetoCalNotFoundError):
             raise AirflowSkipException(str(error)) from error
         raise error
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Resume after the trigger, with ``soft_fail`` skipping only what it skips in poke mode.
+
+        Airflow's sensor base turns *every* ``AirflowException`` raised after a deferral into a skip
+        under ``soft_fail``, while poke mode skips only timeouts and non-retryable failures
+        (``AirflowFailException``). So a retryable error from :meth:`execute_complete` (429 / 5xx /
+        network errors left after the client's retries) is raised as it is, and the task retries.
+        """
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except AirflowSkipException as skip:
+            error = error_behind_soft_fail_skip(skip) if self.soft_fail else None
+            if isinstance(error, NeetoCalApiError) and not isinstance(error, AirflowFailException):
+                raise error from None
+            raise
 
     def _fail(self, error: Exception) -> NoReturn:
         if self.soft_fail:

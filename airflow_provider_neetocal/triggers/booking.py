@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,7 @@ from airflow_provider_neetocal.booking_wait import (
 )
 from airflow_provider_neetocal.connection import DEFAULT_CONN_ID
 from airflow_provider_neetocal.exceptions import (
+    FieldProblem,
     NeetoCalApiError,
     NeetoCalRetryableError,
     NeetoCalServerError,
@@ -46,10 +48,41 @@ BOOKING_TRIGGER = "airflow_provider_neetocal.triggers.booking.NeetoCalBookingTri
 BOOKING_EVENT_TRIGGER = "airflow_provider_neetocal.triggers.booking.NeetoCalBookingEventTrigger"
 
 
-def _client(conn_id: str, api_version: str | None) -> NeetoCalAsyncClient:
+def _client(conn_id: str, api_version: str | None, deadline: float | None = None) -> NeetoCalAsyncClient:
     from airflow_provider_neetocal.hooks.neetocal_async import NeetoCalAsyncClient
 
-    return NeetoCalAsyncClient(conn_id, api_version=api_version)
+    return NeetoCalAsyncClient(conn_id, api_version=api_version, deadline=deadline)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _checked_seconds(name: str, value: Any, *, positive: bool) -> float:
+    """A finite number of seconds as ``float`` (so ``60`` and ``60.0`` serialise alike), else a problem.
+
+    nan and inf pass ``< 0`` checks but make a poll loop spin (``asyncio.sleep(nan)`` returns at once)
+    or never time out, so they are refused like a negative number.
+    """
+    if not _is_number(value) or value < 0 or (positive and value == 0):
+        expected = "a finite number of seconds" + (" above 0" if positive else ", 0 or more")
+        raise NeetoCalValidationError([FieldProblem(name, value, f"expected {expected}, e.g. 60.0")])
+    return float(value)
+
+
+def _checked_count(name: str, value: Any) -> int:
+    """A whole number of 1 or more as ``int`` (``10.0`` becomes ``10``)."""
+    if not _is_number(value) or value < 1 or value != int(value):
+        raise NeetoCalValidationError([FieldProblem(name, value, "expected a whole number of 1 or more, e.g. 10")])
+    return int(value)
+
+
+def _normalised_strings(values: Any) -> Any:
+    """A list of strings sorted and de-duplicated, so the same choice always serialises (and hashes)
+    the same; anything else unchanged, for the trigger's own check to refuse with its message."""
+    if isinstance(values, (list, tuple, set, frozenset)) and all(isinstance(v, str) for v in values):
+        return sorted(set(values))
+    return values
 
 
 class NeetoCalBookingTrigger(BaseTrigger):
@@ -66,8 +99,15 @@ class NeetoCalBookingTrigger(BaseTrigger):
     :param target_statuses: for ``"status"``: the statuses that end the wait (``["confirmed"]`` when ``None``).
     :param neetocal_conn_id: the ``neetocal`` connection.
     :param api_version: ``"v1"`` / ``"v2"``; the connection's when ``None``.
-    :param poll_interval: seconds between reads.
-    :param deadline: absolute end of the wait (POSIX seconds), so a triggerer restart keeps it; none when ``None``.
+    :param poll_interval: seconds between reads (a finite number, 0 or more).
+    :param deadline: absolute end of the wait (POSIX seconds), so a triggerer restart keeps it; none when
+        ``None``. No retry wait of the client reaches past it (a 429 storm ends in a ``timeout`` event).
+
+    A non-finite or negative ``poll_interval`` or ``deadline`` is refused when the trigger is built
+    (:class:`~airflow_provider_neetocal.exceptions.NeetoCalValidationError` naming the argument), as
+    Airflow's ``DateTimeTrigger`` refuses a naive datetime: built in the worker by the sensor, it
+    fails the task before anything is sent. Numbers are stored as ``float`` and ``target_statuses``
+    sorted and de-duplicated, so the serialised arguments do not depend on how they were written.
     """
 
     def __init__(
@@ -84,11 +124,11 @@ class NeetoCalBookingTrigger(BaseTrigger):
         super().__init__()
         self.booking_sid = booking_sid
         self.wait_for = wait_for
-        self.target_statuses = list(target_statuses) if target_statuses is not None else ["confirmed"]
+        self.target_statuses = _normalised_strings(target_statuses if target_statuses is not None else ["confirmed"])
         self.neetocal_conn_id = neetocal_conn_id
         self.api_version = api_version
-        self.poll_interval = poll_interval
-        self.deadline = deadline
+        self.poll_interval = _checked_seconds("poll_interval", poll_interval, positive=False)
+        self.deadline = None if deadline is None else _checked_seconds("deadline", deadline, positive=False)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Every constructor argument, so the triggerer can rebuild this trigger after a restart."""
@@ -117,10 +157,20 @@ class NeetoCalBookingTrigger(BaseTrigger):
             spec = checked_wait(self.wait_for, self.target_statuses)
         except NeetoCalValidationError as error:
             return error_event(error, sid)
-        client = _client(self.neetocal_conn_id, self.api_version)
+        client = _client(self.neetocal_conn_id, self.api_version, self.deadline)
         try:
             while True:
-                booking = await client.get_booking(sid)
+                try:
+                    booking = await client.get_booking(sid)
+                except NeetoCalRetryableError as error:
+                    if not client.deadline_reached:
+                        raise
+                    return {
+                        "status": "timeout",
+                        "booking_sid": sid,
+                        "message": f"timed out while NeetoCal did not answer: {error}",
+                        "booking": None,
+                    }
                 local_now = dt.datetime.now(dt.timezone.utc)
                 judgement = judge(booking, spec, server_now(client.last_server_date, local_now))
                 summary = booking_summary(booking)
@@ -138,7 +188,7 @@ class NeetoCalBookingTrigger(BaseTrigger):
                     )
                     return error_event(unknowable, sid)
                 self.log.info("NeetoCal %s; next look in %.0f s", judgement.message, self.poll_interval)
-                pause = self.poll_interval
+                pause: float = self.poll_interval
                 if self.deadline is not None:
                     left = self.deadline - time.time()
                     if left <= 0:
@@ -170,10 +220,16 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
     :param changes: which changes to emit (``created``, ``cancelled``, ``rescheduled``; all when ``None``).
     :param meeting_slug: only bookings of this meeting.
     :param host_email: only bookings this team member hosts (a ``GET /bookings`` filter).
-    :param poll_interval: seconds between polls.
+    :param poll_interval: seconds between polls (a finite number above 0).
     :param max_pages: pages of 100 upcoming bookings read per poll at most (cost bound; a workspace
         with more upcoming bookings is watched for its first ``max_pages * 100`` by start time).
     :param max_rechecks: single-booking reads per poll at most; the rest wait for the next poll.
+
+    Arguments are checked when the trigger is built (in the DAG file, so a mistake is an import error
+    naming the argument, as Airflow's ``DateTimeTrigger`` does) and stored normalised: ``changes``
+    sorted and de-duplicated, ``poll_interval`` a ``float``, the counts ``int``. The ``AssetWatcher``
+    identifies a watcher by the hash of these arguments, so writing ``changes`` in another order or
+    ``60`` for ``60.0`` keeps the running watcher (and its state) instead of replacing it.
     """
 
     def __init__(
@@ -191,12 +247,12 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         super().__init__()
         self.neetocal_conn_id = neetocal_conn_id
         self.api_version = api_version
-        self.changes = list(changes) if changes is not None else None
+        self.changes = sorted(checked_kinds(changes)) if changes is not None else None
         self.meeting_slug = meeting_slug
         self.host_email = host_email
-        self.poll_interval = poll_interval
-        self.max_pages = max_pages
-        self.max_rechecks = max_rechecks
+        self.poll_interval = _checked_seconds("poll_interval", poll_interval, positive=True)
+        self.max_pages = _checked_count("max_pages", max_pages)
+        self.max_rechecks = _checked_count("max_rechecks", max_rechecks)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Every constructor argument (the triggerer rebuilds the trigger from them)."""
@@ -246,7 +302,9 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         for change in tracker.observe_listing(listing, complete=complete):
             yield change.payload()
         for sid in tracker.next_rechecks(self.max_rechecks):
-            for change in tracker.observe_recheck(sid, await client.find_booking(sid)):
+            booking = await client.find_booking(sid)
+            neetocal_now = server_now(client.last_server_date, dt.datetime.now(dt.timezone.utc))
+            for change in tracker.observe_recheck(sid, booking, now=neetocal_now):
                 yield change.payload()
 
 

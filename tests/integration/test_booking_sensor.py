@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any
 import pendulum
 import pytest
 
+from airflow_provider_neetocal._compat import AirflowSkipException
+from airflow_provider_neetocal.booking_wait import error_event
+from airflow_provider_neetocal.exceptions import NeetoCalNotFoundError, NeetoCalServerError
 from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
 from airflow_provider_neetocal.sensors.booking import NeetoCalBookingSensor
 from tests.compat import DAG, xcoms_of
@@ -153,3 +156,42 @@ def test_a_deferred_timeout_with_soft_fail_skips(sandbox: NeetoCalSandbox) -> No
     dag = sensor_dag("timeout_soft", booking["sid"], wait_for="start", deferrable=True, soft_fail=True, timeout=1)
     run = run_in_airflow(dag)
     assert outcome(run) == ("skipped", 1)
+
+
+# -- soft_fail after a deferral: skip only what poke mode skips ------------------------------------
+
+
+def resumed_with(event: dict[str, Any], *, soft_fail: bool = True) -> Any:
+    """Resume a deferred sensor with ``event`` the way Airflow does (``resume_execution``)."""
+    sensor = NeetoCalBookingSensor(task_id="wait", booking_sid="abc1234", soft_fail=soft_fail, deferrable=True)
+    return sensor.resume_execution("execute_complete", {"event": event}, {})
+
+
+def test_a_retryable_error_after_deferral_with_soft_fail_is_raised_not_skipped() -> None:
+    storm = NeetoCalServerError(method="GET", endpoint="/bookings/abc1234", status=503, message="Service Unavailable")
+    with pytest.raises(NeetoCalServerError, match="503"):
+        resumed_with(error_event(storm, "abc1234"))
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        error_event(NeetoCalNotFoundError(method="GET", endpoint="/bookings/abc1234", status=404, message="nope")),
+        {"status": "ended", "booking_sid": "abc1234", "message": "booking abc1234 was cancelled"},
+        {"status": "timeout", "booking_sid": "abc1234", "message": "timed out: booking abc1234 is confirmed"},
+    ],
+    ids=["not-found", "ended", "timeout"],
+)
+def test_not_found_ended_and_timeout_after_deferral_with_soft_fail_still_skip(event: dict[str, Any]) -> None:
+    with pytest.raises(AirflowSkipException):
+        resumed_with(event)
+
+
+def test_a_poke_mode_503_storm_with_soft_fail_is_a_retryable_error(sandbox: NeetoCalSandbox) -> None:
+    """What the deferred path now matches: poke mode raises the retryable error under soft_fail."""
+    sandbox.inject("server_error", times=10, method="GET", status=503)
+    sensor = NeetoCalBookingSensor(
+        task_id="wait", booking_sid="abc1234", soft_fail=True, deferrable=False, poke_interval=0, timeout=5
+    )
+    with pytest.raises(NeetoCalServerError):
+        sensor.execute({})

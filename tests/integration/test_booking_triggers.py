@@ -172,6 +172,61 @@ def test_5xx_past_the_retry_budget_is_a_retryable_error_event(sandbox: NeetoCalS
     assert len([r for r in sandbox.requests if r.status == 503]) == 4  # one try and the hook's 3 retries
 
 
+def test_rate_limit_waits_stop_at_the_deadline_with_a_timeout_event(
+    sandbox: NeetoCalSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Retry-After: 3600 five times, the deadline 1 s away: no wait (the client's included) passes it."""
+    booking = book(sandbox)
+    slept: list[float] = []
+
+    async def record_sleep(seconds: float, result: Any = None) -> Any:
+        slept.append(seconds)
+        return await REAL_SLEEP(0, result)
+
+    monkeypatch.setattr(asyncio, "sleep", record_sleep)
+    sandbox.inject("rate_limit", times=5, method="GET", retry_after=3600)
+    event = run_trigger(wait_trigger(booking["sid"], wait_for="end", deadline=time.time() + 1.0))
+    assert event["status"] == "timeout"
+    assert sum(slept) <= 1.0
+    reads = [r.status for r in sandbox.requests if r.path == f"/bookings/{booking['sid']}"]
+    assert reads in ([429], [429, 429])  # at most one last try at the deadline
+
+
+@pytest.mark.parametrize("name", ["poll_interval", "deadline"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -1.0, "60", True])
+def test_a_non_finite_or_negative_number_is_refused_naming_the_argument(name: str, value: object) -> None:
+    with pytest.raises(errors.NeetoCalValidationError, match=f"{name}="):
+        NeetoCalBookingTrigger(booking_sid="abc1234", **{name: value})
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"poll_interval": float("nan")}, {"poll_interval": 0}, {"max_pages": 0}, {"max_rechecks": 1.5}],
+)
+def test_the_event_trigger_refuses_numbers_that_would_spin_or_stall(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(errors.NeetoCalValidationError, match=f"{next(iter(kwargs))}="):
+        NeetoCalBookingEventTrigger(**kwargs)
+
+
+def test_the_same_watch_written_differently_serialises_and_hashes_alike() -> None:
+    from airflow_provider_neetocal._compat import EVENT_TRIGGERS_SUPPORTED
+
+    one = NeetoCalBookingEventTrigger(changes=["created", "cancelled", "created"], poll_interval=60, max_pages=10.0)
+    other = NeetoCalBookingEventTrigger(changes=("cancelled", "created"), poll_interval=60.0, max_pages=10)
+    assert one.serialize() == other.serialize()
+    _classpath, kwargs = one.serialize()
+    assert kwargs["changes"] == ["cancelled", "created"]
+    assert isinstance(kwargs["poll_interval"], float)
+    assert isinstance(kwargs["max_pages"], int)
+    if EVENT_TRIGGERS_SUPPORTED:
+        from airflow.triggers.base import BaseEventTrigger
+
+        assert BaseEventTrigger.hash(*one.serialize()) == BaseEventTrigger.hash(*other.serialize())
+    wait = NeetoCalBookingTrigger(booking_sid="abc1234", target_statuses=["confirmed", "awaiting_approval"])
+    same = NeetoCalBookingTrigger(booking_sid="abc1234", target_statuses=["awaiting_approval", "confirmed"] * 2)
+    assert wait.serialize() == same.serialize()
+
+
 # -- the event trigger ---------------------------------------------------------------------------
 
 
@@ -245,3 +300,75 @@ def test_the_event_trigger_only_reads(sandbox: NeetoCalSandbox, moving_clock: li
     trigger_requests = [r for r in sandbox.requests[before:] if not (r.method == "POST" and r.path == "/bookings")]
     assert trigger_requests
     assert {r.method for r in trigger_requests} == {"GET"}
+
+
+class _StopPollingError(Exception):
+    """Raised from the fake clock to end a scripted run of the event trigger."""
+
+
+def events_over_polls(
+    trigger: NeetoCalBookingEventTrigger, moving_clock: list, between: list[Callable[[], Any] | None]
+) -> list[dict[str, Any]]:
+    """Every event of ``len(between) + 1`` polls; ``between[i]`` runs before poll ``i + 2``."""
+
+    def stop() -> None:
+        raise _StopPollingError
+
+    moving_clock.extend([action or (lambda: None) for action in between] + [stop])
+    events: list[dict[str, Any]] = []
+
+    async def go() -> None:
+        agen = trigger.run()
+        try:
+            while True:
+                events.append((await agen.__anext__()).payload)
+        except _StopPollingError:
+            pass
+        finally:
+            await agen.aclose()
+
+    asyncio.run(go())
+    return events
+
+
+@pytest.mark.parametrize("sandbox", API_SETUPS, indirect=True)
+def test_a_booking_awaiting_approval_then_confirmed_again_is_no_event(
+    sandbox: NeetoCalSandbox, moving_clock: list
+) -> None:
+    known = book(sandbox, days=2, at="09:00 AM", email="old@example.com")
+    between = [
+        lambda: sandbox.set_status(known["sid"], "awaiting_approval"),
+        lambda: sandbox.set_status(known["sid"], "confirmed"),
+        None,
+    ]
+    assert events_over_polls(NeetoCalBookingEventTrigger(poll_interval=30.0), moving_clock, between) == []
+
+
+def test_a_cancellation_during_a_two_page_walk_is_one_cancelled_event_and_nothing_created(
+    sandbox: NeetoCalSandbox, moving_clock: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """101 upcoming bookings; page 1 is read, then its first booking is cancelled, so the 101st moves
+    onto page 1 and is in neither page this poll."""
+    from airflow_provider_neetocal.hooks.neetocal_async import NeetoCalAsyncClient
+
+    made = []
+    for i in range(101):
+        day, slot = divmod(i, 90)
+        at = pendulum.datetime(2000, 1, 1).add(minutes=15 * slot).format("hh:mm A")
+        made.append(book(sandbox, days=1 + day, at=at, email=f"p{i}@example.com"))
+    by_start = sorted(made, key=lambda b: b["starts_at"])
+    first = by_start[0]
+    armed = {"now": False}
+    read_page = NeetoCalAsyncClient._object
+
+    async def cancel_after_page_one(self: NeetoCalAsyncClient, call: Any) -> dict[str, Any]:
+        data = await read_page(self, call)
+        if armed["now"] and call.path == "/bookings" and (call.query or {}).get("page_number") == 1:
+            armed["now"] = False
+            NeetoCalHook().cancel_booking(first["sid"], cancel_reason="concurrent")
+        return data
+
+    monkeypatch.setattr(NeetoCalAsyncClient, "_object", cancel_after_page_one)
+    between = [lambda: armed.update(now=True), None, None]
+    events = events_over_polls(NeetoCalBookingEventTrigger(poll_interval=30.0), moving_clock, between)
+    assert [(e["change"], e["booking_sid"]) for e in events] == [("cancelled", first["sid"])]

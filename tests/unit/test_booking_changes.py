@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -12,6 +13,12 @@ from airflow_provider_neetocal.exceptions import NeetoCalValidationError
 
 def booking(sid: str, starts_at: str = "2030-01-08T10:00:00.000Z", status: str = "confirmed", **extra: Any) -> dict:
     return {"sid": sid, "status": status, "starts_at": starts_at, "meeting_id": "m1", **extra}
+
+
+#: NeetoCal's clock in these tests: before the default booking's start (2030-01-08T10:00Z) ...
+BEFORE_START = dt.datetime(2030, 1, 7, 12, 0, tzinfo=dt.timezone.utc)
+#: ... and after it.
+AFTER_START = dt.datetime(2030, 1, 8, 10, 30, tzinfo=dt.timezone.utc)
 
 
 def kinds(changes: list) -> list[tuple[str, str]]:
@@ -45,7 +52,9 @@ def test_a_booking_that_left_the_listing_is_rechecked_once_and_cancelled_once() 
     tracker.observe_listing([booking("a"), booking("b")])
     assert tracker.observe_listing([booking("b")]) == []
     assert tracker.next_rechecks(10) == ["a"]
-    assert kinds(tracker.observe_recheck("a", booking("a", status="cancelled"))) == [("cancelled", "a")]
+    assert kinds(tracker.observe_recheck("a", booking("a", status="cancelled"), now=BEFORE_START)) == [
+        ("cancelled", "a")
+    ]
     assert tracker.observe_listing([booking("b")]) == []
     assert tracker.next_rechecks(10) == []
 
@@ -54,9 +63,50 @@ def test_a_booking_that_started_or_vanished_is_forgotten_silently() -> None:
     tracker = BookingChangeTracker()
     tracker.observe_listing([booking("a"), booking("b")])
     tracker.observe_listing([])
-    assert tracker.observe_recheck("a", booking("a")) == []
-    assert tracker.observe_recheck("b", None) == []
+    assert tracker.observe_recheck("a", booking("a"), now=AFTER_START) == []
+    assert tracker.observe_recheck("b", None, now=AFTER_START) == []
     assert tracker.known == {}
+
+
+def test_a_still_upcoming_booking_missing_from_a_listing_is_kept_and_not_created_when_listed_again() -> None:
+    """A page shift during the walk (or a cut listing) skipped it: it starts later than NeetoCal's now."""
+    tracker = BookingChangeTracker()
+    tracker.observe_listing([booking("a"), booking("b")])
+    assert tracker.observe_listing([booking("a")]) == []
+    assert tracker.observe_recheck("b", booking("b"), now=BEFORE_START) == []
+    assert "b" in tracker.known
+    assert tracker.observe_listing([booking("a"), booking("b")]) == []
+
+
+def test_a_booking_awaiting_approval_then_confirmed_again_is_not_created() -> None:
+    tracker = BookingChangeTracker()
+    tracker.observe_listing([booking("a")])
+    assert tracker.observe_listing([]) == []  # awaiting approval: not in the upcoming listing
+    assert tracker.observe_recheck("a", booking("a", status="awaiting_approval"), now=BEFORE_START) == []
+    assert tracker.observe_listing([]) == []
+    assert tracker.next_rechecks(10) == ["a"]  # re-read while it stays missing
+    assert kinds(tracker.observe_recheck("a", booking("a", status="rejected"), now=BEFORE_START)) == [
+        ("cancelled", "a")
+    ]
+
+
+def test_a_booking_forgotten_as_started_and_listed_again_is_not_created() -> None:
+    tracker = BookingChangeTracker()
+    tracker.observe_listing([booking("a")])
+    tracker.observe_listing([])
+    assert tracker.observe_recheck("a", booking("a"), now=AFTER_START) == []
+    assert "a" not in tracker.known
+    assert tracker.observe_listing([booking("a")]) == []
+    moved = tracker.observe_listing([booking("a", "2030-02-01T10:00:00.000Z")])
+    assert kinds(moved) == [("rescheduled", "a")]
+
+
+def test_a_booking_whose_start_is_unreadable_is_kept_not_forgotten() -> None:
+    tracker = BookingChangeTracker()
+    tracker.observe_listing([booking("a", starts_at="soon")])
+    tracker.observe_listing([])
+    assert tracker.observe_recheck("a", booking("a", starts_at="soon"), now=AFTER_START) == []
+    assert tracker.observe_listing([booking("a", starts_at="soon")]) == []
 
 
 def test_rechecks_beyond_the_cap_wait_for_the_next_poll() -> None:
@@ -64,8 +114,8 @@ def test_rechecks_beyond_the_cap_wait_for_the_next_poll() -> None:
     tracker.observe_listing([booking(s) for s in "abc"])
     tracker.observe_listing([])
     assert tracker.next_rechecks(2) == ["a", "b"]
-    tracker.observe_recheck("a", None)
-    tracker.observe_recheck("b", None)
+    tracker.observe_recheck("a", None, now=BEFORE_START)
+    tracker.observe_recheck("b", None, now=BEFORE_START)
     tracker.observe_listing([])
     assert tracker.next_rechecks(2) == ["c"]
 
