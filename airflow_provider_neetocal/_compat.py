@@ -72,7 +72,7 @@ else:  # pragma: no cover - exercised by the Airflow 2.11 and 3.1 test matrix
 EVENT_TRIGGERS_SUPPORTED = AIRFLOW_V_3_1_PLUS
 
 if TYPE_CHECKING:
-    from airflow.sdk import BaseSensorOperator, ObjectStoragePath
+    from airflow.sdk import BaseSensorOperator, ObjectStoragePath, PokeReturnValue
     from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
 
@@ -90,12 +90,12 @@ def __getattr__(name: str) -> Any:
         import airflow.triggers.base as triggers
 
         return triggers.BaseEventTrigger if EVENT_TRIGGERS_SUPPORTED else triggers.BaseTrigger
-    if name == "BaseSensorOperator":
+    if name in ("BaseSensorOperator", "PokeReturnValue"):
         if AIRFLOW_V_3_1_PLUS:
-            from airflow.sdk import BaseSensorOperator
+            import airflow.sdk as sensors
         else:  # pragma: no cover - exercised by the Airflow 2 test matrix
-            from airflow.sensors.base import BaseSensorOperator  # type: ignore[no-redef]
-        return BaseSensorOperator
+            import airflow.sensors.base as sensors  # type: ignore[no-redef]
+        return getattr(sensors, name)
     if name == "ObjectStoragePath":
         if AIRFLOW_V_3_1_PLUS:
             from airflow.sdk import ObjectStoragePath
@@ -125,6 +125,7 @@ __all__ = [
     "Context",
     "ObjectStoragePath",
     "Param",
+    "PokeReturnValue",
     "TaskInstanceKey",
     "TriggerEvent",
     "XCom",

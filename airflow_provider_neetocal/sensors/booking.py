@@ -127,12 +127,8 @@ class NeetoCalBookingSensor(BaseSensorOperator):
         booking = self._check(context)
         if booking is None:
             return False
-        from airflow_provider_neetocal._compat import AIRFLOW_V_3_1_PLUS
+        from airflow_provider_neetocal._compat import PokeReturnValue
 
-        if AIRFLOW_V_3_1_PLUS:
-            from airflow.sdk import PokeReturnValue
-        else:  # pragma: no cover - exercised by the Airflow 2 test matrix
-            from airflow.sensors.base import PokeReturnValue  # type: ignore[no-redef]
         return PokeReturnValue(is_done=True, xcom_value=booking)
 
     def _check(self, context: Context) -> dict[str, Any] | None:
