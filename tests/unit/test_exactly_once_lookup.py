@@ -631,3 +631,16 @@ def test_the_reason_says_when_a_candidate_has_no_attendee_email():
     result = judge([booking(email=None)])
 
     assert result == Unknowable("booking '8sqtzrs' of this attendee has no attendee email")
+
+
+@pytest.mark.parametrize("override", [True, "true"])
+def test_override_availability_never_counts_on_neetocal_refusing_a_duplicate(override: Any) -> None:
+    """API v2's ``override_availability`` books past the meeting's rules: a taken slot may not be refused, so
+    a lost answer must not be re-sent on the strength of a refusal that may never come."""
+    one_on_one = {**MEETING, "kind": "one_on_one"}
+    assert judge([], payload={**PAYLOAD, "override_availability": override}, meeting=one_on_one) == Absent(
+        duplicate_refused=False
+    )
+    assert judge([], payload={**PAYLOAD, "override_availability": False}, meeting=one_on_one) == Absent(
+        duplicate_refused=True
+    )

@@ -7,6 +7,7 @@ type and message.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -368,3 +369,82 @@ def test_a_redirect_is_not_followed_and_says_where_it_pointed_without_the_key(st
 
 def test_a_redirect_without_a_location_says_so() -> None:
     assert error(302).api_message.startswith("redirect to '?' not followed")
+
+
+# -- survivors of the run on the revised contract (v2 filters, v1-only reschedule fields, attendee changes)
+
+
+def _problems(call: Any) -> list[FieldProblem]:
+    with pytest.raises(NeetoCalValidationError) as raised:
+        call()
+    return raised.value.problems
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        pytest.param(
+            {"type": "soon"},
+            FieldProblem("type", "soon", f"expected one of {', '.join(contract.FILTER_CHOICES['type'])}"),
+            id="type",
+        ),
+        pytest.param(
+            {"starts_after": dt.datetime(2030, 1, 8, 9, 0)},
+            FieldProblem(
+                "starts_after",
+                dt.datetime(2030, 1, 8, 9, 0),
+                "a datetime without a time zone: expected an aware datetime",
+            ),
+            id="naive-datetime",
+        ),
+        pytest.param(
+            {"starts_before": "next week"},
+            FieldProblem(
+                "starts_before", "next week", "expected an ISO-8601 date-time or a date YYYY-MM-DD, e.g. '2030-01-08'"
+            ),
+            id="date-text",
+        ),
+        pytest.param(
+            {"search": "ab"}, FieldProblem("search", "ab", "expected text of at least 3 characters"), id="search"
+        ),
+        pytest.param(
+            {"meeting_sid": "   "}, FieldProblem("meeting_sid", "   ", "expected non-empty text"), id="blank-text"
+        ),
+    ],
+)
+def test_a_refused_v2_filter_names_the_field_the_value_and_the_expected_form(
+    filters: dict[str, Any], expected: FieldProblem
+) -> None:
+    assert _problems(lambda: contract.list_bookings("v2", page_number=1, page_size=10, filters=filters)) == [expected]
+
+
+def test_form_responses_on_a_v2_reschedule_is_refused_word_for_word() -> None:
+    answers = {"language": "en"}
+    problems = _problems(
+        lambda: contract.reschedule_booking(
+            "v2", "abc1234", {"slot_date": "2030-01-08", "slot_start_time": "09:00 AM", "form_responses": answers}
+        )
+    )
+    assert problems == [
+        FieldProblem(
+            "form_responses",
+            answers,
+            "NeetoCal API v2 does not document it for this call (v2 might drop it silently): leave it out, or set "
+            "the connection's api_version extra to 'v1'",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("payload", "current", "changed"),
+    [
+        pytest.param({"name": "Eve"}, {"name": None}, ["name"], id="current-name-unreadable"),
+        pytest.param({"name": "Eve"}, {}, ["name"], id="current-name-missing"),
+        pytest.param({"email": "new@example.com"}, {"email": "old@example.com"}, ["email"], id="new-email"),
+        pytest.param({"email": " EVE@example.com "}, {"email": "eve@example.com"}, [], id="email-ignores-case"),
+        pytest.param({"name": "eve"}, {"name": "Eve"}, ["name"], id="name-keeps-case"),
+        pytest.param({"name": None, "email": None}, {"name": "Eve"}, [], id="not-given"),
+    ],
+)
+def test_changed_attendee_fields(payload: dict[str, Any], current: dict[str, Any], changed: list[str]) -> None:
+    assert contract.changed_attendee_fields(payload, current) == changed

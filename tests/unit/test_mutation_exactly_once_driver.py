@@ -199,3 +199,19 @@ def test_describe_absent_unknowable_and_nothing() -> None:
     assert describe(Absent()) == "no such booking"
     assert describe(Unknowable("GET /meetings failed")) == "cannot tell: GET /meetings failed"
     assert describe(None) == "not looked up"
+
+
+@pytest.mark.parametrize(
+    ("listed", "name"),
+    [
+        ({"name": "Meeting with Oliver Smith"}, "Meeting with Oliver Smith"),
+        ({"name": "   "}, None),
+        ({"name": None}, None),
+        (None, None),
+    ],
+)
+def test_listed_meeting_name_is_a_readable_name_a_look_up_already_listed(listed: Any, name: str | None) -> None:
+    exactly_once = driver(Hook(bookings=[]))
+    if listed is not None:
+        exactly_once._meetings["demo"] = listed
+    assert exactly_once.listed_meeting_name("demo") == name
