@@ -84,7 +84,10 @@ its own mapped instance, with a message naming the field, and sends nothing to N
     bookings = NeetoCalCreateBookingOperator.partial(
         task_id="create_booking",
         meeting_slug="{{ params.meeting_slug }}",
-        retries=0,
+        # Safe to retry: a retry looks its booking up before sending (README, "Reliability"). A bad row
+        # fails at once whatever this says (a validation error is never retried).
+        retries=3,
+        retry_delay=pendulum.duration(minutes=1),
     ).expand_kwargs(attendees)
 
     @task(trigger_rule="all_done", multiple_outputs=False)

@@ -354,6 +354,9 @@ class Outcome:
 
 
 def main() -> int:
+    # A CI timeout or Ctrl-C sends SIGTERM/SIGINT: turned into an exit, so every `finally` below stops
+    # what was started (PostgreSQL, Redis, Airflow, the workers) instead of leaving them running.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pipeline-rows", type=int, default=40)
     parser.add_argument("--bulk-rows", type=int, default=60)

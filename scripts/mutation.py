@@ -111,19 +111,76 @@ def run_mutmut(workdir: Path, max_children: int, names: list[str]) -> int:
 
 
 def load_equivalents() -> dict[str, str]:
-    """``mutant name -> reason`` from the checked-in list (``name  reason``; ``#`` starts a comment)."""
-    equivalents: dict[str, str] = {}
+    """``mutant name -> reason`` from the checked-in list (``name @pin reason``; ``#`` starts a comment)."""
+    return {name: reason for name, (_pin, reason) in load_pinned_equivalents().items()}
+
+
+def load_pinned_equivalents() -> dict[str, tuple[str | None, str]]:
+    """``mutant name -> (pin, reason)``: the pin is the fingerprint (:func:`fingerprint`) of the diff judged.
+
+    mutmut numbers a function's mutants in order, so a code change can give a judged number to another
+    mutant; the pin makes such an entry stale instead of silently excusing a real survivor.
+    """
+    equivalents: dict[str, tuple[str | None, str]] = {}
     if not EQUIVALENT_LIST.exists():
         return equivalents
     for number, raw in enumerate(EQUIVALENT_LIST.read_text().splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        name, _, reason = line.partition(" ")
-        if not reason.strip():
+        name, _, rest = line.partition(" ")
+        pin = None
+        if rest.startswith("@"):
+            pin, _, rest = rest[1:].partition(" ")
+        if not rest.strip():
             sys.exit(f"{EQUIVALENT_LIST.relative_to(ROOT)}:{number}: {name} has no reason")
-        equivalents[name] = reason.strip()
+        equivalents[name] = (pin, rest.strip())
     return equivalents
+
+
+def fingerprint(diff: str) -> str:
+    """A short hash of what a mutant changes: its removed and added lines, without positions or indentation."""
+    changed = [
+        line[0] + line[1:].strip()
+        for line in diff.splitlines()
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+    return hashlib.sha1("\n".join(changed).encode()).hexdigest()[:10]
+
+
+def diffs_of(workdir: Path, names: list[str]) -> dict[str, str]:
+    """Each named mutant's diff, from the last run's results (mutmut reads them from the current directory)."""
+    if not names:
+        return {}
+    here = Path.cwd()
+    os.chdir(module_workdir(workdir, module_of(names[0])))
+    from mutmut.__main__ import get_diff_for_mutant
+
+    diffs = {}
+    try:
+        for name in names:
+            os.chdir(module_workdir(workdir, module_of(name)))
+            diffs[name] = get_diff_for_mutant(name, path=Path(PACKAGE) / f"{module_of(name)}.py")
+    finally:
+        os.chdir(here)
+    return diffs
+
+
+def excused(workdir: Path, results: list[ModuleResult]) -> tuple[dict[str, str], list[str]]:
+    """The listed equivalents whose pin matches the judged mutant's diff today, and why the others are stale."""
+    pinned = load_pinned_equivalents()
+    listed = [name for result in results for name in result.statuses if name in pinned]
+    diffs = diffs_of(workdir, listed)
+    matching: dict[str, str] = {}
+    stale: list[str] = []
+    for name in listed:
+        pin, reason = pinned[name]
+        if pin is not None and fingerprint(diffs[name]) != pin:
+            stale.append(f"{name}: its diff changed since it was judged (pin {pin}, now {fingerprint(diffs[name])})")
+        else:
+            matching[name] = reason
+    matching.update({name: pinned[name][1] for name in pinned if name not in listed})
+    return matching, stale
 
 
 @dataclass
@@ -156,14 +213,19 @@ def load_results(workdir: Path, modules: list[str]) -> list[ModuleResult]:
     return results
 
 
-def report(results: list[ModuleResult], equivalents: dict[str, str], fail_under: float | None) -> int:
-    """Print the table, the survivors not listed as equivalent and stale list entries; 1 if below ``fail_under``."""
+def report(
+    results: list[ModuleResult], equivalents: dict[str, str], fail_under: float | None, stale: list[str] | None = None
+) -> int:
+    """Print the table, the survivors not listed as equivalent and stale list entries; 1 if below ``fail_under``.
+
+    ``stale`` names listed entries already known not to excuse their mutant (a pin that no longer matches).
+    """
     header = (
         f"{'module':<14} {'generated':>9} {'killed':>7} {'survived':>8} {'equivalent':>10} {'score':>7} {'run':>10}"
     )
     print("\n" + header + "\n" + "-" * len(header))
     unexplained: list[tuple[str, str]] = []
-    stale: list[str] = []
+    stale = list(stale or [])
     below = False
     for result in results:
         caught = set(result.names(*CAUGHT))
@@ -186,6 +248,11 @@ def report(results: list[ModuleResult], equivalents: dict[str, str], fail_under:
         for name in sorted(equivalents)
         if name.startswith(module_prefixes) and name not in generated
     ]
+    timeouts = [name for result in results for name in result.names("timeout")]
+    if timeouts:
+        # A mutant that makes a test hang is caught (CI would hang too); on a loaded machine an equivalent one
+        # can time out as well, so they are named for a look.
+        print(f"timed out (counted as caught): {', '.join(timeouts)}")
     other = Counter(status for _, status in unexplained if status != "survived")
     if other:
         print("not killed for another reason: " + ", ".join(f"{n} {s}" for s, n in sorted(other.items())))
@@ -203,10 +270,11 @@ def report(results: list[ModuleResult], equivalents: dict[str, str], fail_under:
 
 def unexplained_survivors(workdir: Path, modules: list[str]) -> list[str]:
     """The last run's mutants that were not caught and are not listed as equivalent."""
-    equivalents = load_equivalents()
+    results = load_results(workdir, modules)
+    equivalents, _stale = excused(workdir, results)
     return [
         name
-        for result in load_results(workdir, modules)
+        for result in results
         for name, status in sorted(result.statuses.items())
         if status not in CAUGHT and name not in equivalents
     ]
@@ -230,7 +298,7 @@ def show(workdir: Path, names: list[str], modules: list[str]) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", nargs="?", default="run", choices=("run", "show", "report"))
+    parser.add_argument("command", nargs="?", default="run", choices=("run", "show", "report", "pin"))
     parser.add_argument("mutants", nargs="*", help="for show: mutant names (default: unexplained survivors)")
     parser.add_argument("--module", action="append", choices=MODULES, help="only this module (repeatable)")
     parser.add_argument("--max-children", type=int, default=2, help="mutants tested in parallel (default 2)")
@@ -266,7 +334,21 @@ def main() -> int:
     if not results:
         print(f"No results in {args.workdir}: run python scripts/mutation.py first")
         return 1
-    return report(results, load_equivalents(), args.fail_under)
+    if args.command == "pin":
+        return pin(args.workdir, results)
+    equivalents, stale = excused(args.workdir, results)
+    return report(results, equivalents, args.fail_under, stale)
+
+
+def pin(workdir: Path, results: list[ModuleResult]) -> int:
+    """Print the equivalent list with each entry pinned to its mutant's diff in the last run (to review, then save)."""
+    pinned = load_pinned_equivalents()
+    generated = {name for result in results for name in result.statuses}
+    diffs = diffs_of(workdir, [name for name in pinned if name in generated])
+    for name, (old, reason) in pinned.items():
+        mark = f"@{fingerprint(diffs[name])}" if name in diffs else (f"@{old}" if old else "")
+        print(f"{name} {mark} {reason}".replace("  ", " "))
+    return 0
 
 
 if __name__ == "__main__":

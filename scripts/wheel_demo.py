@@ -1,8 +1,9 @@
 """``make wheel-demo``: the provider as users get it, from the built wheel, away from the repo.
 
 1. builds the sdist and wheel (``uv build``) into ``.airflow/wheel-demo/dist`` and checks them the
-   way the package index and a packager would: ``twine check --strict`` (the long description renders,
-   metadata complete), ``check-wheel-contents`` (no stray or duplicate files), ``pyroma`` 10/10 on
+   way the package index and a packager would: ``twine check --strict`` (metadata complete; twine
+   does not render Markdown, so the README's links are checked to be absolute below),
+   ``check-wheel-contents`` (no stray or duplicate files), ``pyroma`` 10/10 on
    the sdist, ``LICENSE`` and ``NOTICE`` in both, and the wheel's file list (package data,
    ``py.typed``, entry point);
 2. creates a fresh venv ``.venv-wheel-<airflow version>`` holding only Airflow and that wheel
