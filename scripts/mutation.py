@@ -228,7 +228,10 @@ def report(
     stale = list(stale or [])
     below = False
     for result in results:
-        caught = set(result.names(*CAUGHT))
+        # A listed equivalent that timed out (the machine was busy) is still an equivalent, not a kill.
+        caught = {
+            name for name in result.names(*CAUGHT) if not (name in equivalents and result.statuses[name] == "timeout")
+        }
         not_caught = sorted(set(result.statuses) - caught)
         equivalent = [name for name in not_caught if name in equivalents]
         stale += [f"{name}: {result.statuses[name]}" for name in sorted(caught) if name in equivalents]
@@ -248,7 +251,7 @@ def report(
         for name in sorted(equivalents)
         if name.startswith(module_prefixes) and name not in generated
     ]
-    timeouts = [name for result in results for name in result.names("timeout")]
+    timeouts = [name for result in results for name in result.names("timeout") if name not in equivalents]
     if timeouts:
         # A mutant that makes a test hang is caught (CI would hang too); on a loaded machine an equivalent one
         # can time out as well, so they are named for a look.
@@ -341,13 +344,21 @@ def main() -> int:
 
 
 def pin(workdir: Path, results: list[ModuleResult]) -> int:
-    """Print the equivalent list with each entry pinned to its mutant's diff in the last run (to review, then save)."""
+    """Print the equivalent list with each entry pinned to its mutant's diff in the last run (to review, then save).
+
+    ``python scripts/mutation.py pin > list && mv list tests/mutation/equivalent.txt``, after judging each entry.
+    """
     pinned = load_pinned_equivalents()
     generated = {name for result in results for name in result.statuses}
     diffs = diffs_of(workdir, [name for name in pinned if name in generated])
-    for name, (old, reason) in pinned.items():
+    for raw in EQUIVALENT_LIST.read_text().splitlines():
+        name = raw.strip().partition(" ")[0]
+        if raw.startswith("#") or name not in pinned:
+            print(raw)
+            continue
+        old, reason = pinned[name]
         mark = f"@{fingerprint(diffs[name])}" if name in diffs else (f"@{old}" if old else "")
-        print(f"{name} {mark} {reason}".replace("  ", " "))
+        print(f"{name} {mark} {reason}" if mark else f"{name} {reason}")
     return 0
 
 

@@ -92,3 +92,14 @@ def test_a_repeated_time_is_refused_with_the_span_and_a_time_after_it(
     assert problems(time_zone=zone, slot_date=date, slot_start_time=time) == [
         FieldProblem("slot_start_time", time, problem)
     ]
+
+
+@pytest.mark.parametrize(("rendered", "sent"), [(" False ", None), ("false", None), ("TRUE", True), (True, True)])
+def test_override_availability_takes_what_a_template_renders(rendered: Any, sent: Any) -> None:
+    """A templated flag arrives as text ("False" from a Jinja render): false is accepted and sends nothing."""
+    from airflow_provider_neetocal.booking import build_booking_payload
+
+    payload = build_booking_payload(
+        meeting_slug="m", name="Eve", email="eve@example.com", time_zone="UTC", override_availability=rendered
+    )
+    assert payload.get("override_availability") is sent
