@@ -42,7 +42,7 @@ from airflow_provider_neetocal.sandbox.scheduling import (
 from airflow_provider_neetocal.sandbox.store import BookingStore, StoredBooking
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
 API_PREFIX = "/api/external/v1"
 DEFAULT_PAGE_SIZE = 30
@@ -165,11 +165,7 @@ class SandboxAPI:
 
     def resolve(self, method: str, route: str) -> Endpoint | None:
         """The endpoint for a method and route, or ``None`` (answered 404)."""
-        for route_method, pattern, name, handler in self._routes:
-            match = pattern.fullmatch(route)
-            if match and route_method == method.upper():
-                return Endpoint(name=name, handler=handler, params=match.groupdict())
-        return None
+        return resolve_route(self._routes, method, route)
 
     def call(self, endpoint: Endpoint, query: Mapping[str, str], body: Mapping[str, Any]) -> ApiResponse:
         """Run an endpoint, turning validation problems into 422 and other API errors into their status."""
@@ -485,3 +481,12 @@ def matches_listing_filters(
     if client_email and str(booking.get("email", "")).lower() != client_email:
         return False
     return not (host_email and str(booking.get("host_email", "")).lower() != host_email)
+
+
+def resolve_route(routes: Iterable[tuple[str, re.Pattern[str], str, Any]], method: str, route: str) -> Endpoint | None:
+    """The first of ``routes`` (method, path pattern, name, handler) matching the request; v1 and v2 share it."""
+    for route_method, pattern, name, handler in routes:
+        match = pattern.fullmatch(route)
+        if match and route_method == method.upper():
+            return Endpoint(name=name, handler=handler, params=match.groupdict())
+    return None

@@ -37,6 +37,7 @@ from airflow_provider_neetocal.sandbox.api import (
     SandboxAPI,
     _paginate,
     matches_listing_filters,
+    resolve_route,
 )
 from airflow_provider_neetocal.sandbox.scheduling import (
     MEETING_SPOTS,
@@ -111,11 +112,7 @@ class SandboxAPIV2:
 
     def resolve(self, method: str, route: str) -> Endpoint | None:
         """The endpoint for a method and route (the path after ``/api/external/v2``), or ``None`` (404)."""
-        for route_method, pattern, name, handler in self._routes:
-            match = pattern.fullmatch(route)
-            if match and route_method == method.upper():
-                return Endpoint(name=name, handler=handler, params=match.groupdict())
-        return None
+        return resolve_route(self._routes, method, route)
 
     def call(self, endpoint: Endpoint, query: Mapping[str, str], body: Mapping[str, Any]) -> ApiResponse:
         """Run an endpoint as the v1 API runs its own (store lock, 422 / error mapping)."""
