@@ -12,6 +12,8 @@ Supported: Airflow 2.11 and 3.1+ (tested: 2.11.2, 3.1.8, 3.3.2; see ``docs/airfl
   soft_fail ...", also for ``never_fail``); :func:`error_behind_soft_fail_skip` undoes that for errors
   the sensor means to raise.
 - ``DagBag`` (tests only) moved to ``airflow.dag_processing.dagbag`` in 3.2.
+- The task state store (AIP-103, ``context["task_state_store"]``) exists from 3.3: the booking
+  journal (:mod:`airflow_provider_neetocal.journal`) uses it there, and is absent below.
 
 Every other module of the provider imports these names from here, so supporting (or dropping) a
 version touches only this file.
@@ -29,6 +31,7 @@ AIRFLOW_VERSION = Version(Version(_airflow_version).base_version)
 AIRFLOW_V_3_0_PLUS = Version("3.0.0") <= AIRFLOW_VERSION
 AIRFLOW_V_3_1_PLUS = Version("3.1.0") <= AIRFLOW_VERSION
 AIRFLOW_V_3_2_PLUS = Version("3.2.0") <= AIRFLOW_VERSION
+AIRFLOW_V_3_3_PLUS = Version("3.3.0") <= AIRFLOW_VERSION
 
 if AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_1_PLUS:  # pragma: no cover - refused by the package's bounds too
     raise ImportError(
@@ -110,6 +113,7 @@ __all__ = [
     "AIRFLOW_V_3_0_PLUS",
     "AIRFLOW_V_3_1_PLUS",
     "AIRFLOW_V_3_2_PLUS",
+    "AIRFLOW_V_3_3_PLUS",
     "DAG",
     "EVENT_TRIGGERS_SUPPORTED",
     "AirflowException",
@@ -135,6 +139,7 @@ __all__ = [
     "mask_secret_of_any_length",
     "object_storage_path",
     "task",
+    "task_state_store_of",
 ]
 
 
@@ -202,3 +207,21 @@ def object_storage_path(url: str) -> Any:
     that imported ``ObjectStoragePath`` itself would load it at parse time).
     """
     return __getattr__("ObjectStoragePath")(url)
+
+
+def task_state_store_of(context: Any) -> tuple[Any, Any, bool] | None:
+    """The task's state store, the retention to write with, and whether it survives success.
+
+    ``None`` before Airflow 3.3 (no task state store) or when the context has none. The retention is
+    Airflow's ``NEVER_EXPIRE``: a journal entry then lives as long as its DAG run (deleted with it),
+    never expiring under a clear that comes weeks later. The flag is ``False`` when
+    ``[state_store] clear_on_success`` deletes a task's entries once it succeeds.
+    """
+    if not AIRFLOW_V_3_3_PLUS:  # pragma: no cover - exercised by the Airflow 2.11 and 3.1 test matrix
+        return None
+    store = context.get("task_state_store") if hasattr(context, "get") else None
+    if store is None:
+        return None
+    from airflow.sdk.execution_time.context import NEVER_EXPIRE
+
+    return store, NEVER_EXPIRE, not conf.getboolean("state_store", "clear_on_success", fallback=False)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import email.utils
 import enum
 import logging
 import threading
@@ -49,9 +50,22 @@ from airflow_provider_neetocal.exceptions import (
     NeetoCalAuthError,
     NeetoCalBookingClaimedError,
     NeetoCalBookingExistsError,
+    NeetoCalBookingGoneError,
     NeetoCalBookingUnknownError,
     NeetoCalClientError,
+    NeetoCalJournalUnreadableError,
+    NeetoCalNotFoundError,
     NeetoCalOutcomeUnknownError,
+)
+from airflow_provider_neetocal.journal import (
+    Entry,
+    Journal,
+    JournalError,
+    Unreadable,
+    in_flight_until,
+    journal_key,
+    request_identity,
+    sending,
 )
 
 if TYPE_CHECKING:
@@ -308,6 +322,9 @@ class Request:
     slotted: bool
     if_exists: IfExists = "reuse"
     retrying: bool = False
+    #: The journal holds an earlier try's send with no recorded answer: a booking found (not among
+    #: those listed before that send) is what it made.
+    resuming_send: bool = False
 
 
 @dataclass(frozen=True)
@@ -360,7 +377,7 @@ def decide(request: Request, state: State, event: Event, lookup: Lookup | None =
             return dataclasses.replace(state, refused=True), LookUp()
         return state, Fail(Verdict.REFUSED)
     if isinstance(lookup, Found):
-        if state.sent or state.refused:
+        if state.sent or state.refused or request.resuming_send:
             return state, Adopt(created=False)
         if request.if_exists == "fail" and not (request.retrying and lookup.made_in_this_run):
             return state, Fail(Verdict.EXISTS)
@@ -387,6 +404,75 @@ def decide(request: Request, state: State, event: Event, lookup: Lookup | None =
     raise ValueError(f"{event} needs a look-up result, got {lookup!r}")
 
 
+# -- the journal as one more input ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Resume:
+    """How a try starts, given what the journal says about this task's earlier tries.
+
+    :param retrying: something of this task's may exist in NeetoCal (look before sending).
+    :param known_before: sids none of which this task can have made (listed before its send).
+    :param sent_since: when the journal's send went out (NeetoCal's clock if it was recorded), for a
+        send whose "before" listing could not be made: only bookings created since can be its own.
+    :param reread_sid: an earlier try knew this request's booking: re-read it, never send.
+    :param unreadable: why the journal's entry cannot be trusted (nothing is sent then).
+    :param in_flight: the journal holds a send whose answer was never recorded.
+    """
+
+    retrying: bool
+    known_before: frozenset[str] | None = None
+    sent_since: dt.datetime | None = None
+    reread_sid: str | None = None
+    unreadable: str | None = None
+    in_flight: bool = False
+
+
+def resume(
+    entry: Entry | Unreadable | None, *, journaled: bool, proves_absence: bool, retrying: bool
+) -> Resume:
+    """The start of a try from the request's journal entry (pure).
+
+    Without a journal (Airflow before 3.3) a retry is a retry: look before sending, judge creation
+    times against the run's start. With one, the entry decides: none (and a store that keeps entries
+    after success) proves nothing was ever sent, so the try is a first try; a ``sending`` entry is
+    resolved against its "before" list, not a time window; an ``answered`` one is re-read.
+    """
+    if not journaled:
+        return Resume(retrying=retrying)
+    if entry is None:
+        return Resume(retrying=retrying and not proves_absence)
+    if isinstance(entry, Unreadable):
+        return Resume(retrying=True, unreadable=entry.reason)
+    if entry.state == "answered":
+        return Resume(retrying=True, reread_sid=entry.sid)
+    if entry.before is not None:
+        return Resume(retrying=True, known_before=frozenset(entry.before), in_flight=True)
+    since = http_date(entry.neetocal_clock) or parse_instant(entry.sent_at)
+    return Resume(retrying=True, sent_since=since, in_flight=True)
+
+
+def http_date(value: str | None) -> pendulum.DateTime | None:
+    """An HTTP ``Date`` header as a UTC instant, or ``None``."""
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return pendulum.instance(parsed).in_timezone("UTC") if parsed.tzinfo is not None else None
+
+
+def create_identity(workspace: str, payload: Mapping[str, Any]) -> str:
+    """What names a create request in the journal: meeting, attendee and start (see ``request_identity``)."""
+    start = slot_start_utc(payload)
+    return request_identity(
+        "create",
+        workspace,
+        {"meeting": payload["meeting_slug"], "email": payload["email"], "start": start.isoformat() if start else None},
+    )
+
+
 # -- the driver: the hook is its only I/O -------------------------------------------------------
 
 
@@ -399,6 +485,9 @@ class ExactlyOnce:
     :param run_started: the DAG run's start (``None`` when unknown: look-ups then count bookings of
         any creation time, so they prove less but never wrongly).
     :param settle_seconds: wait between the two look-ups after a lost answer.
+    :param journal: the task's journal (Airflow 3.3's task state store), ``None`` where there is none:
+        every send is recorded there first, and a retry resumes from it (see :func:`resume`).
+    :param try_number: this try's number, recorded with each journal entry.
     """
 
     def __init__(
@@ -410,10 +499,14 @@ class ExactlyOnce:
         run_started: dt.datetime | None = None,
         settle_seconds: float = DEFAULT_SETTLE_SECONDS,
         sleep: Callable[[float], None] | None = None,
+        journal: Journal | None = None,
+        try_number: int = 1,
     ) -> None:
         self.hook = hook
         self.if_exists = checked_if_exists(if_exists)
         self.retrying = retrying
+        self.journal = journal
+        self.try_number = try_number
         self.run_started = run_started
         self.settle_seconds = settle_seconds
         self._sleep = sleep or hook._sleep
@@ -435,18 +528,42 @@ class ExactlyOnce:
         :raises NeetoCalBookingUnknownError: whether the booking exists cannot be told (retryable).
         :raises NeetoCalApiError: NeetoCal refused the request, or it provably never arrived.
         """
-        request = Request(slotted=slot_start_utc(payload) is not None, if_exists=self.if_exists, retrying=self.retrying)
+        identity = create_identity(self.hook.base_url, payload) if self.journal is not None else ""
+        entry = self._read_entry(identity) if self.journal is not None and self.retrying else None
+        start = resume(
+            entry,
+            journaled=self.journal is not None,
+            proves_absence=self.journal is not None and self.journal.proves_absence,
+            retrying=self.retrying,
+        )
+        if start.unreadable is not None:
+            raise NeetoCalJournalUnreadableError(key=journal_key("create", identity), reason=start.unreadable)
+        if start.reread_sid is not None:
+            return self._reread(start.reread_sid)
+        if isinstance(entry, Entry) and start.in_flight:
+            self._wait_for_in_flight(entry)
+        request = Request(
+            slotted=slot_start_utc(payload) is not None,
+            if_exists=self.if_exists,
+            retrying=start.retrying,
+            resuming_send=start.in_flight,
+        )
+        run_started = start.sent_since or self.run_started
         state, action = decide(request, State(), Event.STARTED)
         lookup: Lookup | None = None
         last_error: NeetoCalApiError | None = None
         created: dict[str, Any] = {}
-        # Slot-less: the attendee's bookings listed before this try's POST, none of which it can have made.
+        # The attendee's bookings listed before this request was first sent, none of which it can have made:
+        # from the journal (an earlier try's send) or listed by this try before its own.
+        journal_before = start.known_before
         known_before: frozenset[str] | None = None
+        pending = entry if isinstance(entry, Entry) else None
         while True:
             if isinstance(action, Adopt):
                 booking = created if action.created else lookup.booking if isinstance(lookup, Found) else {}
                 if not self._claim(booking):
                     raise NeetoCalBookingClaimedError(booking)
+                self._record_answer(pending, identity, booking)
                 return booking, action.created
             if isinstance(action, Fail):
                 raise self._failure(action.verdict, lookup, last_error)
@@ -455,7 +572,10 @@ class ExactlyOnce:
                     self.hook.log.info("Nothing found yet; looking again in %.0f s", self.settle_seconds)
                     self._sleep(self.settle_seconds)
                 lookup, listed = self._look_up(
-                    payload, known_before if state.sent else None, fresh=state.sent or state.refused
+                    payload,
+                    known_before if state.sent else journal_before,
+                    fresh=state.sent or state.refused,
+                    run_started=run_started,
                 )
                 if not state.sent:
                     known_before = listed
@@ -467,8 +587,10 @@ class ExactlyOnce:
                 self.hook.log.warning(
                     "Cannot prove the booking absent (%s); sending anyway because if_exists='create'", describe(lookup)
                 )
-            if not request.slotted and not state.sent and known_before is None:
+            if (self.journal is not None or not request.slotted) and not state.sent and known_before is None:
                 known_before = self._listed_sids(payload)
+            if self.journal is not None:
+                pending = self._record_send(pending, identity, known_before, state.sent)
             try:
                 created = self.hook.create_booking(payload)
                 event = Event.CREATED
@@ -478,6 +600,105 @@ class ExactlyOnce:
             except NeetoCalClientError as error:
                 last_error, event = error, Event.REFUSED
             state, action = decide(request, state, event)
+
+    # -- the journal ------------------------------------------------------------------------
+
+    def _read_entry(self, identity: str) -> Entry | Unreadable | None:
+        """The request's journal entry; a store that cannot be read sends nothing (retryable)."""
+        assert self.journal is not None
+        try:
+            return self.journal.read("create", identity)
+        except JournalError as error:
+            raise NeetoCalBookingUnknownError(
+                reason=f"the task's journal could not be read, so what an earlier try sent is unknown: {error}",
+                sent=False,
+            ) from None
+
+    def _wait_for_in_flight(self, entry: Entry) -> None:
+        """Let a send an earlier try journaled land (or die) before looking for it.
+
+        The earlier try may be a worker that was cut off but still runs, or NeetoCal may still be
+        processing its request: either lands at the latest by the request's deadline after it went
+        out, plus the settle time NeetoCal takes to list a new booking.
+        """
+        longest = self.hook.deadline_seconds + self.settle_seconds
+        until = in_flight_until(entry, request_deadline=self.hook.deadline_seconds, settle=self.settle_seconds)
+        left = longest if until is None else (until - dt.datetime.now(dt.timezone.utc)).total_seconds()
+        if left > 0:
+            wait = min(left, longest)
+            self.hook.log.info(
+                "An earlier try (try %s) sent this booking at %s and its answer was never recorded: waiting %.0f s "
+                "for that request to land before looking it up",
+                entry.try_number,
+                entry.sent_at,
+                wait,
+            )
+            self._sleep(wait)
+
+    def _record_send(
+        self, previous: Entry | None, identity: str, before: frozenset[str] | None, resend: bool
+    ) -> Entry:
+        """Journal the send about to go out; a store that refuses it stops the send (nothing goes out)."""
+        assert self.journal is not None
+        entry = sending(
+            "create",
+            identity,
+            before=before,
+            previous=previous,
+            now=dt.datetime.now(dt.timezone.utc),
+            neetocal_clock=self.hook.last_server_date,
+            try_number=self.try_number,
+        )
+        try:
+            self.journal.write(entry)
+        except JournalError as error:
+            raise NeetoCalBookingUnknownError(
+                reason=f"the task's journal could not record the request before sending, so it was not sent: {error}",
+                sent=resend,
+            ) from None
+        return entry
+
+    def _record_answer(self, pending: Entry | None, identity: str, booking: Mapping[str, Any]) -> None:
+        """Journal the booking this request came to; a store that fails is logged (a retry finds it anyway)."""
+        sid = booking.get("sid")
+        if self.journal is None or not isinstance(sid, str) or not sid:
+            return
+        if pending is not None and pending.state == "answered" and pending.sid == sid:
+            return
+        entry = pending.answered(sid) if pending is not None else Entry("create", identity, "answered", sid=sid)
+        try:
+            self.journal.write(entry)
+        except JournalError as error:
+            self.hook.log.warning(
+                "Booking %s is made, but the journal could not record it (%s): a retry finds it by its look-up",
+                sid,
+                error,
+            )
+
+    def _reread(self, sid: str) -> tuple[dict[str, Any], bool]:
+        """The booking an earlier try of this task made (or adopted) for this request: re-read, never re-sent."""
+        try:
+            booking = self.hook.get_booking(sid)
+        except NeetoCalNotFoundError:
+            raise NeetoCalBookingGoneError({"sid": sid, "status": "not found (HTTP 404)"}) from None
+        except NeetoCalAuthError as error:
+            if error.status == 401:
+                raise
+            reason = f"an earlier try made booking {sid}, and reading it back failed ({error.brief()})"
+            raise NeetoCalBookingUnknownError(reason=reason, sent=False) from None
+        except NeetoCalApiError as error:
+            reason = f"an earlier try made booking {sid}, and reading it back failed ({error.brief()})"
+            raise NeetoCalBookingUnknownError(reason=reason, sent=False) from None
+        if not is_live(booking):
+            raise NeetoCalBookingGoneError(booking)
+        if not self._claim(booking):
+            raise NeetoCalBookingClaimedError(booking)
+        self.hook.log.info(
+            "An earlier try of this task made NeetoCal booking %s for this request (the journal says so): "
+            "read back, not sent again",
+            sid,
+        )
+        return booking, False
 
     def reserve(self, payload: Mapping[str, Any]) -> None:
         """Set a fixed-slot request's start aside for it, before any request of the batch is handled.
@@ -509,15 +730,21 @@ class ExactlyOnce:
         """
         if self.retrying:
             return False
-        emails = {str(p["email"]).lower() for p in payloads if slot_start_utc(p) is None or self.if_exists != "create"}
+        emails = {
+            str(p["email"]).lower()
+            for p in payloads
+            if slot_start_utc(p) is None or self.if_exists != "create" or self.journal is not None
+        }
         if not emails:
             return False
         grouped: dict[str, list[dict[str, Any]]] = {email: [] for email in emails}
         try:
-            walk = self.hook.list_bookings_within(max_pages=len(emails))
-            if walk is None:
+            # Two walks prove a listing of several pages (see listing.py): worth it while that costs no
+            # more than one request per attendee.
+            listed = self.hook.list_bookings_complete(max_pages=max(len(emails) // 2, 1))
+            if listed is None:
                 return False
-            for booking in walk:
+            for booking in listed:
                 email = booking.get("email")
                 if not isinstance(email, str):
                     self.hook.log.info("A listed booking names no attendee; looking each attendee up instead")
@@ -545,10 +772,16 @@ class ExactlyOnce:
         listing = None if fresh else self._listing
         if listing is not None:
             return list(listing.get(str(payload["email"]).lower(), ()))
-        return list(self.hook.list_bookings(client_email=str(payload["email"])))
+        listed = self.hook.list_bookings_complete(client_email=str(payload["email"]))
+        return listed if listed is not None else []
 
     def _look_up(
-        self, payload: Mapping[str, Any], known_before: frozenset[str] | None, *, fresh: bool
+        self,
+        payload: Mapping[str, Any],
+        known_before: frozenset[str] | None,
+        *,
+        fresh: bool,
+        run_started: dt.datetime | None = None,
     ) -> tuple[Lookup, frozenset[str] | None]:
         """The look-up, and the sids it listed (``None`` when the listing failed)."""
         meeting = self._meeting(str(payload["meeting_slug"]))
@@ -566,7 +799,7 @@ class ExactlyOnce:
                 bookings,
                 payload,
                 meeting,
-                run_started=self.run_started,
+                run_started=run_started or self.run_started,
                 claimed=self.claimed,
                 known_before=known_before,
                 reserved=self.reserved,

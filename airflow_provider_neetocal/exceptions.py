@@ -141,6 +141,37 @@ class NeetoCalBookingUnknownError(AirflowException):
         super().__init__(head)
 
 
+class NeetoCalBookingGoneError(AirflowFailException):
+    """The booking an earlier try of this task made (or adopted) for this request was cancelled since.
+
+    The task's journal (Airflow 3.3's task state store) names the booking, so the request is done:
+    booking again would undo a person's cancellation. Retrying cannot change that.
+    """
+
+    def __init__(self, booking: dict[str, Any]) -> None:
+        self.booking = booking
+        super().__init__(
+            f"NeetoCal booking {booking.get('sid')}, which an earlier try of this task made for this request, is "
+            f"{booking.get('status')} now — not booking again (that would undo the cancellation); to book anew, "
+            "trigger a new DAG run (this run's task state store remembers the booking)"
+        )
+
+
+class NeetoCalJournalUnreadableError(AirflowFailException):
+    """The task's journal holds an entry for this request that this provider cannot read.
+
+    Guessing what it says could send a duplicate, so nothing is sent; retrying cannot change it.
+    """
+
+    def __init__(self, *, key: str, reason: str) -> None:
+        self.key = key
+        super().__init__(
+            f"The task state store's entry {key!r} for this booking cannot be read ({reason}) — nothing was sent; "
+            "check NeetoCal for the booking, then delete that key (Task Instance → Task State Store, or the REST "
+            "API) and clear the task"
+        )
+
+
 class NeetoCalBookingEndedError(AirflowFailException):
     """A watched booking was cancelled or rejected, so what the sensor waits for can never come.
 

@@ -316,27 +316,46 @@ class NeetoCalHook(BaseHook):
         filters = {"type": type, "client_email": client_email, "host_email": host_email, **v2_filters}
         yield from self._paginate(self._bookings_page(filters), page_size)
 
-    def list_bookings_within(self, max_pages: int) -> Iterator[dict[str, Any]] | None:
-        """Every booking of the workspace (``GET /bookings``, 100 a page), if that takes at most ``max_pages`` pages.
+    def list_bookings_complete(
+        self, *, max_pages: int | None = None, **filters: Any
+    ) -> list[dict[str, Any]] | None:
+        """Every matching booking once, none missed that existed while it was listed.
 
-        The first page is fetched at once; its ``pagination`` (``total_pages``, else ``total_records``)
-        says how many pages there are. More than ``max_pages``, or no count: ``None``, having sent that
-        one request. Otherwise an iterator over every booking, the first page's included, fetching the
-        other pages lazily with :meth:`list_bookings`' guards.
+        An offset-paged listing read while the workspace changes can read a booking twice or skip
+        one (see :mod:`airflow_provider_neetocal.listing`): this one is walked until it is proven
+        (one page; or two walks in a row that did not race and read the same bookings), at most
+        :data:`~airflow_provider_neetocal.listing.MAX_WALKS` times. On API v2, unless ``filters``
+        name an order, bookings are listed in creation order, where new ones land on the last page.
+
+        :param max_pages: ``None`` when the first page announces more pages than this (or none),
+            having sent that one request.
+        :param filters: as for :meth:`list_bookings`.
+        :raises NeetoCalPaginationError: the listing kept changing under every walk (retryable).
         """
-        pages = self._paginate(self._bookings_page({}), MAX_PAGE_SIZE, max_pages=max_pages)
-        try:
-            first = next(pages)
-        except StopIteration:
-            return iter(())
-        except _TooManyPagesError:
-            return None
+        from airflow_provider_neetocal.listing import MAX_WALKS, Walk, proven
 
-        def walk() -> Iterator[dict[str, Any]]:
-            yield first
-            yield from pages
-
-        return walk()
+        if self.api_version == "v2" and "sorting_key" not in filters:
+            filters = {**filters, "sorting_key": "created_at", "sorting_order": "asc"}
+        page_call = self._bookings_page(filters)
+        previous: Walk | None = None
+        for _ in range(MAX_WALKS):
+            walk = Walk()
+            try:
+                for _booking in self._paginate(page_call, MAX_PAGE_SIZE, max_pages=max_pages, on_page=walk.add_page):
+                    pass
+            except _TooManyPagesError:
+                return None
+            if proven(previous, walk):
+                return list(walk.bookings.values())
+            self.log.info("The bookings listing changed while it was read (%s); reading it again", walk.why_raced())
+            previous = walk
+        raise NeetoCalPaginationError(
+            method="GET",
+            endpoint=page_call(1, MAX_PAGE_SIZE).path,
+            status=None,
+            message=f"the listing kept changing while it was read ({MAX_WALKS} walks): it cannot prove which "
+            "bookings exist",
+        )
 
     def cancel_booking(self, booking_sid: str, *, cancel_reason: str | None = None) -> dict[str, Any]:
         """Cancel a booking; returns NeetoCal's answer (v1: ``{"message": ...}``; v2: the booking, unwrapped).
@@ -614,6 +633,7 @@ class NeetoCalHook(BaseHook):
         page_size: int,
         *,
         max_pages: int | None = None,
+        on_page: Callable[[list[dict[str, Any]], dict[str, Any]], None] | None = None,
     ) -> Iterator[dict[str, Any]]:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise NeetoCalValidationError(
@@ -661,6 +681,8 @@ class NeetoCalHook(BaseHook):
                     announced = math.ceil(int(pagination["total_records"]) / page_size)
                 if announced is None or announced > max_pages:
                     raise _TooManyPagesError(announced)
+            if on_page is not None:
+                on_page(items, pagination)
             yield from items
             # Without a usable page count, only an empty page proves the end: a short page does not
             # (a server may serve fewer than asked), and stopping early would hide bookings.

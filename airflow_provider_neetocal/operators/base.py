@@ -16,7 +16,9 @@ from airflow_provider_neetocal._compat import BaseOperator
 from airflow_provider_neetocal.connection import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
+    from airflow_provider_neetocal._compat import Context
     from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
+    from airflow_provider_neetocal.journal import Journal
 
 #: Shortest ``retry_delay`` that leaves a slow POST time to land before the retry looks it up.
 MIN_SAFE_RETRY_DELAY_SECONDS = 60
@@ -38,6 +40,21 @@ class NeetoCalBaseOperator(BaseOperator):
         from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
 
         return NeetoCalHook(self.neetocal_conn_id)
+
+    def journal(self, context: Context) -> Journal | None:
+        """This task's booking journal: Airflow 3.3's task state store, ``None`` before 3.3.
+
+        Writes are recorded there before they go out, so a retry, a clear or a crashed worker's
+        successor resumes from what was sent (see :mod:`airflow_provider_neetocal.journal`).
+        """
+        from airflow_provider_neetocal._compat import task_state_store_of
+        from airflow_provider_neetocal.journal import Journal
+
+        found = task_state_store_of(context)
+        if found is None:
+            return None
+        store, retention, proves_absence = found
+        return Journal(store, retention=retention, proves_absence=proves_absence)
 
     def warn_if_retry_delay_is_short(self) -> None:
         """Say so when an Airflow retry could look a booking up before a slow POST has landed.

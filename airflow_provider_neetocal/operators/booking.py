@@ -179,6 +179,8 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
             if_exists=self.if_exists,
             retrying=context["ti"].try_number > 1,
             run_started=run_start_of(context),
+            journal=self.journal(context),
+            try_number=context["ti"].try_number,
         )
         try:
             booking, created = once.obtain(payload)

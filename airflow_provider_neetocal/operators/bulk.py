@@ -227,6 +227,8 @@ class NeetoCalCreateBookingsOperator(NeetoCalBaseOperator):
             if_exists=self.if_exists,
             retrying=context["ti"].try_number > 1,
             run_started=run_start_of(context),
+            journal=self.journal(context),
+            try_number=context["ti"].try_number,
         )
         for payload in payloads:
             once.reserve(payload)

@@ -274,7 +274,7 @@ class ModelHook:
             raise NeetoCalServerError(method="GET", endpoint="/meetings", status=503, message="down")
         return iter(MEETINGS.values())
 
-    def list_bookings(self, *, client_email: str):
+    def list_bookings_complete(self, *, client_email: str):
         if self._listing_fails():
             raise NeetoCalServerError(method="GET", endpoint="/bookings", status=503, message="down")
         return iter([dict(b) for b in self.world.bookings if b["email"] == client_email])

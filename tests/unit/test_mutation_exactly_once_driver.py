@@ -69,7 +69,7 @@ class Hook:
             raise self.meetings
         return list(self.meetings)
 
-    def list_bookings(self, *, client_email: str) -> Any:
+    def list_bookings_complete(self, *, client_email: str) -> Any:
         self.asked_for.append(client_email)
         if isinstance(self.bookings, Exception):
             raise self.bookings
