@@ -428,9 +428,7 @@ class Resume:
     in_flight: bool = False
 
 
-def resume(
-    entry: Entry | Unreadable | None, *, journaled: bool, proves_absence: bool, retrying: bool
-) -> Resume:
+def resume(entry: Entry | Unreadable | None, *, journaled: bool, proves_absence: bool, retrying: bool) -> Resume:
     """The start of a try from the request's journal entry (pure).
 
     Without a journal (Airflow before 3.3) a retry is a retry: look before sending, judge creation
@@ -635,9 +633,7 @@ class ExactlyOnce:
             )
             self._sleep(wait)
 
-    def _record_send(
-        self, previous: Entry | None, identity: str, before: frozenset[str] | None, resend: bool
-    ) -> Entry:
+    def _record_send(self, previous: Entry | None, identity: str, before: frozenset[str] | None, resend: bool) -> Entry:
         """Journal the send about to go out; a store that refuses it stops the send (nothing goes out)."""
         assert self.journal is not None
         entry = sending(

@@ -316,9 +316,7 @@ class NeetoCalHook(BaseHook):
         filters = {"type": type, "client_email": client_email, "host_email": host_email, **v2_filters}
         yield from self._paginate(self._bookings_page(filters), page_size)
 
-    def list_bookings_complete(
-        self, *, max_pages: int | None = None, **filters: Any
-    ) -> list[dict[str, Any]] | None:
+    def list_bookings_complete(self, *, max_pages: int | None = None, **filters: Any) -> list[dict[str, Any]] | None:
         """Every matching booking once, none missed that existed while it was listed.
 
         An offset-paged listing read while the workspace changes can read a booking twice or skip
