@@ -13,7 +13,7 @@ import pendulum
 from airflow_provider_neetocal.sandbox.api import API_PREFIX, SandboxAPI
 from airflow_provider_neetocal.sandbox.api_v2 import API_V2_PREFIX, SandboxAPIV2, checked_booking_answers
 from airflow_provider_neetocal.sandbox.config import MeetingsSource, load_meetings
-from airflow_provider_neetocal.sandbox.faults import DEFAULT_RETRY_AFTER, Fault, Faults, FaultSwitch
+from airflow_provider_neetocal.sandbox.faults import DEFAULT_RETRY_AFTER, Fault, Faults, FaultSwitch, PageAction
 from airflow_provider_neetocal.sandbox.recording import RecordedRequest, RequestJournal
 from airflow_provider_neetocal.sandbox.server import SandboxHTTPServer
 from airflow_provider_neetocal.sandbox.store import BookingStore
@@ -306,6 +306,15 @@ class NeetoCalSandbox:
         )
         self._fault_switch.inject(fault)
         return fault
+
+    def after_page(self, action: Callable[[], Any], *, page: int = 1, path: str = "/bookings", times: int = 1) -> None:
+        """Change the workspace right after page ``page`` of a listing is answered, before the next is asked.
+
+        What a walk over offset pages meets when NeetoCal's workspace changes under it: ``action`` (a
+        booking made, cancelled or moved, e.g. through the sandbox's own API) runs once the page's
+        answer is sent, for the next ``times`` listings of ``path`` (any API version) that reach that page.
+        """
+        self._fault_switch.after_page(PageAction(action=action, page=page, path=path, times=times))
 
     @property
     def pending_faults(self) -> list[Fault]:

@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 #: Faults answered before the request is handled: nothing is committed. (``delay`` and
 #: ``repeat_page`` then handle the request; ``repeat_page`` only changes what a list GET reads.)
@@ -198,6 +202,26 @@ class FaultPlan:
 
 
 @dataclass
+class PageAction:
+    """A change of the workspace made right after a listing page is answered (a walk racing a change).
+
+    :param action: what to do (create, cancel or move a booking: any callable, e.g. one that calls the
+        sandbox's own API).
+    :param page: run after this page number of a matching listing was answered.
+    :param path: only listings whose route starts with this (``/bookings``).
+    :param times: how many matching pages trigger it.
+    """
+
+    action: Callable[[], Any]
+    page: int = 1
+    path: str = "/bookings"
+    times: int = 1
+
+    def matches(self, route: str, page: int) -> bool:
+        return page == self.page and route.startswith(self.path)
+
+
+@dataclass
 class _Counters:
     api_requests: int = 0
     booking_posts: int = 0
@@ -209,6 +233,7 @@ class FaultSwitch:
     def __init__(self, faults: Faults | None = None) -> None:
         self._faults = faults if faults is not None else Faults()
         self._queue: list[Fault] = []
+        self._page_actions: list[PageAction] = []
         self._counters = _Counters()
         self._lock = threading.Lock()
 
@@ -232,11 +257,28 @@ class FaultSwitch:
         with self._lock:
             return [replace(fault) for fault in self._queue]
 
+    def after_page(self, action: PageAction) -> None:
+        with self._lock:
+            self._page_actions.append(action)
+
+    def page_actions(self, route: str, page: int) -> list[Callable[[], Any]]:
+        """The changes due after page ``page`` of a listing of ``route`` was answered, consumed."""
+        due: list[Callable[[], Any]] = []
+        with self._lock:
+            for action in list(self._page_actions):
+                if action.matches(route, page):
+                    action.times -= 1
+                    if action.times <= 0:
+                        self._page_actions.remove(action)
+                    due.append(action.action)
+        return due
+
     def clear(self) -> None:
         """Remove every fault, periodic and one-shot."""
         with self._lock:
             self._faults = Faults()
             self._queue.clear()
+            self._page_actions.clear()
             self._counters = _Counters()
 
     def plan(self, method: str, route: str) -> FaultPlan:

@@ -405,6 +405,13 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
                 return
         record(response.status, plan.name)
         self._send_json(response)
+        if self.command == "GET" and endpoint.name in PAGINATED_ENDPOINTS and response.status == 200:
+            page = (response.body.get("pagination") or {}).get("current_page_number")
+            for action in server.faults.page_actions(route, page if isinstance(page, int) else 1):
+                try:
+                    action()
+                except Exception:
+                    logger.exception("A between-pages change of the workspace failed")
 
     def _wait(self, seconds: float) -> bool:
         """Sleep unless the sandbox stops meanwhile; on stop, drop the connection and return False."""
