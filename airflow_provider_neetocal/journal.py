@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -235,12 +236,17 @@ class Journal:
         self.store = store
         self.retention = retention
         self.proves_absence = proves_absence
+        # One store call at a time: the bulk operator journals from worker threads, and the in-process
+        # supervisor of ``airflow dags test`` / ``dag.test()`` is not thread-safe (it removes the task's
+        # comms channel while it handles a call, so a second thread's call fails with an ImportError).
+        self._lock = threading.Lock()
 
     def read(self, operation: str, identity: str) -> Entry | Unreadable | None:
         """The request's entry; raises :class:`JournalError` when the store cannot be read."""
         key = journal_key(operation, identity)
         try:
-            value = self.store.get(key)
+            with self._lock:
+                value = self.store.get(key)
         except Exception as error:
             raise JournalError(f"reading {key!r} from the task state store failed: {error}") from error
         return decode(value, operation=operation, identity=identity)
@@ -249,6 +255,7 @@ class Journal:
         """Store ``entry``; raises :class:`JournalError` when the store refuses it."""
         key = journal_key(entry.operation, entry.identity)
         try:
-            self.store.set(key, entry.to_json(), retention=self.retention)
+            with self._lock:
+                self.store.set(key, entry.to_json(), retention=self.retention)
         except Exception as error:
             raise JournalError(f"writing {key!r} to the task state store failed: {error}") from error

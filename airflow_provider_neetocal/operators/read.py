@@ -58,6 +58,11 @@ class NeetoCalListBookingsOperator(NeetoCalBaseOperator):
     full booking objects, go to ``output_path`` (any ``ObjectStoragePath`` URL: ``file://``,
     ``s3://``, ...), written as JSON Lines, and the task returns ``{"path", "count"}``.
 
+    Each booking is returned once, and none that existed while the task listed is missing, even
+    when the workspace changes between two pages (see :meth:`NeetoCalHook.list_bookings_complete`:
+    a listing of several pages is read until two walks agree, so it costs at least twice its pages;
+    a listing that keeps changing fails the task, retryably, rather than return a partial answer).
+
     :param type: ``upcoming``, ``past``, ``cancelled`` or ``incomplete``; all when ``None``.
     :param client_email: only this attendee's bookings.
     :param host_email: only bookings this team member hosts.
@@ -91,11 +96,12 @@ class NeetoCalListBookingsOperator(NeetoCalBaseOperator):
         kind = None if is_absent(self.type) else self.type
         if kind is not None and kind not in BOOKING_TYPES:
             raise NeetoCalValidationError([FieldProblem("type", kind, f"expected one of {', '.join(BOOKING_TYPES)}")])
-        bookings = self.hook.list_bookings(
+        bookings = self.hook.list_bookings_complete(
             type=kind,
             client_email=None if is_absent(self.client_email) else self.client_email,
             host_email=None if is_absent(self.host_email) else self.host_email,
         )
+        assert bookings is not None  # only a max_pages makes it None
         if not is_absent(self.output_path):
             return self._write(bookings, str(self.output_path))
         summaries: list[dict[str, Any]] = []

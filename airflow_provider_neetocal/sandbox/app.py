@@ -316,6 +316,10 @@ class NeetoCalSandbox:
         """
         self._fault_switch.after_page(PageAction(action=action, page=page, path=path, times=times))
 
+    def clear_faults(self) -> None:
+        """Forget every fault (periodic and one-shot) and every between-pages change not yet made."""
+        self._fault_switch.clear()
+
     @property
     def pending_faults(self) -> list[Fault]:
         """One-shot faults not yet consumed."""

@@ -5,6 +5,7 @@ under Airflow, reading back its task instances, and reading what the sandbox rec
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import socket
 import time
 from types import SimpleNamespace
@@ -79,6 +80,46 @@ def run_in_airflow(dag: Any, **kwargs: Any) -> Any:
             "dags-folder", None, [LazyDeserializedDAG.from_dag(dag)], {}, None, set(), session=session
         )
     return dag_test(dag, **kwargs)
+
+
+def rerun_after_clear(dag: Any, run: Any, *, task_ids: list[str], later: dt.timedelta = dt.timedelta()) -> Any:
+    """Clear ``task_ids`` of a finished run the way ``airflow tasks clear`` does, then run the run again.
+
+    Airflow 3.3's ``dag.test()`` replaces a run it is given again (and the run's task state store
+    with it), so this keeps the run: Airflow's own :func:`clear_task_instances` resets the tasks (their
+    try numbers carry on, as after a real clear), the run is set running again with its start moved to
+    now + ``later`` (a clear ``later`` after the first run), and ``dag.test()``'s loop runs it, finding
+    the existing run instead of replacing it.
+    """
+    import airflow.models.dagrun as dagrun_module
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance, clear_task_instances
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
+
+    with create_session() as session:
+        tis = (
+            session.query(TaskInstance)
+            .filter(TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id)
+            .filter(TaskInstance.task_id.in_(task_ids))
+            .all()
+        )
+        clear_task_instances(tis, session)
+    original = dagrun_module.get_or_create_dagrun
+
+    def existing_run(*, dag: Any, session: Any, **_: Any) -> Any:
+        dr = session.query(DagRun).filter_by(dag_id=run.dag_id, run_id=run.run_id).one()
+        dr.dag = dag
+        dr.state = DagRunState.RUNNING
+        dr.start_date = dt.datetime.now(dt.timezone.utc) + later
+        session.commit()
+        return dr
+
+    dagrun_module.get_or_create_dagrun = existing_run
+    try:
+        return dag_test(dag, logical_date=run.logical_date)
+    finally:
+        dagrun_module.get_or_create_dagrun = original
 
 
 def task_instances(run: Any, task_id: str) -> dict[int, Any]:
