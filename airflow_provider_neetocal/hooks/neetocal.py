@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json as jsonlib
 import math
 import os
+import socket
 import ssl
+import threading
 import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -14,6 +17,7 @@ from urllib.parse import quote, urlsplit
 import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.ssl_match_hostname import CertificateError
 
@@ -63,6 +67,64 @@ _NOT_SENT_CAUSES = (NewConnectionError, ConnectTimeoutError, ssl.SSLCertVerifica
 _NO_RETRIES = RetryPolicy(max_retries=0, max_rate_limit_waits=0)
 #: Keep-alive connections kept per host; the bulk operator raises it to its concurrency.
 DEFAULT_POOL_MAXSIZE = 16
+
+
+#: The monotonic deadline of the request this thread is sending (set by ``_send_once``).
+_DEADLINE = threading.local()
+
+
+def _hang_up(connection: Any) -> None:
+    """End a connection whose answer is past its deadline: the blocked read then fails at once."""
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):  # already closed
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+class _DeadlinePoolMixin:
+    """A connection pool that hangs up on an answer whose status line and headers outlast the deadline.
+
+    The read timeout bounds each socket read, so a server trickling its headers a byte at a time never
+    trips it; urllib3 has no total deadline. While the request is sent and its headers are read, a
+    timer waits for the thread's deadline and, if it comes first, shuts the socket down.
+    """
+
+    def _make_request(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
+        deadline = getattr(_DEADLINE, "at", None)
+        if deadline is None:
+            return super()._make_request(conn, *args, **kwargs)  # type: ignore[misc]
+        timer = threading.Timer(max(deadline - time.monotonic(), 0.0), _hang_up, (conn,))
+        timer.daemon = True
+        timer.start()
+        try:
+            return super()._make_request(conn, *args, **kwargs)  # type: ignore[misc]
+        finally:
+            timer.cancel()
+
+
+class _DeadlineHTTPConnectionPool(_DeadlinePoolMixin, HTTPConnectionPool):
+    pass
+
+
+class _DeadlineHTTPSConnectionPool(_DeadlinePoolMixin, HTTPSConnectionPool):
+    pass
+
+
+_DEADLINE_POOLS = {"http": _DeadlineHTTPConnectionPool, "https": _DeadlineHTTPSConnectionPool}
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """``requests``' adapter over :class:`_DeadlinePoolMixin` pools, direct and through a proxy."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _DEADLINE_POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if hasattr(manager, "pool_classes_by_scheme") and not proxy.lower().startswith("socks"):
+            manager.pool_classes_by_scheme = _DEADLINE_POOLS
+        return manager
 
 
 class _TooManyPagesError(Exception):
@@ -262,7 +324,7 @@ class NeetoCalHook(BaseHook):
             }
         )
         # Retries are decided per request by RetryPolicy; urllib3 must never repeat on its own.
-        adapter = HTTPAdapter(max_retries=0, pool_maxsize=self.pool_maxsize)
+        adapter = _DeadlineAdapter(max_retries=0, pool_maxsize=self.pool_maxsize)
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         return session
@@ -487,9 +549,11 @@ class NeetoCalHook(BaseHook):
             self.pacer.wait()
         started = time.monotonic()
         deadline = started + self.deadline_seconds
+        _DEADLINE.at = deadline
         try:
             # Never follow redirects: requests would re-send the X-Api-Key header to the new host.
-            # Streamed, so the answer is read under a size cap and a total deadline.
+            # Streamed, so the answer is read under a size cap and a total deadline (the headers
+            # under _DeadlineAdapter's, the body under _read_body's).
             response = self.session.request(
                 method,
                 url,
@@ -500,13 +564,18 @@ class NeetoCalHook(BaseHook):
                 stream=True,
             )
         except requests.RequestException as error:
+            late = time.monotonic() >= deadline
             raise NeetoCalConnectionError(
                 method=method,
                 endpoint=endpoint,
                 status=None,
-                message=self._redact(_describe_network_error(error)),
+                message=f"timed out: the answer did not arrive within {self.deadline_seconds:g} s"
+                if late
+                else self._redact(_describe_network_error(error)),
                 request_sent=_was_sent(error),
             ) from None
+        finally:
+            _DEADLINE.at = None
         try:
             self._read_body(response, method, endpoint, deadline)
         finally:

@@ -257,14 +257,6 @@ class HeaderTrickler:
         self._thread.join(timeout=10)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known limit (A3, README 'Limits that remain'): the total deadline (connect + read timeout) "
-        "is enforced on the body only; a server trickling the response HEADERS keeps every socket read "
-        "under the read timeout, so the client stays connected until the headers end"
-    ),
-)
 def test_a3_a_client_hangs_up_on_headers_trickling_past_the_total_deadline(neetocal_conn: Callable[..., str]) -> None:
     # 30 header bytes, one every 0.1 s (each read well under the 0.2 s read timeout); the deadline is
     # 0.4 s, so a client honouring it leaves after a handful of bytes, long before the 30th.
@@ -272,7 +264,7 @@ def test_a3_a_client_hangs_up_on_headers_trickling_past_the_total_deadline(neeto
     try:
         neetocal_conn(f"http://127.0.0.1:{trickler.port}")
         hook = make_hook(timeout=(0.2, 0.2))
-        with pytest.raises(NeetoCalOutcomeUnknownError):
+        with pytest.raises(NeetoCalOutcomeUnknownError, match=r"timed out: the answer did not arrive within 0\.4 s"):
             hook.create_booking({"meeting_slug": "quick-sync", "name": "Eve", "email": EVE, "time_zone": "UTC"})
         hook.session.close()
         assert trickler.finished.wait(10)
