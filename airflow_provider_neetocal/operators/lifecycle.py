@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_neetocal.booking import (
@@ -18,6 +19,7 @@ from airflow_provider_neetocal.exceptions import (
     NeetoCalOutcomeUnknownError,
     NeetoCalValidationError,
 )
+from airflow_provider_neetocal.journal import Entry, Journal, JournalError, request_identity, sending
 from airflow_provider_neetocal.links import NeetoCalBookingLink
 from airflow_provider_neetocal.operators.base import NeetoCalBaseOperator
 from airflow_provider_neetocal.operators.booking import (
@@ -170,23 +172,56 @@ class NeetoCalRescheduleBookingOperator(NeetoCalBaseOperator):
             raise in_operator_terms(invalid, missing) from None
         check_reschedule_fields(version, payload)
         target = slot_start_utc(payload)
+        journal = self.journal(context)
+        identity = ""
+        entry = None
+        if journal is not None:
+            identity = request_identity("reschedule", self.hook.base_url, {"sid": sid, "start": str(target)})
+            entry = journal.read("reschedule", identity)
         booking = self.hook.get_booking(sid)
-        if (
-            parse_instant(booking.get("starts_at")) == target
-            and not _is_cancelled(booking)
-            and not changed_attendee_fields(payload, booking)
-        ):
+        at_target = parse_instant(booking.get("starts_at")) == target
+        if isinstance(entry, Entry) and entry.state == "answered" and not at_target:
+            # This task moved it already (the journal says so); someone moved it since: theirs to decide.
+            self.log.warning(
+                "This task already moved NeetoCal booking %s to %s; it starts at %s now (moved since by someone "
+                "else): not moving it again",
+                sid,
+                target,
+                booking.get("starts_at"),
+            )
+        elif at_target and not _is_cancelled(booking) and not changed_attendee_fields(payload, booking):
             self.log.info("NeetoCal booking %s already starts at %s; nothing to do", sid, booking.get("starts_at"))
         else:
+            if journal is not None:
+                journal.write(
+                    sending(
+                        "reschedule",
+                        identity,
+                        before=None,
+                        previous=entry if isinstance(entry, Entry) else None,
+                        now=dt.datetime.now(dt.timezone.utc),
+                        neetocal_clock=self.hook.last_server_date,
+                        try_number=context["ti"].try_number,
+                    )
+                )
             try:
                 booking = self.hook.reschedule_booking(sid, payload, current=booking)
             except NeetoCalOutcomeUnknownError:
                 booking = self.hook.get_booking(sid)
                 if parse_instant(booking.get("starts_at")) != target or changed_attendee_fields(payload, booking):
                     raise
+            if journal is not None:
+                self._record_moved(journal, identity, sid)
             self.log.info("Rescheduled NeetoCal booking %s to %s", sid, booking.get("starts_at"))
         push_booking_references(context, booking)
         return booking
+
+    def _record_moved(self, journal: Journal, identity: str, sid: str) -> None:
+        """Journal the move once it is made, so a clear never moves the booking again (failures only logged)."""
+        try:
+            journal.write(Entry("reschedule", identity, "answered", sid=sid))
+        except JournalError as error:
+            self.log.warning("Booking %s is moved, but the journal could not record it (%s)", sid, error)
 
 
 def _reason(value: Any) -> str:

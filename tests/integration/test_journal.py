@@ -320,3 +320,40 @@ def test_a_booking_cancelled_since_is_reported_not_booked_again(
     assert len(sandbox.bookings) == 1
     assert len(posts(sandbox)) == 1
     assert "NeetoCalBookingGoneError" in log_output()
+
+
+@needs_journal
+def test_a_cleared_reschedule_never_moves_back_a_booking_someone_moved_since(sandbox: NeetoCalSandbox) -> None:
+    from airflow_provider_neetocal.operators.lifecycle import NeetoCalRescheduleBookingOperator
+
+    made = book_directly(sandbox, **WEBINAR, name="Eve", email=EVE, slot_date="2030-07-15", slot_start_time="10:00 AM")
+    dag = dag_with(
+        "reschedule_cleared",
+        lambda: NeetoCalRescheduleBookingOperator(
+            task_id="move",
+            booking_sid=made["sid"],
+            name="Eve",
+            attendee_email=EVE,
+            time_zone="Europe/London",
+            slot_date="2030-07-16",
+            slot_start_time="11:00 AM",
+        ),
+    )
+    first = run_in_airflow(dag)
+    assert first.state == "success"
+    with api(sandbox) as session:  # a person moves it elsewhere afterwards
+        body = {
+            "name": "Eve",
+            "email": EVE,
+            "time_zone": "Europe/London",
+            "slot_date": "2030-07-17",
+            "slot_start_time": "02:00 PM",
+        }
+        session.patch(f"{sandbox.api_url}/bookings/{made['sid']}", json=body, timeout=10).raise_for_status()
+    patches = len([r for r in sandbox.requests if r.method == "PATCH"])
+
+    again = rerun_after_clear(dag, first, task_ids=["move"])
+
+    assert again.state == "success"
+    assert len([r for r in sandbox.requests if r.method == "PATCH"]) == patches
+    assert sandbox.booking(made["sid"])["starts_at"] == "2030-07-17T13:00:00.000Z"
