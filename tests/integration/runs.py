@@ -32,14 +32,26 @@ __all__ = ["task"]  # the @task decorator for in-test DAGs, from where this Airf
 DEAD_STATUSES = ("cancelled", "rejected")
 #: One dict per (fault kind, shape, mode) the fault matrix ran; printed in the terminal summary.
 FAULT_MATRIX_ROWS: list[dict[str, Any]] = []
-FAULT_MATRIX_COLUMNS = ("kind", "shape", "mode", "runs", "tries", "expected", "found", "duplicates", "lost", "refused")
+FAULT_MATRIX_COLUMNS = (
+    "kind",
+    "shape",
+    "mode",
+    "journal",
+    "runs",
+    "tries",
+    "expected",
+    "found",
+    "duplicates",
+    "lost",
+    "refused",
+)
 
 
 def fault_matrix_table(rows: list[dict[str, Any]]) -> list[str]:
     """The fault matrix as aligned text lines, with a totals line."""
-    totals = {c: sum(r[c] for r in rows) for c in FAULT_MATRIX_COLUMNS[3:]}
+    totals = {c: sum(r[c] for r in rows) for c in FAULT_MATRIX_COLUMNS[4:]}
     body = [[str(r[c]) for c in FAULT_MATRIX_COLUMNS] for r in rows]
-    body.append(["total", "", "", *(str(totals[c]) for c in FAULT_MATRIX_COLUMNS[3:])])
+    body.append(["total", "", "", "", *(str(totals[c]) for c in FAULT_MATRIX_COLUMNS[4:])])
     widths = [max(len(c), *(len(line[i]) for line in body)) for i, c in enumerate(FAULT_MATRIX_COLUMNS)]
     header = "  ".join(c.ljust(w) for c, w in zip(FAULT_MATRIX_COLUMNS, widths, strict=True))
     lines = [header, "-" * len(header)]

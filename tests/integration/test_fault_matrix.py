@@ -20,6 +20,10 @@ a group meeting (nothing refuses a duplicate: only the look-up protects), ``slot
 pick the slot on a one-on-one meeting (nothing to compare but the creation time: a lost answer is
 never re-sent within the try; the retry looks up and adopts or books).
 
+Journal: on Airflow 3.3+ every cell runs with the task state store's journal; the faults that lose
+an answer after the commit run a second time without it (``-no-journal``), the rules Airflow 2.11 and
+3.1 get. The table's ``journal`` column says which.
+
 The hook's waits are recorded, not slept, except the settle wait for the ``delay`` kind (a POST
 stalled before NeetoCal commits it), which is slept for real (shorter than its 3 s) so the stalled
 POST lands before the second look-up, as it would in production.
@@ -34,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import pendulum
 import pytest
 
-from airflow_provider_neetocal._compat import AIRFLOW_V_3_1_PLUS, AIRFLOW_V_3_2_PLUS
+from airflow_provider_neetocal._compat import AIRFLOW_V_3_1_PLUS, AIRFLOW_V_3_2_PLUS, AIRFLOW_V_3_3_PLUS
 from airflow_provider_neetocal.operators.booking import NeetoCalCreateBookingOperator
 from airflow_provider_neetocal.operators.bulk import NeetoCalCreateBookingsOperator
 from airflow_provider_neetocal.sandbox import NeetoCalSandbox, make_self_signed_cert
@@ -95,6 +99,12 @@ FAULT_OPTIONS: dict[str, dict[str, Any]] = {
     "commit_then_tls_garbage": {},  # over HTTPS, as it is meant (a broken TLS record after the commit)
 }
 POST_KINDS = [kind for kind in (*BEFORE_COMMIT_KINDS, *AFTER_COMMIT_KINDS) if kind != "repeat_page"]
+#: The matrix runs with the journal wherever Airflow has a task state store (3.3+). There, the faults
+#: that lose an answer after NeetoCal committed also run without it (the rules Airflow 2.11 and 3.1
+#: get), so both sets of rules stay proven on the default Airflow.
+CELLS = [pytest.param(kind, "present" if AIRFLOW_V_3_3_PLUS else "absent", id=kind) for kind in POST_KINDS]
+if AIRFLOW_V_3_3_PLUS:
+    CELLS += [pytest.param(kind, "absent", id=f"{kind}-no-journal") for kind in AFTER_COMMIT_KINDS]
 
 
 @dataclass(frozen=True)
@@ -246,10 +256,21 @@ def matrix_dag(sandbox: NeetoCalSandbox, kind: str, mode: Mode, wanted: dict[str
 
 
 @pytest.mark.parametrize("mode_name", list(MODES))
-@pytest.mark.parametrize("kind", POST_KINDS)
-def test_fault_matrix(sandbox: NeetoCalSandbox, waits: list[float], kind: str, mode_name: str) -> None:
+@pytest.mark.parametrize(("kind", "journal"), CELLS)
+def test_fault_matrix(
+    sandbox: NeetoCalSandbox,
+    waits: list[float],
+    kind: str,
+    journal: str,
+    mode_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     mode = MODES[mode_name]
     wanted = requested(mode)
+    if journal == "absent":
+        import airflow_provider_neetocal._compat as compat
+
+        monkeypatch.setattr(compat, "task_state_store_of", lambda context: None)
 
     run = run_in_airflow(matrix_dag(sandbox, kind, mode, wanted))
 
@@ -267,6 +288,7 @@ def test_fault_matrix(sandbox: NeetoCalSandbox, waits: list[float], kind: str, m
                 "kind": kind,
                 "shape": shape,
                 "mode": mode.name,
+                "journal": journal,
                 "runs": 1,
                 "tries": sum(tries for _, tries in instances.values()),
                 "expected": counts.expected,
