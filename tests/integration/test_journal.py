@@ -357,3 +357,22 @@ def test_a_cleared_reschedule_never_moves_back_a_booking_someone_moved_since(san
     assert again.state == "success"
     assert len([r for r in sandbox.requests if r.method == "PATCH"]) == patches
     assert sandbox.booking(made["sid"])["starts_at"] == "2030-07-17T13:00:00.000Z"
+
+
+def test_the_list_operator_keeps_an_upcoming_booking_when_another_is_cancelled_mid_walk(
+    sandbox: NeetoCalSandbox,
+) -> None:
+    # Under type=upcoming a cancellation on page 1 takes that booking out of the listing: every later
+    # booking moves up one place, and a single walk never reads the one that was first on page 2.
+    fillers = fill_workspace(sandbox, before=100, after=50)
+    sandbox.after_page(lambda: sandbox.set_status(fillers[3]["sid"], "cancelled"), page=1)
+
+    run = run_in_airflow(
+        dag_with("list_cancel_mid_walk", lambda: NeetoCalListBookingsOperator(task_id="list", type="upcoming"))
+    )
+
+    listed = xcoms_of(run.dag_id, run.run_id)[("list", -1, "return_value")]
+    sids = {b["sid"] for b in listed}
+    assert len(sids) == len(listed)
+    upcoming_throughout = {b["sid"] for b in fillers} - {fillers[3]["sid"]}
+    assert upcoming_throughout <= sids, f"missing: {upcoming_throughout - sids}"
