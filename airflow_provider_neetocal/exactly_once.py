@@ -585,7 +585,7 @@ class ExactlyOnce:
                 self.hook.log.warning(
                     "Cannot prove the booking absent (%s); sending anyway because if_exists='create'", describe(lookup)
                 )
-            if (self.journal is not None or not request.slotted) and not state.sent and known_before is None:
+            if not request.slotted and not state.sent and known_before is None:
                 known_before = self._listed_sids(payload)
             if self.journal is not None:
                 pending = self._record_send(pending, identity, known_before, state.sent)
@@ -595,8 +595,13 @@ class ExactlyOnce:
             except NeetoCalOutcomeUnknownError as error:
                 self.hook.log.warning("%s; looking the booking up before anything else", error)
                 last_error, event = error, Event.OUTCOME_UNKNOWN
+                pending = self._record_return(pending)
             except NeetoCalClientError as error:
                 last_error, event = error, Event.REFUSED
+                pending = self._record_return(pending)
+            except Exception:
+                self._record_return(pending)  # e.g. 429s past the hook's budget: the call came back
+                raise
             state, action = decide(request, state, event)
 
     # -- the journal ------------------------------------------------------------------------
@@ -615,9 +620,10 @@ class ExactlyOnce:
     def _wait_for_in_flight(self, entry: Entry) -> None:
         """Let a send an earlier try journaled land (or die) before looking for it.
 
-        The earlier try may be a worker that was cut off but still runs, or NeetoCal may still be
-        processing its request: either lands at the latest by the request's deadline after it went
-        out, plus the settle time NeetoCal takes to list a new booking.
+        The earlier try may be a worker that was cut off during the call but still runs: its request
+        lands at the latest by the request's deadline after it went out, plus the settle time NeetoCal
+        takes to list a new booking. A call that came back (the entry says when) is not waited for:
+        the try that made it looked for the booking after, as a retry does.
         """
         longest = self.hook.deadline_seconds + self.settle_seconds
         until = in_flight_until(entry, request_deadline=self.hook.deadline_seconds, settle=self.settle_seconds)
@@ -653,6 +659,18 @@ class ExactlyOnce:
                 sent=resend,
             ) from None
         return entry
+
+    def _record_return(self, pending: Entry | None) -> Entry | None:
+        """Journal that the send's call came back without an answer: a later try need not wait for it."""
+        if self.journal is None or pending is None:
+            return pending
+        returned = pending.returned(dt.datetime.now(dt.timezone.utc))
+        try:
+            self.journal.write(returned)
+        except JournalError as error:
+            self.hook.log.warning("The journal could not record that the send came back (%s)", error)
+            return pending
+        return returned
 
     def _record_answer(self, pending: Entry | None, identity: str, booking: Mapping[str, Any]) -> None:
         """Journal the booking this request came to; a store that fails is logged (a retry finds it anyway)."""
@@ -726,11 +744,7 @@ class ExactlyOnce:
         """
         if self.retrying:
             return False
-        emails = {
-            str(p["email"]).lower()
-            for p in payloads
-            if slot_start_utc(p) is None or self.if_exists != "create" or self.journal is not None
-        }
+        emails = {str(p["email"]).lower() for p in payloads if slot_start_utc(p) is None or self.if_exists != "create"}
         if not emails:
             return False
         grouped: dict[str, list[dict[str, Any]]] = {email: [] for email in emails}

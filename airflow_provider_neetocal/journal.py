@@ -24,6 +24,7 @@ succeeds, so with it on an empty journal proves nothing (see :attr:`Journal.prov
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -68,6 +69,9 @@ class Entry:
     :param neetocal_clock: NeetoCal's ``Date`` header of the last answer before the write, if any.
     :param try_number: the Airflow try that wrote the entry.
     :param sends: how many writes went out under this entry (all tries).
+    :param returned_at: when the write's call came back without a usable answer (lost, refused): its
+        flight is over, so a later try need not wait for it. ``None`` while it may still be in flight
+        (the try died during the call).
     """
 
     operation: str
@@ -79,6 +83,7 @@ class Entry:
     neetocal_clock: str | None = None
     try_number: int | None = None
     sends: int = 0
+    returned_at: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The entry as the store keeps it: plain JSON, versioned."""
@@ -93,6 +98,7 @@ class Entry:
             "neetocal_clock": self.neetocal_clock,
             "try_number": self.try_number,
             "sends": self.sends,
+            "returned_at": self.returned_at,
         }
 
     def answered(self, sid: str) -> Entry:
@@ -107,7 +113,12 @@ class Entry:
             self.neetocal_clock,
             self.try_number,
             self.sends,
+            self.returned_at,
         )
+
+    def returned(self, now: dt.datetime) -> Entry:
+        """This entry once its write's call came back without an answer (its flight is over)."""
+        return dataclasses.replace(self, returned_at=now.astimezone(dt.timezone.utc).isoformat())
 
 
 @dataclass(frozen=True)
@@ -156,7 +167,7 @@ def decode(value: Any, *, operation: str, identity: str) -> Entry | Unreadable |
         return Unreadable("an answered entry without a booking sid")
     sends = value.get("sends", 0)
     try_number = value.get("try_number")
-    texts = [value.get("sent_at"), value.get("neetocal_clock")]
+    texts = [value.get("sent_at"), value.get("neetocal_clock"), value.get("returned_at")]
     if (
         isinstance(sends, bool)
         or not isinstance(sends, int)
@@ -174,6 +185,7 @@ def decode(value: Any, *, operation: str, identity: str) -> Entry | Unreadable |
         neetocal_clock=value.get("neetocal_clock"),
         try_number=try_number,
         sends=sends,
+        returned_at=value.get("returned_at"),
     )
 
 
@@ -204,19 +216,26 @@ def sending(
 def in_flight_until(entry: Entry, *, request_deadline: float, settle: float) -> dt.datetime | None:
     """Until when the write an entry announced may still land (``None`` without a readable send time).
 
-    A try that wrote ``sending`` and was then cut off (killed worker, lost answer) may still be
-    waiting for NeetoCal, or NeetoCal may still be processing: its write can land up to the
-    request's deadline after it went out, plus the time NeetoCal takes to make a booking visible.
+    A try that wrote ``sending`` and was then cut off during the call (a killed worker, a try that
+    still runs) may still be waiting for NeetoCal: its write can land up to the request's deadline
+    after it went out, plus the time NeetoCal takes to make a booking visible. A write whose call
+    came back (``returned_at``) is no longer in flight: the try that sent it looked it up after.
     """
+    if entry.returned_at is not None:
+        return parse_utc(entry.returned_at)
     if entry.sent_at is None:
         return None
+    sent = parse_utc(entry.sent_at)
+    return sent + dt.timedelta(seconds=request_deadline + settle) if sent is not None else None
+
+
+def parse_utc(text: str) -> dt.datetime | None:
+    """An ISO 8601 instant with an offset, or ``None``."""
     try:
-        sent = dt.datetime.fromisoformat(entry.sent_at)
+        parsed = dt.datetime.fromisoformat(text)
     except ValueError:
         return None
-    if sent.tzinfo is None:
-        return None
-    return sent + dt.timedelta(seconds=request_deadline + settle)
+    return parsed if parsed.tzinfo is not None else None
 
 
 class JournalError(Exception):

@@ -134,7 +134,9 @@ def assert_single_booking_run(
     xcoms = xcoms_of(run.dag_id, run.run_id)
     returned = xcoms[("book", -1, "return_value")]
     assert returned["sid"] == booking["sid"]
-    assert returned == booking
+    # A booking an earlier try made is read back by its sid (GET /bookings/{sid}, which adds
+    # form_responses_as_hash); otherwise it is what the POST or the listing answered.
+    assert {k: v for k, v in returned.items() if k != "form_responses_as_hash"} == booking
     assert xcoms[("book", -1, "booking_sid")] == booking["sid"]
     assert xcoms[("book", -1, "booking_url")] == booking["admin_booking_url"]
     assert try_number_of(run) == try_number
