@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import email.utils
 import enum
 import logging
+import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -62,8 +62,10 @@ from airflow_provider_neetocal.journal import (
     Journal,
     JournalError,
     Unreadable,
+    http_date,
     in_flight_until,
     journal_key,
+    landed_by,
     request_identity,
     sending,
 )
@@ -201,6 +203,7 @@ def judge_lookup(
     claimed: frozenset[str] | set[str] = frozenset(),
     known_before: frozenset[str] | set[str] | None = None,
     reserved: frozenset[tuple[str, str, str]] | set[tuple[str, str, str]] = frozenset(),
+    sent_until: dt.datetime | None = None,
 ) -> Lookup:
     """Decide from the attendee's bookings whether the request's booking exists.
 
@@ -214,6 +217,10 @@ def judge_lookup(
     :param known_before: for a slot-less request, the sids of the attendee's bookings listed just
         before this try sent its POST: none of them can be what the POST made, whatever the clocks
         say. ``None`` when there was no such listing (a retry): creation times decide then.
+    :param sent_until: by when an earlier try's send (from the journal) had made its booking, if at
+        all, on NeetoCal's clock. A candidate not listed before that send but created after this cannot
+        be told from another task's booking (or NeetoCal's late processing of the send): unknowable,
+        neither adopted nor taken as absence.
     :param reserved: ``(email, meeting slug, UTC start)`` of the fixed-slot requests of this task
         (all lower-case, ISO start): a booking there belongs to that request even before it is
         claimed, so a slot-less request never takes it.
@@ -253,6 +260,16 @@ def judge_lookup(
                 if created is not None and run_started is not None and not created_after(booking, run_started):
                     continue
                 doubt = doubt or ("" if created is not None else "has no readable created_at")
+        if sent_until is not None:
+            created = parse_instant(booking.get("created_at"))
+            if created is None:
+                doubt = doubt or "has no readable created_at to tell it from another task's booking"
+            elif created > sent_until:
+                doubt = doubt or (
+                    f"was created at {booking.get('created_at')}, after this task's earlier request had come "
+                    f"back (by {sent_until.isoformat()} on NeetoCal's clock): cannot tell whether it is that "
+                    "request's (processed late) or another task's"
+                )
         if isinstance(meeting, Unknowable):
             doubt = doubt or f"cannot be attributed to a meeting: {meeting.reason}"
         elif meeting is None:
@@ -450,15 +467,10 @@ def resume(entry: Entry | Unreadable | None, *, journaled: bool, proves_absence:
     return Resume(retrying=True, sent_since=since, in_flight=True)
 
 
-def http_date(value: str | None) -> pendulum.DateTime | None:
-    """An HTTP ``Date`` header as a UTC instant, or ``None``."""
-    if not value:
-        return None
-    try:
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return pendulum.instance(parsed).in_timezone("UTC") if parsed.tzinfo is not None else None
+def workspace_of(base_url: str) -> str:
+    """The workspace a base URL names, without the API version root: v1 and v2 are one workspace, so
+    a connection switched between versions across tries still finds its journal."""
+    return re.sub(r"/api/external/v\d+/*$", "", base_url.rstrip("/"), flags=re.IGNORECASE)
 
 
 def create_identity(workspace: str, payload: Mapping[str, Any]) -> str:
@@ -466,7 +478,7 @@ def create_identity(workspace: str, payload: Mapping[str, Any]) -> str:
     start = slot_start_utc(payload)
     return request_identity(
         "create",
-        workspace,
+        workspace_of(workspace),
         {"meeting": payload["meeting_slug"], "email": payload["email"], "start": start.isoformat() if start else None},
     )
 
@@ -505,6 +517,7 @@ class ExactlyOnce:
         self.retrying = retrying
         self.journal = journal
         self.try_number = try_number
+        self._complete: bool | None = None
         self.run_started = run_started
         self.settle_seconds = settle_seconds
         self._sleep = sleep or hook._sleep
@@ -531,7 +544,7 @@ class ExactlyOnce:
         start = resume(
             entry,
             journaled=self.journal is not None,
-            proves_absence=self.journal is not None and self.journal.proves_absence,
+            proves_absence=self.journal is not None and self._journal_complete(),
             retrying=self.retrying,
         )
         if start.unreadable is not None:
@@ -547,6 +560,11 @@ class ExactlyOnce:
             resuming_send=start.in_flight,
         )
         run_started = start.sent_since or self.run_started
+        sent_until = (
+            landed_by(entry, request_deadline=self.hook.deadline_seconds, settle=self.settle_seconds)
+            if isinstance(entry, Entry) and start.known_before is not None
+            else None
+        )
         state, action = decide(request, State(), Event.STARTED)
         lookup: Lookup | None = None
         last_error: NeetoCalApiError | None = None
@@ -574,6 +592,7 @@ class ExactlyOnce:
                     known_before if state.sent else journal_before,
                     fresh=state.sent or state.refused,
                     run_started=run_started,
+                    sent_until=None if state.sent else sent_until,
                 )
                 if not state.sent:
                     known_before = listed
@@ -587,10 +606,19 @@ class ExactlyOnce:
                 )
             if not request.slotted and not state.sent and known_before is None:
                 known_before = self._listed_sids(payload)
-            if self.journal is not None:
-                pending = self._record_send(pending, identity, known_before, state.sent)
+
+            def record_attempt(before: frozenset[str] | None = known_before, resend: bool = state.sent) -> None:
+                # Right before each attempt leaves (after the hook's own pacing and 429 waits), so the
+                # entry's send time and NeetoCal clock are those of the request that may land.
+                nonlocal pending
+                pending = self._record_send(pending, identity, before, resend)
+
             try:
-                created = self.hook.create_booking(payload)
+                if self.journal is None:
+                    created = self.hook.create_booking(payload)
+                else:
+                    with self.hook.before_each_attempt(record_attempt):
+                        created = self.hook.create_booking(payload)
                 event = Event.CREATED
             except NeetoCalOutcomeUnknownError as error:
                 self.hook.log.warning("%s; looking the booking up before anything else", error)
@@ -605,6 +633,20 @@ class ExactlyOnce:
             state, action = decide(request, state, event)
 
     # -- the journal ------------------------------------------------------------------------
+
+    def _journal_complete(self) -> bool:
+        """Whether every try of this task instance journaled its sends (read once per try)."""
+        assert self.journal is not None
+        with self._lock:
+            if self._complete is None:
+                try:
+                    self._complete = self.journal.proves_absence and self.journal.begin(self.try_number)
+                except JournalError as error:
+                    raise NeetoCalBookingUnknownError(
+                        reason=f"the task's journal could not be read, so what an earlier try sent is unknown: {error}",
+                        sent=False,
+                    ) from None
+            return self._complete
 
     def _read_entry(self, identity: str) -> Entry | Unreadable | None:
         """The request's journal entry; a store that cannot be read sends nothing (retryable)."""
@@ -792,6 +834,7 @@ class ExactlyOnce:
         *,
         fresh: bool,
         run_started: dt.datetime | None = None,
+        sent_until: dt.datetime | None = None,
     ) -> tuple[Lookup, frozenset[str] | None]:
         """The look-up, and the sids it listed (``None`` when the listing failed)."""
         meeting = self._meeting(str(payload["meeting_slug"]))
@@ -813,6 +856,7 @@ class ExactlyOnce:
                 claimed=self.claimed,
                 known_before=known_before,
                 reserved=self.reserved,
+                sent_until=sent_until,
             )
         return lookup, _sids(bookings)
 

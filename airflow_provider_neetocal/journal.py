@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import email.utils
 import hashlib
 import json
 import threading
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 JOURNAL_FORMAT = 1
 #: Prefix of every key this provider writes in a task's state store.
 KEY_PREFIX = "neetocal"
+#: The key saying from which try on this task instance journaled (see :meth:`Journal.begin`).
+MARKER_KEY = f"{KEY_PREFIX}.journal"
 #: What an entry can record about one request.
 EntryState = Literal["sending", "answered"]
 ENTRY_STATES: tuple[str, ...] = ("sending", "answered")
@@ -229,6 +232,35 @@ def in_flight_until(entry: Entry, *, request_deadline: float, settle: float) -> 
     return sent + dt.timedelta(seconds=request_deadline + settle) if sent is not None else None
 
 
+def landed_by(entry: Entry, *, request_deadline: float, settle: float, margin: float = 5.0) -> dt.datetime | None:
+    """By when, on NeetoCal's clock, the entry's send had made its booking if it made one (``None``: unknown).
+
+    From NeetoCal's clock just before the send (the ``Date`` of its last answer), plus the send's
+    flight (until its call came back, at most the request's deadline), the settle time NeetoCal takes
+    to list a booking, and a margin for the ``Date`` header's whole seconds.
+    """
+    clock = http_date(entry.neetocal_clock)
+    if clock is None:
+        return None
+    sent = parse_utc(entry.sent_at) if entry.sent_at else None
+    returned = parse_utc(entry.returned_at) if entry.returned_at else None
+    flight = request_deadline
+    if sent is not None and returned is not None and returned >= sent:
+        flight = min((returned - sent).total_seconds(), request_deadline)
+    return clock + dt.timedelta(seconds=flight + settle + margin)
+
+
+def http_date(value: str | None) -> dt.datetime | None:
+    """An HTTP ``Date`` header as an aware UTC datetime, or ``None``."""
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return parsed.astimezone(dt.timezone.utc) if parsed.tzinfo is not None else None
+
+
 def parse_utc(text: str) -> dt.datetime | None:
     """An ISO 8601 instant with an offset, or ``None``."""
     try:
@@ -259,6 +291,35 @@ class Journal:
         # supervisor of ``airflow dags test`` / ``dag.test()`` is not thread-safe (it removes the task's
         # comms channel while it handles a call, so a second thread's call fails with an ImportError).
         self._lock = threading.Lock()
+
+    def begin(self, try_number: int) -> bool:
+        """Note that this try journals; return whether every try of this task instance did.
+
+        Only then does a missing entry prove that no try sent the request: a try run by a provider
+        version without the journal (or on an Airflow without a task state store, upgraded while the
+        run waited for its retry) sent without one, and Airflow's ``clear_on_success`` deletes the
+        entries (this marker too) when the task succeeds. The marker records the first try that
+        journaled; it is written once, by that try.
+        """
+        try:
+            with self._lock:
+                value = self.store.get(MARKER_KEY)
+                first = value.get("first_try") if isinstance(value, dict) else None
+                if value is not None and (
+                    not isinstance(value, dict)
+                    or value.get("format") != JOURNAL_FORMAT
+                    or isinstance(first, bool)
+                    or not isinstance(first, int)
+                ):
+                    return False  # a marker this provider did not write: prove nothing by absence
+                if first is None:
+                    self.store.set(
+                        MARKER_KEY, {"format": JOURNAL_FORMAT, "first_try": try_number}, retention=self.retention
+                    )
+                    first = try_number
+        except Exception as error:
+            raise JournalError(f"reading or writing {MARKER_KEY!r} in the task state store failed: {error}") from error
+        return first <= 1
 
     def read(self, operation: str, identity: str) -> Entry | Unreadable | None:
         """The request's entry; raises :class:`JournalError` when the store cannot be read."""

@@ -71,6 +71,8 @@ DEFAULT_POOL_MAXSIZE = 16
 
 #: The monotonic deadline of the request this thread is sending (set by ``_send_once``).
 _DEADLINE = threading.local()
+#: What to call right before each attempt of a request leaves, per thread (see ``before_each_attempt``).
+_ATTEMPT = threading.local()
 
 
 def _hang_up(connection: Any) -> None:
@@ -81,25 +83,38 @@ def _hang_up(connection: Any) -> None:
             sock.shutdown(socket.SHUT_RDWR)
 
 
+@contextlib.contextmanager
+def _hang_up_at_deadline(connection: Any) -> Iterator[None]:
+    """While the block runs, hang up on ``connection`` if this thread's request deadline comes first."""
+    deadline = getattr(_DEADLINE, "at", None)
+    if deadline is None:
+        yield
+        return
+    timer = threading.Timer(max(deadline - time.monotonic(), 0.0), _hang_up, (connection,))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
 class _DeadlinePoolMixin:
     """A connection pool that hangs up on an answer whose status line and headers outlast the deadline.
 
-    The read timeout bounds each socket read, so a server trickling its headers a byte at a time never
-    trips it; urllib3 has no total deadline. While the request is sent and its headers are read, a
-    timer waits for the thread's deadline and, if it comes first, shuts the socket down.
+    The read timeout bounds each socket read, so a server (or a proxy answering ``CONNECT``) trickling
+    its headers a byte at a time never trips it; urllib3 has no total deadline. While a proxy tunnel is
+    set up, and while the request is sent and its headers are read, a timer waits for the thread's
+    deadline and, if it comes first, shuts the socket down.
     """
 
+    def _prepare_proxy(self, conn: Any) -> None:
+        with _hang_up_at_deadline(conn):
+            super()._prepare_proxy(conn)  # type: ignore[misc]
+
     def _make_request(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
-        deadline = getattr(_DEADLINE, "at", None)
-        if deadline is None:
+        with _hang_up_at_deadline(conn):
             return super()._make_request(conn, *args, **kwargs)  # type: ignore[misc]
-        timer = threading.Timer(max(deadline - time.monotonic(), 0.0), _hang_up, (conn,))
-        timer.daemon = True
-        timer.start()
-        try:
-            return super()._make_request(conn, *args, **kwargs)  # type: ignore[misc]
-        finally:
-            timer.cancel()
 
 
 class _DeadlineHTTPConnectionPool(_DeadlinePoolMixin, HTTPConnectionPool):
@@ -329,6 +344,21 @@ class NeetoCalHook(BaseHook):
         session.mount("http://", adapter)
         return session
 
+    @contextlib.contextmanager
+    def before_each_attempt(self, callback: Callable[[], None]) -> Iterator[None]:
+        """Call ``callback`` right before each attempt of this thread's requests leaves, inside the block.
+
+        After the pacer's wait and any 429 wait, so the caller (the booking journal) can record the
+        moment a write really goes out. An exception from ``callback`` stops that attempt: nothing
+        is sent, and the exception propagates.
+        """
+        previous = getattr(_ATTEMPT, "callback", None)
+        _ATTEMPT.callback = callback
+        try:
+            yield
+        finally:
+            _ATTEMPT.callback = previous
+
     def get_conn(self) -> requests.Session:
         """Return the configured ``requests.Session`` (Airflow's conventional hook accessor)."""
         return self.session
@@ -547,6 +577,9 @@ class NeetoCalHook(BaseHook):
         url = f"{self.base_url}{endpoint}"
         if self.pacer is not None:
             self.pacer.wait()
+        before_attempt = getattr(_ATTEMPT, "callback", None)
+        if before_attempt is not None:
+            before_attempt()
         started = time.monotonic()
         deadline = started + self.deadline_seconds
         _DEADLINE.at = deadline

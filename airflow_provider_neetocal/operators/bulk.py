@@ -44,9 +44,11 @@ from airflow_provider_neetocal.exceptions import (
     NeetoCalApiError,
     NeetoCalBookingClaimedError,
     NeetoCalBookingExistsError,
+    NeetoCalBookingGoneError,
     NeetoCalBookingUnknownError,
     NeetoCalBulkClientError,
     NeetoCalBulkError,
+    NeetoCalJournalUnreadableError,
     NeetoCalValidationError,
 )
 from airflow_provider_neetocal.operators.base import NeetoCalBaseOperator
@@ -84,7 +86,14 @@ MAX_CONCURRENCY = 64
 DEFAULT_PROGRESS_EVERY_ROWS = 100
 DEFAULT_PROGRESS_EVERY_SECONDS = 30.0
 #: Errors that fail one row (reported with the others) rather than the whole task at once.
-ROW_ERRORS = (NeetoCalApiError, NeetoCalBookingExistsError, NeetoCalBookingClaimedError, NeetoCalBookingUnknownError)
+ROW_ERRORS = (
+    NeetoCalApiError,
+    NeetoCalBookingExistsError,
+    NeetoCalBookingClaimedError,
+    NeetoCalBookingUnknownError,
+    NeetoCalBookingGoneError,
+    NeetoCalJournalUnreadableError,
+)
 
 
 class NeetoCalCreateBookingsOperator(NeetoCalBaseOperator):
@@ -339,6 +348,10 @@ def failure_reason(error: BaseException) -> str:
         return "already booked (if_exists='fail')"
     if isinstance(error, NeetoCalBookingClaimedError):
         return "claimed by another task or row"
+    if isinstance(error, NeetoCalBookingGoneError):
+        return "made earlier, cancelled since (not re-booked)"
+    if isinstance(error, NeetoCalJournalUnreadableError):
+        return "journal entry unreadable (nothing sent)"
     if isinstance(error, NeetoCalBookingUnknownError):
         return "sent, outcome unknown (a retry looks it up)" if error.sent else "cannot tell if booked (nothing sent)"
     if isinstance(error, NeetoCalApiError):

@@ -12,14 +12,24 @@ from airflow_provider_neetocal.booking import (
     is_absent,
 )
 from airflow_provider_neetocal.connection import DEFAULT_CONN_ID
-from airflow_provider_neetocal.exactly_once import is_live, parse_instant, slot_start_utc
+from airflow_provider_neetocal.exactly_once import is_live, parse_instant, slot_start_utc, workspace_of
 from airflow_provider_neetocal.exceptions import (
     FieldProblem,
+    NeetoCalBookingUnknownError,
     NeetoCalClientError,
+    NeetoCalJournalUnreadableError,
     NeetoCalOutcomeUnknownError,
     NeetoCalValidationError,
 )
-from airflow_provider_neetocal.journal import Entry, Journal, JournalError, request_identity, sending
+from airflow_provider_neetocal.journal import (
+    Entry,
+    Journal,
+    JournalError,
+    Unreadable,
+    journal_key,
+    request_identity,
+    sending,
+)
 from airflow_provider_neetocal.links import NeetoCalBookingLink
 from airflow_provider_neetocal.operators.base import NeetoCalBaseOperator
 from airflow_provider_neetocal.operators.booking import (
@@ -176,8 +186,18 @@ class NeetoCalRescheduleBookingOperator(NeetoCalBaseOperator):
         identity = ""
         entry = None
         if journal is not None:
-            identity = request_identity("reschedule", self.hook.base_url, {"sid": sid, "start": str(target)})
-            entry = journal.read("reschedule", identity)
+            identity = request_identity(
+                "reschedule", workspace_of(self.hook.base_url), {"sid": sid, "start": str(target)}
+            )
+            try:
+                entry = journal.read("reschedule", identity)
+            except JournalError as error:
+                raise NeetoCalBookingUnknownError(
+                    reason=f"the task's journal could not be read, so an earlier try's move is unknown: {error}",
+                    sent=False,
+                ) from None
+            if isinstance(entry, Unreadable):
+                raise NeetoCalJournalUnreadableError(key=journal_key("reschedule", identity), reason=entry.reason)
         booking = self.hook.get_booking(sid)
         at_target = parse_instant(booking.get("starts_at")) == target
         if isinstance(entry, Entry) and entry.state == "answered" and not at_target:
@@ -189,20 +209,39 @@ class NeetoCalRescheduleBookingOperator(NeetoCalBaseOperator):
                 target,
                 booking.get("starts_at"),
             )
+        elif (
+            isinstance(entry, Entry)
+            and entry.state == "sending"
+            and not at_target
+            and entry.before
+            and booking.get("starts_at") not in entry.before
+        ):
+            # An earlier try sent the move and its answer was lost; the booking is neither where it was
+            # nor where this task moves it: someone moved it since, theirs to decide.
+            self.log.warning(
+                "An earlier try of this task sent the move of NeetoCal booking %s from %s to %s; it starts at %s "
+                "now (moved since by someone else): not moving it again",
+                sid,
+                entry.before[0],
+                target,
+                booking.get("starts_at"),
+            )
         elif at_target and not _is_cancelled(booking) and not changed_attendee_fields(payload, booking):
             self.log.info("NeetoCal booking %s already starts at %s; nothing to do", sid, booking.get("starts_at"))
         else:
             if journal is not None:
-                journal.write(
+                self._record_move(
+                    journal,
                     sending(
                         "reschedule",
                         identity,
-                        before=None,
+                        # For a move, "before" is where the booking started before it (not booking sids).
+                        before=[str(booking.get("starts_at"))],
                         previous=entry if isinstance(entry, Entry) else None,
                         now=dt.datetime.now(dt.timezone.utc),
                         neetocal_clock=self.hook.last_server_date,
                         try_number=context["ti"].try_number,
-                    )
+                    ),
                 )
             try:
                 booking = self.hook.reschedule_booking(sid, payload, current=booking)
@@ -215,6 +254,16 @@ class NeetoCalRescheduleBookingOperator(NeetoCalBaseOperator):
             self.log.info("Rescheduled NeetoCal booking %s to %s", sid, booking.get("starts_at"))
         push_booking_references(context, booking)
         return booking
+
+    def _record_move(self, journal: Journal, entry: Entry) -> None:
+        """Journal the move about to be sent; a store that refuses it stops the move (nothing sent)."""
+        try:
+            journal.write(entry)
+        except JournalError as error:
+            raise NeetoCalBookingUnknownError(
+                reason=f"the task's journal could not record the move before sending, so it was not sent: {error}",
+                sent=False,
+            ) from None
 
     def _record_moved(self, journal: Journal, identity: str, sid: str) -> None:
         """Journal the move once it is made, so a clear never moves the booking again (failures only logged)."""

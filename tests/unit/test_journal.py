@@ -7,10 +7,11 @@ a newer try, whose calls the API server refuses).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pendulum
 import pytest
@@ -37,6 +38,9 @@ from airflow_provider_neetocal.journal import (
     request_identity,
     sending,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 WORKSPACE = "https://acme.neetocal.com/api/external/v1"
 SLUG = "weekly-webinar"
@@ -89,6 +93,7 @@ class Hook:
         self.lose_answers = 0
         self.fail_get_booking: Exception | None = None
         self.slept: list[float] = []
+        self.before_attempt: Any = None
         self.last_server_date = "Mon, 01 Jul 2030 12:00:00 GMT"
         self.log = logging.getLogger("test.journal")
 
@@ -109,7 +114,17 @@ class Hook:
                 return dict(booking)
         raise NeetoCalNotFoundError(method="GET", endpoint=f"/bookings/{sid}", status=404, message="not found")
 
+    @contextlib.contextmanager
+    def before_each_attempt(self, callback: Any) -> Iterator[None]:
+        self.before_attempt = callback
+        try:
+            yield
+        finally:
+            self.before_attempt = None
+
     def create_booking(self, payload: dict[str, Any]) -> dict[str, Any]:
+        if self.before_attempt is not None:
+            self.before_attempt()
         self.posts.append(payload)
         start = "2030-07-15T10:00:00Z" if "slot_date" in payload else f"2030-07-16T1{len(self.posts)}:00:00Z"
         made = booking(sid=f"new{len(self.posts)}", email=payload["email"], starts_at=start)
@@ -281,7 +296,8 @@ def test_a_send_is_journaled_before_it_goes_out_and_its_booking_after(payload: d
     made, created = driver(hook, store).obtain(payload)
 
     assert created
-    ((_, before), (_, after)) = store.sets
+    ((marker, first), (_, before), (_, after)) = store.sets
+    assert (marker, first) == ("neetocal.journal", {"format": JOURNAL_FORMAT, "first_try": 1})
     assert (before["state"], before["before"], before["sid"]) == ("sending", ["other"], None)
     assert (after["state"], after["sid"], after["before"]) == ("answered", made["sid"], ["other"])
 
@@ -290,6 +306,23 @@ def test_a_store_that_refuses_the_send_record_stops_the_send() -> None:
     # Also a try whose task instance a newer try replaced: Airflow refuses its store calls (404).
     hook, store = Hook(), Store()
     store.fail_set = RuntimeError("Task instance 0191 not found")
+
+    with pytest.raises(NeetoCalBookingUnknownError, match="journal could not be read"):
+        driver(hook, store).obtain(SLOTLESS)
+
+    assert hook.posts == []
+
+
+def test_a_store_that_refuses_the_send_record_after_the_marker_stops_the_send() -> None:
+    hook, store = Hook(), Store()
+    real_set = store.set
+
+    def marker_only(key: str, value: Any, *, retention: dt.timedelta | None = None) -> None:
+        if key != "neetocal.journal":
+            raise RuntimeError("Task instance 0191 not found")
+        real_set(key, value, retention=retention)
+
+    store.set = marker_only  # type: ignore[method-assign]
 
     with pytest.raises(NeetoCalBookingUnknownError, match="could not record the request before sending"):
         driver(hook, store).obtain(SLOTLESS)
@@ -316,7 +349,7 @@ def test_a_store_that_fails_after_the_answer_still_returns_the_booking_with_a_wa
 
     def set_once(key: str, value: Any, *, retention: dt.timedelta | None = None) -> None:
         calls.append(key)
-        if len(calls) > 1:
+        if len(calls) > 2:  # the marker and the send record, then nothing
             raise RuntimeError("store down")
         real_set(key, value, retention=retention)
 
@@ -441,9 +474,14 @@ def test_a_journaled_send_that_never_landed_is_sent_once_more() -> None:
     assert store.entry(SLOTLESS)["sends"] == 2
 
 
+def journaled_from_try_1(store: Store) -> Store:
+    store.values["neetocal.journal"] = json.dumps({"format": JOURNAL_FORMAT, "first_try": 1})
+    return store
+
+
 def test_a_retry_with_no_entry_never_sent_so_a_booking_made_in_this_run_is_someone_elses() -> None:
     # Two mapped instances for one attendee and slot: the second's retry finds the first's booking.
-    hook, store = Hook([booking(sid="sibling", created_at="2030-07-01T12:00:05Z")]), Store()
+    hook, store = Hook([booking(sid="sibling", created_at="2030-07-01T12:00:05Z")]), journaled_from_try_1(Store())
 
     with pytest.raises(NeetoCalBookingClaimedError):
         driver(hook, store, try_number=2).obtain(SLOTTED)
@@ -452,7 +490,7 @@ def test_a_retry_with_no_entry_never_sent_so_a_booking_made_in_this_run_is_someo
 
 
 def test_a_retry_with_no_entry_sends_a_slotless_request_without_adopting_a_similar_booking() -> None:
-    hook, store = Hook([booking(sid="previous-run", starts_at="2030-07-16T09:00:00Z")]), Store()
+    hook, store = Hook([booking(sid="previous-run", starts_at="2030-07-16T09:00:00Z")]), journaled_from_try_1(Store())
 
     made, created = driver(hook, store, try_number=2).obtain(SLOTLESS)
 
@@ -494,3 +532,45 @@ def test_a_journal_error_is_typed() -> None:
         journal(store).read("create", "x")
 
     assert "socket closed" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "marker",
+    [None, {"format": JOURNAL_FORMAT, "first_try": 2}, {"format": 0, "first_try": 1}, "garbage"],
+    ids=["no-marker", "journaled-from-try-2", "other-format", "garbage"],
+)
+def test_an_empty_journal_proves_nothing_unless_every_try_journaled(marker: Any) -> None:
+    # Try 1 ran a provider without the journal (or Airflow cleared the store on success): a booking it
+    # made during this run is found by the look-up and adopted, as before the journal.
+    hook, store = Hook([booking(sid="try-1-made-it", starts_at="2030-07-16T09:00:00Z")]), Store()
+    if marker is not None:
+        store.values["neetocal.journal"] = json.dumps(marker)
+
+    got, created = driver(hook, store, try_number=2).obtain(SLOTLESS)
+
+    assert (got["sid"], created) == ("try-1-made-it", False)
+    assert hook.posts == []
+
+
+def test_a_sibling_booking_made_after_a_lost_send_came_back_is_neither_adopted_nor_taken_as_absence() -> None:
+    # R1: the journal's send never landed; another task booked the same attendee and slot afterwards.
+    hook, store = Hook([booking(sid="sibling", created_at="2030-07-01T12:10:00Z")]), journaled_from_try_1(Store())
+    entry = sending_entry(SLOTTED, [], sent_at="2030-07-01T12:00:01+00:00")
+    entry.update(neetocal_clock="Mon, 01 Jul 2030 12:00:00 GMT", returned_at="2030-07-01T12:00:02+00:00")
+    put(store, SLOTTED, entry)
+
+    with pytest.raises(NeetoCalBookingUnknownError, match="after this task's earlier request had come back"):
+        driver(hook, store, try_number=2).obtain(SLOTTED)
+
+    assert hook.posts == []
+
+
+def test_a_booking_made_during_the_lost_sends_flight_is_adopted() -> None:
+    hook, store = Hook([booking(sid="landed", created_at="2030-07-01T12:00:01Z")]), journaled_from_try_1(Store())
+    entry = sending_entry(SLOTTED, [], sent_at="2030-07-01T12:00:01+00:00")
+    entry.update(neetocal_clock="Mon, 01 Jul 2030 12:00:00 GMT", returned_at="2030-07-01T12:00:02+00:00")
+    put(store, SLOTTED, entry)
+
+    got, created = driver(hook, store, try_number=2).obtain(SLOTTED)
+
+    assert (got["sid"], created) == ("landed", False)
