@@ -561,7 +561,7 @@ class ExactlyOnce:
         )
         run_started = start.sent_since or self.run_started
         sent_until = (
-            landed_by(entry, request_deadline=self.hook.deadline_seconds, settle=self.settle_seconds)
+            landed_by(entry, request_deadline=self.hook.deadline_seconds)
             if isinstance(entry, Entry) and start.known_before is not None
             else None
         )
@@ -682,7 +682,11 @@ class ExactlyOnce:
             self._sleep(wait)
 
     def _record_send(self, previous: Entry | None, identity: str, before: frozenset[str] | None, resend: bool) -> Entry:
-        """Journal the send about to go out; a store that refuses it stops the send (nothing goes out)."""
+        """Journal the send about to go out, then make sure no newer try has started beside this one.
+
+        A store that refuses the entry, or a newer try of this task that has claimed the journal, stops
+        the send (nothing goes out).
+        """
         assert self.journal is not None
         entry = sending(
             "create",
@@ -694,12 +698,21 @@ class ExactlyOnce:
             try_number=self.try_number,
         )
         try:
-            self.journal.write(entry)
+            newer = self.journal.superseded_by(self.try_number)
+            if newer is None:
+                self.journal.write(entry)
+                newer = self.journal.superseded_by(self.try_number)
         except JournalError as error:
             raise NeetoCalBookingUnknownError(
                 reason=f"the task's journal could not record the request before sending, so it was not sent: {error}",
                 sent=resend,
             ) from None
+        if newer is not None:
+            raise NeetoCalBookingUnknownError(
+                reason=f"try {newer} of this task has started since, so this try (try {self.try_number}) stops "
+                "rather than send beside it",
+                sent=resend,
+            )
         return entry
 
     def _record_return(self, pending: Entry | None) -> Entry | None:

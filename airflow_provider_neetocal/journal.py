@@ -232,12 +232,13 @@ def in_flight_until(entry: Entry, *, request_deadline: float, settle: float) -> 
     return sent + dt.timedelta(seconds=request_deadline + settle) if sent is not None else None
 
 
-def landed_by(entry: Entry, *, request_deadline: float, settle: float, margin: float = 5.0) -> dt.datetime | None:
+def landed_by(entry: Entry, *, request_deadline: float, margin: float = 2.0) -> dt.datetime | None:
     """By when, on NeetoCal's clock, the entry's send had made its booking if it made one (``None``: unknown).
 
-    From NeetoCal's clock just before the send (the ``Date`` of its last answer), plus the send's
-    flight (until its call came back, at most the request's deadline), the settle time NeetoCal takes
-    to list a booking, and a margin for the ``Date`` header's whole seconds.
+    NeetoCal's clock just before the send (the ``Date`` of its last answer, whole seconds) plus the
+    send's flight (until its call came back, at most the request's deadline) and ``margin`` for the
+    ``Date`` header's lost fraction of a second. A booking NeetoCal processed later than that (after
+    the client gave up) is then unknowable rather than adopted: no send, no adoption.
     """
     clock = http_date(entry.neetocal_clock)
     if clock is None:
@@ -247,7 +248,7 @@ def landed_by(entry: Entry, *, request_deadline: float, settle: float, margin: f
     flight = request_deadline
     if sent is not None and returned is not None and returned >= sent:
         flight = min((returned - sent).total_seconds(), request_deadline)
-    return clock + dt.timedelta(seconds=flight + settle + margin)
+    return clock + dt.timedelta(seconds=flight + margin)
 
 
 def http_date(value: str | None) -> dt.datetime | None:
@@ -293,33 +294,50 @@ class Journal:
         self._lock = threading.Lock()
 
     def begin(self, try_number: int) -> bool:
-        """Note that this try journals; return whether every try of this task instance did.
+        """Claim the journal for this try; return whether every try of this task instance journaled.
 
         Only then does a missing entry prove that no try sent the request: a try run by a provider
         version without the journal (or on an Airflow without a task state store, upgraded while the
         run waited for its retry) sent without one, and Airflow's ``clear_on_success`` deletes the
-        entries (this marker too) when the task succeeds. The marker records the first try that
-        journaled; it is written once, by that try.
+        entries (this marker too) when the task succeeds. The marker keeps the first try that
+        journaled and the latest try that started (see :meth:`superseded_by`).
         """
         try:
             with self._lock:
                 value = self.store.get(MARKER_KEY)
                 first = value.get("first_try") if isinstance(value, dict) else None
-                if value is not None and (
-                    not isinstance(value, dict)
-                    or value.get("format") != JOURNAL_FORMAT
-                    or isinstance(first, bool)
-                    or not isinstance(first, int)
-                ):
-                    return False  # a marker this provider did not write: prove nothing by absence
-                if first is None:
-                    self.store.set(
-                        MARKER_KEY, {"format": JOURNAL_FORMAT, "first_try": try_number}, retention=self.retention
-                    )
+                if value is None:
                     first = try_number
+                elif not (
+                    isinstance(value, dict)
+                    and value.get("format") == JOURNAL_FORMAT
+                    and isinstance(first, int)
+                    and not isinstance(first, bool)
+                ):
+                    first = max(try_number, 2)  # a marker this provider did not write proves nothing
+                marker = {"format": JOURNAL_FORMAT, "first_try": first, "latest_try": try_number}
+                self.store.set(MARKER_KEY, marker, retention=self.retention)
         except Exception as error:
             raise JournalError(f"reading or writing {MARKER_KEY!r} in the task state store failed: {error}") from error
         return first <= 1
+
+    def superseded_by(self, try_number: int) -> int | None:
+        """The newer try of this task instance that has started since, if any (checked before each send).
+
+        A try that Airflow gave up on (its worker unreachable) may still run beside its successor. Each
+        try claims the journal when it starts (:meth:`begin`) and, right after recording a send, checks
+        that no newer try has claimed it: of two tries racing, one always sees the other (the newer one
+        then finds the send's entry and waits for it), so the older stops instead of sending beside it.
+        """
+        try:
+            with self._lock:
+                value = self.store.get(MARKER_KEY)
+        except Exception as error:
+            raise JournalError(f"reading {MARKER_KEY!r} from the task state store failed: {error}") from error
+        latest = value.get("latest_try") if isinstance(value, dict) else None
+        if isinstance(latest, int) and not isinstance(latest, bool) and latest > try_number:
+            return latest
+        return None
 
     def read(self, operation: str, identity: str) -> Entry | Unreadable | None:
         """The request's entry; raises :class:`JournalError` when the store cannot be read."""

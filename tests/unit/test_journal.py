@@ -127,7 +127,10 @@ class Hook:
             self.before_attempt()
         self.posts.append(payload)
         start = "2030-07-15T10:00:00Z" if "slot_date" in payload else f"2030-07-16T1{len(self.posts)}:00:00Z"
-        made = booking(sid=f"new{len(self.posts)}", email=payload["email"], starts_at=start)
+        # Made at NeetoCal's clock of the moment (the Date of its last answer).
+        made = booking(
+            sid=f"new{len(self.posts)}", email=payload["email"], starts_at=start, created_at="2030-07-01T12:00:00Z"
+        )
         self.bookings.append(made)
         if self.lose_answers:
             self.lose_answers -= 1
@@ -297,7 +300,7 @@ def test_a_send_is_journaled_before_it_goes_out_and_its_booking_after(payload: d
 
     assert created
     ((marker, first), (_, before), (_, after)) = store.sets
-    assert (marker, first) == ("neetocal.journal", {"format": JOURNAL_FORMAT, "first_try": 1})
+    assert (marker, first) == ("neetocal.journal", {"format": JOURNAL_FORMAT, "first_try": 1, "latest_try": 1})
     assert (before["state"], before["before"], before["sid"]) == ("sending", ["other"], None)
     assert (after["state"], after["sid"], after["before"]) == ("answered", made["sid"], ["other"])
 
@@ -574,3 +577,17 @@ def test_a_booking_made_during_the_lost_sends_flight_is_adopted() -> None:
     got, created = driver(hook, store, try_number=2).obtain(SLOTTED)
 
     assert (got["sid"], created) == ("landed", False)
+
+
+def test_a_try_that_a_newer_try_superseded_stops_before_sending() -> None:
+    # Try 1 was given up on by Airflow (its worker unreachable) but still runs; try 2 has started and
+    # claimed the journal. Try 1 records its send, sees try 2's claim and sends nothing.
+    hook, store = Hook(), Store()
+    old = driver(hook, store, try_number=1)
+    old._journal_complete()  # try 1 started first
+    store.values["neetocal.journal"] = json.dumps({"format": JOURNAL_FORMAT, "first_try": 1, "latest_try": 2})
+
+    with pytest.raises(NeetoCalBookingUnknownError, match=r"try 2 of this task has started since"):
+        old.obtain(SLOTLESS)
+
+    assert hook.posts == []
