@@ -12,6 +12,9 @@ Supported: Airflow 2.11 and 3.1+ (tested: 2.11.2, 3.1.8, 3.3.2; see ``docs/airfl
   soft_fail ...", also for ``never_fail``); :func:`error_behind_soft_fail_skip` undoes that for errors
   the sensor means to raise.
 - ``DagBag`` (tests only) moved to ``airflow.dag_processing.dagbag`` in 3.2.
+- The asset state store exists from 3.3: the triggerer hands a watcher trigger its assets' store
+  (``asset_state_store``) before ``run()``; :func:`watcher_state_store` returns it, or ``None`` below
+  3.3 (the event trigger then keeps its memory in the process only, as it always did).
 
 Every other module of the provider imports these names from here, so supporting (or dropping) a
 version touches only this file.
@@ -29,6 +32,7 @@ AIRFLOW_VERSION = Version(Version(_airflow_version).base_version)
 AIRFLOW_V_3_0_PLUS = Version("3.0.0") <= AIRFLOW_VERSION
 AIRFLOW_V_3_1_PLUS = Version("3.1.0") <= AIRFLOW_VERSION
 AIRFLOW_V_3_2_PLUS = Version("3.2.0") <= AIRFLOW_VERSION
+AIRFLOW_V_3_3_PLUS = Version("3.3.0") <= AIRFLOW_VERSION
 
 if AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_1_PLUS:  # pragma: no cover - refused by the package's bounds too
     raise ImportError(
@@ -70,6 +74,20 @@ else:  # pragma: no cover - exercised by the Airflow 2.11 and 3.1 test matrix
 
 #: ``BaseEventTrigger`` and ``AssetWatcher`` (event-driven scheduling) are usable from Airflow 3.1 on here.
 EVENT_TRIGGERS_SUPPORTED = AIRFLOW_V_3_1_PLUS
+#: The triggerer gives a watcher trigger its assets' state store (memory across restarts) from 3.3 on.
+ASSET_STATE_STORE_SUPPORTED = AIRFLOW_V_3_3_PLUS
+
+
+def watcher_state_store(trigger: Any) -> Any:
+    """The asset state store the triggerer set on ``trigger`` (Airflow 3.3+), else ``None``.
+
+    The value has ``aget`` / ``aset`` / ``adelete`` (``AssetStateStoreAccessors``); it is ``None`` on
+    older Airflow, when the trigger runs outside a triggerer, and for a trigger watching no asset.
+    """
+    if not ASSET_STATE_STORE_SUPPORTED:
+        return None  # pragma: no cover - exercised by the Airflow 2.11 and 3.1 test matrix
+    return getattr(trigger, "asset_state_store", None)
+
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseSensorOperator, ObjectStoragePath, PokeReturnValue
@@ -110,6 +128,8 @@ __all__ = [
     "AIRFLOW_V_3_0_PLUS",
     "AIRFLOW_V_3_1_PLUS",
     "AIRFLOW_V_3_2_PLUS",
+    "AIRFLOW_V_3_3_PLUS",
+    "ASSET_STATE_STORE_SUPPORTED",
     "DAG",
     "EVENT_TRIGGERS_SUPPORTED",
     "AirflowException",
@@ -135,6 +155,7 @@ __all__ = [
     "mask_secret_of_any_length",
     "object_storage_path",
     "task",
+    "watcher_state_store",
 ]
 
 
