@@ -112,6 +112,12 @@ def all_delivered(stack: AirflowStack, made: list[str]) -> bool:
     return all(seen[sid] >= 1 for sid in made)
 
 
+def watcher_quiet(sandbox: NeetoCalSandbox, seconds: float) -> bool:
+    """No listing for ``seconds``: the watcher is not running."""
+    arrived = [r.arrived for r in sandbox.requests if r.method == "GET" and r.path == "/bookings"]
+    return bool(arrived) and time.monotonic() - max(arrived) > seconds
+
+
 def listings(sandbox: NeetoCalSandbox) -> int:
     return sum(1 for r in sandbox.requests if r.method == "GET" and r.path == "/bookings")
 
@@ -144,10 +150,15 @@ def test_every_booking_reaches_exactly_one_run_across_a_burst_a_403_a_kill_and_a
     stack.spawn("triggerer-2", [str(stack.bin_dir / "airflow"), "triggerer"])
     stack.wait_for(lambda: all_delivered(stack, made), 300, "the bookings made while down to reach runs")
 
+    # Pausing stops the watcher only once the DAG file is parsed again (Airflow removes the watcher
+    # of a paused DAG then); what it emits before is registered on the asset but starts no run, so
+    # the bookings are made once the watcher has stopped (no listing for 3 poll intervals).
+    paused_at = time.monotonic()
     assert stack.api("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": True}) is not None
-    time.sleep(8)
+    stack.wait_for(lambda: watcher_quiet(sandbox, 6.0), 180, "the paused DAG's watcher to stop")
+    print(f"\nthe watcher stopped polling {time.monotonic() - paused_at - 6.0:.0f} s after the pause")
     book(sandbox, made, 2)
-    phases.append(("2 made while the DAG was paused", 2))
+    phases.append(("2 made while the DAG was paused (watcher stopped)", 2))
     time.sleep(4)
     assert stack.api("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False}) is not None
     stack.wait_for(lambda: all_delivered(stack, made), 300, "the bookings made while paused to reach runs")
