@@ -50,7 +50,7 @@ from airflow_provider_neetocal.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Hashable
 
     from airflow_provider_neetocal.hooks.neetocal_async import NeetoCalAsyncClient
 
@@ -381,15 +381,118 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         finally:
             await client.aclose()
 
+    # -- one poll per workspace (Airflow 3.3+: shared streams) ----------------------------------------
+
+    def shared_stream_key(self) -> Hashable | None:
+        """Watchers that read the same listing share one poll loop in a triggerer (Airflow 3.3+).
+
+        The listing depends on the connection, ``api_version``, ``host_email``, ``poll_interval`` and
+        ``max_pages``; ``changes`` and ``meeting_slug`` are applied by each watcher to the shared
+        listing, so watchers differing only in those share it. Each keeps its own memory and reads
+        its own re-checks (``GET /bookings/{sid}``, only for known bookings missing from the listing).
+        Airflow before 3.3 never calls this: each trigger then polls alone (:meth:`run`).
+        """
+        return (
+            BOOKING_EVENT_TRIGGER,
+            self.neetocal_conn_id,
+            self.api_version,
+            self.host_email,
+            self.poll_interval,
+            self.max_pages,
+        )
+
+    @classmethod
+    async def open_shared_stream(cls, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
+        """The shared poll of one key: ``{"kind": "listing", "bookings", "complete"}`` per poll.
+
+        Airflow fails every subscriber when this raises or returns, and a failed watcher trigger is
+        re-created a second later; so NeetoCal's errors are items of the stream (``{"kind": "failed"}``,
+        then a doubling pause; ``{"kind": "refused"}`` for a 401, then the park of :meth:`run`), and
+        the loop only ends when Airflow cancels it. The bookings stay in the triggerer's memory.
+        """
+        watcher = cls(**kwargs)
+        client = _client(watcher.neetocal_conn_id, watcher.api_version)
+        failures = 0
+        try:
+            while True:
+                try:
+                    listing, complete = await client.list_bookings(
+                        watcher._listing_filters(), max_pages=watcher.max_pages
+                    )
+                except (NeetoCalAuthError, NeetoCalConfigError) as error:
+                    if isinstance(error, NeetoCalAuthError) and error.status != 401:
+                        failures += 1
+                        yield {"kind": "failed", "message": str(error)}
+                        await watcher._pause_after_error(error, failures)
+                        continue
+                    yield {"kind": "refused", "message": str(error)}
+                    client = await watcher._park(client, error)
+                    continue
+                except NeetoCalApiError as error:
+                    failures += 1
+                    yield {"kind": "failed", "message": str(error)}
+                    await watcher._pause_after_error(error, failures)
+                    continue
+                failures = 0
+                yield {"kind": "listing", "bookings": listing, "complete": complete}
+                await asyncio.sleep(watcher.poll_interval)
+        finally:
+            await client.aclose()
+
+    async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
+        """This watcher's events from the shared listings: what :meth:`run` does after its listing.
+
+        The shared poll logs failures and a refused key once for all its watchers; a watcher skips
+        those items and keeps its memory. The outbox is emptied when the next listing arrives, a poll
+        interval after the event (as in :meth:`run`).
+        """
+        kinds = checked_kinds(self.changes)
+        store = watcher_state_store(self)
+        client = _client(self.neetocal_conn_id, self.api_version)
+        memory: WatcherMemory | None = None
+        meeting_id: str | None = None
+        saved: dict[str, Any] | None = None
+        emitted = False
+        try:
+            async for raw in shared_stream:
+                if not isinstance(raw, dict) or raw.get("kind") != "listing":
+                    continue
+                if emitted and memory is not None:
+                    memory.outbox = []
+                    emitted = False
+                try:
+                    if self.meeting_slug and meeting_id is None:
+                        meeting_id = await client.meeting_id(self.meeting_slug)
+                    if memory is None:
+                        memory, saved, store = await self._recall(store, kinds, meeting_id)
+                    await self._observe(client, memory, raw["bookings"], bool(raw["complete"]))
+                except (NeetoCalApiError, NeetoCalConfigError, _StoreUnreadableError) as error:
+                    self.log.warning("NeetoCal watcher skips this listing (the next one tries again): %s", error)
+                    continue
+                saved = await self._remember(store, memory, saved)
+                if memory.outbox:
+                    yield TriggerEvent({"changes": list(memory.outbox), "more": memory.tracker.held_back > 0})
+                    emitted = True
+        finally:
+            await client.aclose()
+
     async def _poll(self, client: NeetoCalAsyncClient, memory: WatcherMemory) -> None:
         """One poll: the listing, then the re-checks; every change goes into ``memory.outbox``.
 
         Raises only when the listing cannot be read (nothing recorded then). A re-check that fails is
         put back in the queue, so one unreadable booking neither stops the poll nor is forgotten.
         """
+        listing, complete = await client.list_bookings(self._listing_filters(), max_pages=self.max_pages)
+        await self._observe(client, memory, listing, complete)
+
+    def _listing_filters(self) -> dict[str, Any]:
+        return {"type": "upcoming", "host_email": self.host_email}
+
+    async def _observe(
+        self, client: NeetoCalAsyncClient, memory: WatcherMemory, listing: list[dict[str, Any]], complete: bool
+    ) -> None:
+        """Compare one listing with the memory, then re-check the known bookings missing from it."""
         tracker = memory.tracker
-        filters = {"type": "upcoming", "host_email": self.host_email}
-        listing, complete = await client.list_bookings(filters, max_pages=self.max_pages)
         if not complete:
             self.log.warning(
                 "More than %d upcoming NeetoCal bookings: watching the first %d by start time (raise max_pages)",
