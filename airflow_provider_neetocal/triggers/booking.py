@@ -255,6 +255,9 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
     these: Airflow restarts a watcher trigger that ends about a second later, which would make a
     refused key a restart loop.
 
+    **One poll per workspace (Airflow 3.3+).** Watchers reading the same listing share one poll loop
+    in the triggerer (:meth:`shared_stream_key`); on older Airflow each trigger polls alone.
+
     :param neetocal_conn_id: the ``neetocal`` connection.
     :param api_version: ``"v1"`` / ``"v2"``; the connection's when ``None``.
     :param changes: which changes to emit (``created``, ``cancelled``, ``rescheduled``; all when ``None``).
