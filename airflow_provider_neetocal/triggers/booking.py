@@ -251,7 +251,9 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
     knows: an unknown answer is never read as "nothing changed" nor as a reason to start over. Only
     a **401** (the key refused) and a connection that cannot be used stop the polling: one error in
     the log, then the trigger waits without calling NeetoCal and re-reads the connection every
-    ``poll_interval``, resuming by itself when its key or URL changes. It never returns or raises for
+    ``poll_interval``, resuming by itself when its key or URL changes (an argument NeetoCal's paths
+    refuse, such as a ``meeting_slug`` with a ``/``, also stops it with one error, until the DAG
+    changes the watcher). It never returns or raises for
     these: Airflow restarts a watcher trigger that ends about a second later, which would make a
     refused key a restart loop.
 
@@ -368,7 +370,7 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
                         continue
                     client = await self._park(client, error)
                     continue
-                except NeetoCalConfigError as error:
+                except (NeetoCalConfigError, NeetoCalValidationError) as error:
                     client = await self._park(client, error)
                     continue
                 except (NeetoCalApiError, _StoreUnreadableError) as error:
@@ -456,9 +458,10 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         meeting_id: str | None = None
         saved: dict[str, Any] | None = None
         emitted = False
+        refused = False
         try:
             async for raw in shared_stream:
-                if not isinstance(raw, dict) or raw.get("kind") != "listing":
+                if refused or not isinstance(raw, dict) or raw.get("kind") != "listing":
                     continue
                 if emitted and memory is not None:
                     memory.outbox = []
@@ -469,6 +472,11 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
                     if memory is None:
                         memory, saved, store = await self._recall(store, kinds, meeting_id)
                     await self._observe(client, memory, raw["bookings"], bool(raw["complete"]))
+                except NeetoCalValidationError as error:
+                    if not refused:
+                        self.log.error("NeetoCal watcher cannot watch (it ignores the listings from now on): %s", error)
+                    refused = True
+                    continue
                 except (NeetoCalApiError, NeetoCalConfigError, _StoreUnreadableError) as error:
                     self.log.warning("NeetoCal watcher skips this listing (the next one tries again): %s", error)
                     continue
