@@ -36,6 +36,7 @@ from airflow_provider_neetocal.booking_wait import (
     checked_wait,
     error_event,
     judge,
+    parse_instant,
     server_now,
 )
 from airflow_provider_neetocal.connection import DEFAULT_CONN_ID
@@ -229,7 +230,8 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
 
     **Memory (Airflow 3.3+).** What the trigger knows (known bookings, pending re-checks, the changes
     emitted but not yet confirmed, and when that was current) is kept in the watched asset's state
-    store under :meth:`memory_key` and saved after every successful poll. A restarted, re-created or
+    store under :meth:`memory_key` and saved after every successful poll that changed it (an unchanged
+    memory every 10 minutes, to keep its time current). A restarted, re-created or
     re-enabled watcher reads it back and goes on where it stopped: its first poll is compared with
     that memory, so changes made while it was down or paused are emitted then, at most
     ``max_changes_per_event`` per event (the rest on the following polls), and nothing recorded
@@ -283,6 +285,8 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
 
     #: Longest pause between two tries after a failed poll (seconds).
     MAX_ERROR_PAUSE = 900.0
+    #: How often an unchanged memory is saved again (seconds), to keep its time current.
+    WATERMARK_REFRESH = 600.0
 
     def __init__(
         self,
@@ -574,10 +578,20 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
 
     async def _remember(self, store: Any, memory: WatcherMemory, saved: dict[str, Any] | None) -> dict[str, Any] | None:
         """Save ``memory`` (before any event is yielded). A failed save is logged, not raised: the
-        older memory then makes a restarted trigger emit those changes again (at least once)."""
-        value = memory_value(memory, watch=self.watch_fingerprint(), now=dt.datetime.now(dt.timezone.utc))
+        older memory then makes a restarted trigger emit those changes again (at least once).
+
+        A memory equal to the one saved last is written again only after :attr:`WATERMARK_REFRESH`
+        seconds (to keep its time current for ``max_catch_up_age``), not once per poll: a quiet
+        workspace costs a database write every 10 minutes, not every minute.
+        """
+        now = dt.datetime.now(dt.timezone.utc)
+        value = memory_value(memory, watch=self.watch_fingerprint(), now=now)
         if store is None:
             return value
+        if saved is not None and _without_time(saved) == _without_time(value):
+            last = parse_instant(saved.get("saved_at"))
+            if last is not None and (now - last).total_seconds() < self.WATERMARK_REFRESH:
+                return saved
         try:
             await store.aset(self.memory_key(), value)
         except Exception as error:
@@ -619,6 +633,10 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
                 self.log.info("NeetoCal connection %r changed: the watcher polls again", self.neetocal_conn_id)
                 return candidate
             await candidate.aclose()
+
+
+def _without_time(value: dict[str, Any]) -> dict[str, Any]:
+    return {key: item for key, item in value.items() if key != "saved_at"}
 
 
 class _StoreUnreadableError(Exception):

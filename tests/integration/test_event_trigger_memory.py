@@ -315,3 +315,21 @@ def test_an_argument_the_api_refuses_stops_the_watcher_with_one_error_not_a_rest
     logged = log_output()
     assert logged.count("stopped polling") == 1
     assert "meeting_slug" in logged
+
+
+def test_quiet_polls_do_not_write_the_store_each_time_but_a_change_does(
+    sandbox: NeetoCalSandbox, moving_clock: list
+) -> None:
+    store = FakeAssetStateStore()
+    made: dict[str, Any] = {}
+    trigger = NeetoCalBookingEventTrigger(poll_interval=30.0)
+    payloads = drive(
+        trigger,
+        moving_clock,
+        [None, None, None, lambda: made.setdefault("b", book(sandbox, at="11:00 AM")), None, None],
+        store=store,
+    )
+    assert changes(payloads) == [[("created", made["b"]["sid"])]]
+    # Seven polls: the baseline, the change (outbox in), the poll after it (outbox out); quiet ones skip.
+    assert store.writes == 3
+    assert store.only()["outbox"] == []
