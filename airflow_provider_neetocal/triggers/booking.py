@@ -462,6 +462,7 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         meeting_id: str | None = None
         saved: dict[str, Any] | None = None
         emitted = False
+        self.log.info("NeetoCal watcher %s reads the shared poll of its workspace", self.memory_key())
         refused = False
         try:
             async for raw in shared_stream:

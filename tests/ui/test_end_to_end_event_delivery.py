@@ -177,6 +177,11 @@ def test_every_booking_reaches_exactly_one_run_across_a_burst_a_403_a_kill_and_a
     assert twice == []
     assert set(seen) <= set(made)
 
+    triggerer_logs = "".join((stack.home / f"{name}.log").read_text() for name in ("triggerer", "triggerer-2"))
+    assert "reads the shared poll of its workspace" in triggerer_logs  # Airflow 3.3 ran the shared stream
+    assert "goes on from its memory" in triggerer_logs  # the restarted / re-created watcher read the store
+    assert SANDBOX_API_KEY not in triggerer_logs
+
     asset = next(
         a
         for a in (stack.api("GET", "/api/v2/assets") or {}).get("assets", [])
