@@ -28,7 +28,7 @@ if DAG is not None:
 
     with DAG(
         dag_id="neetocal_on_new_booking",
-        description="One run per new NeetoCal booking (event-driven; Airflow 3.1+).",
+        description="A run for the new NeetoCal bookings each poll finds (event-driven; Airflow 3.1+).",
         schedule=[new_bookings],
         start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
         catchup=False,
