@@ -14,6 +14,9 @@ Supported: Airflow 2.11 and 3.1+ (tested: 2.11.2, 3.1.8, 3.3.2; see ``docs/airfl
 - ``DagBag`` (tests only) moved to ``airflow.dag_processing.dagbag`` in 3.2.
 - The task state store (AIP-103, ``context["task_state_store"]``) exists from 3.3: the booking
   journal (:mod:`airflow_provider_neetocal.journal`) uses it there, and is absent below.
+- The asset state store exists from 3.3: the triggerer hands a watcher trigger its assets' store
+  (``asset_state_store``) before ``run()``; :func:`watcher_state_store` returns it, or ``None`` below
+  3.3 (the event trigger then keeps its memory in the process only, as it always did).
 
 Every other module of the provider imports these names from here, so supporting (or dropping) a
 version touches only this file.
@@ -73,6 +76,20 @@ else:  # pragma: no cover - exercised by the Airflow 2.11 and 3.1 test matrix
 
 #: ``BaseEventTrigger`` and ``AssetWatcher`` (event-driven scheduling) are usable from Airflow 3.1 on here.
 EVENT_TRIGGERS_SUPPORTED = AIRFLOW_V_3_1_PLUS
+#: The triggerer gives a watcher trigger its assets' state store (memory across restarts) from 3.3 on.
+ASSET_STATE_STORE_SUPPORTED = AIRFLOW_V_3_3_PLUS
+
+
+def watcher_state_store(trigger: Any) -> Any:
+    """The asset state store the triggerer set on ``trigger`` (Airflow 3.3+), else ``None``.
+
+    The value has ``aget`` / ``aset`` / ``adelete`` (``AssetStateStoreAccessors``); it is ``None`` on
+    older Airflow, when the trigger runs outside a triggerer, and for a trigger watching no asset.
+    """
+    if not ASSET_STATE_STORE_SUPPORTED:
+        return None  # pragma: no cover - exercised by the Airflow 2.11 and 3.1 test matrix
+    return getattr(trigger, "asset_state_store", None)
+
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseSensorOperator, ObjectStoragePath, PokeReturnValue
@@ -114,6 +131,7 @@ __all__ = [
     "AIRFLOW_V_3_1_PLUS",
     "AIRFLOW_V_3_2_PLUS",
     "AIRFLOW_V_3_3_PLUS",
+    "ASSET_STATE_STORE_SUPPORTED",
     "DAG",
     "EVENT_TRIGGERS_SUPPORTED",
     "AirflowException",
@@ -140,6 +158,7 @@ __all__ = [
     "object_storage_path",
     "task",
     "task_state_store_of",
+    "watcher_state_store",
 ]
 
 

@@ -26,10 +26,21 @@ since" filter. So ``NeetoCalBookingEventTrigger`` polls, and this module turns p
    start instant, and a started booking can be moved to a later slot (``rescheduled`` then).
    So a ``created`` event is only ever emitted for a booking this tracker never knew.
 
-Exactly once: a change is emitted in the same step that records it in :attr:`BookingChangeTracker.known`,
-so one tracker never emits a change twice. Across a triggerer restart the tracker starts again with a
-baseline: nothing seen before is emitted again, and changes made while no triggerer ran are **not**
-emitted (at most once; see the README for why and what to do about it).
+Exactly once within one tracker: a change is recorded in :attr:`BookingChangeTracker.known` in the
+same step that returns it, so one tracker never returns a change twice.
+
+Across restarts (Airflow 3.3+), the trigger keeps this tracker's memory in the asset state store:
+:func:`memory_value` turns a :class:`WatcherMemory` (the tracker plus the *outbox*, the changes
+recorded but not yet known to be delivered) into a JSON value, and :func:`restore_memory` reads one
+back, checking every part of it: a value from another format, another watch, or garbage gives
+``None`` and the reason, so the trigger starts from a fresh baseline and says why. A tracker
+restored from memory is not a baseline: its first listing is compared with what it knew, so changes
+made while no trigger ran are returned then (see the README for the bounds). Without a store
+(Airflow 2.11 to 3.2) every trigger starts with a baseline, as before.
+
+``limit`` (``observe_listing``) bounds the changes one poll records: a change beyond it is not
+recorded, so the next poll finds it again (a catch-up of thousands of changes goes out in slices
+instead of one huge event), as long as the booking is still upcoming then.
 
 Cost per poll, for N upcoming bookings (after filters) and R known bookings missing from the listing
 (including those still awaiting approval, re-read each poll until they are listed again or end):
@@ -39,21 +50,36 @@ Cost per poll, for N upcoming bookings (after filters) and R known bookings miss
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from airflow_provider_neetocal.booking_wait import ENDED_STATUSES, booking_summary, parse_instant
 from airflow_provider_neetocal.exceptions import FieldProblem, NeetoCalValidationError
-
-if TYPE_CHECKING:
-    import datetime as dt
 
 ChangeKind = Literal["created", "cancelled", "rescheduled"]
 CHANGE_KINDS: tuple[ChangeKind, ...] = ("created", "cancelled", "rescheduled")
 #: How many bookings forgotten as started the tracker still recognises if they are listed again.
 RETIRED_MEMORY = 10_000
+#: How many of those the saved memory keeps (the newest): the asset state store is meant for small
+#: values (Airflow warns above ``[state_store] max_value_storage_bytes``, 64 KB by default).
+SAVED_RETIRED = 500
+#: The format tag of the memory :func:`memory_value` writes; a value with another tag is not read.
+MEMORY_FORMAT = "neetocal-booking-changes/1"
+
+
+def change_id(kind: str, booking: Mapping[str, Any]) -> str:
+    """A stable name for one change of one booking, the same however often it is emitted.
+
+    ``created:<sid>``, ``cancelled:<sid>``, ``rescheduled:<sid>@<new start>``: a DAG that must not act
+    twice on a change re-delivered after a triggerer crash (see the README) keys on it.
+    """
+    sid = booking.get("sid")
+    if kind == "rescheduled":
+        return f"rescheduled:{sid}@{booking.get('starts_at')}"
+    return f"{kind}:{sid}"
 
 
 @dataclass(frozen=True)
@@ -68,6 +94,7 @@ class Change:
         """The JSON payload of the trigger event (and of the asset event's ``extra``)."""
         return {
             "change": self.kind,
+            "change_id": change_id(self.kind, self.booking),
             "booking_sid": self.booking.get("sid"),
             "booking": booking_summary(self.booking),
             "previous_starts_at": self.previous_starts_at,
@@ -98,14 +125,21 @@ class BookingChangeTracker:
     horizon: dt.datetime | None = None
     #: Bookings forgotten because they started (oldest first, at most :data:`RETIRED_MEMORY`).
     retired: OrderedDict[str, _Known] = field(default_factory=OrderedDict)
+    #: Changes the last :meth:`observe_listing` left unrecorded because of its ``limit``.
+    held_back: int = 0
 
-    def observe_listing(self, upcoming: Iterable[Mapping[str, Any]], *, complete: bool = True) -> list[Change]:
+    def observe_listing(
+        self, upcoming: Iterable[Mapping[str, Any]], *, complete: bool = True, limit: int | None = None
+    ) -> list[Change]:
         """Read one poll's upcoming listing; returns the changes it shows.
 
         :param complete: ``False`` when the page cap cut the listing: a known booking missing from it
             is re-checked only if it starts no later than the last one listed (the listing is
             ordered by start), since the others may simply be on a page not read.
+        :param limit: the most changes (of the wanted kinds) to record and return; the others are left
+            unrecorded (counted in :attr:`held_back`), so the next listing shows them again.
         """
+        self.held_back = 0
         listed: dict[str, Mapping[str, Any]] = {}
         for booking in upcoming:
             sid = booking.get("sid")
@@ -122,16 +156,23 @@ class BookingChangeTracker:
         for sid, booking in listed.items():
             before = self.known.get(sid)
             if before is None:
-                before = self.retired.pop(sid, None)
+                before = self.retired.get(sid)
             now = _state(booking)
-            self.known[sid] = now
+            change: Change | None = None
             if before is None:
                 start = parse_instant(booking.get("starts_at"))
-                if previous_horizon is not None and (start is None or start > previous_horizon):
-                    continue  # came into view from beyond the last cut listing: not known to be new
-                changes.append(Change("created", booking))
+                if previous_horizon is None or (start is not None and start <= previous_horizon):
+                    change = Change("created", booking)
+                # else: came into view from beyond the last cut listing: not known to be new
             elif before.starts_at != now.starts_at:
-                changes.append(Change("rescheduled", booking, previous_starts_at=before.starts_at))
+                change = Change("rescheduled", booking, previous_starts_at=before.starts_at)
+            if change is not None and change.kind in self.kinds:
+                if limit is not None and len(changes) >= limit:
+                    self.held_back += 1
+                    continue  # not recorded: the next listing shows it again
+                changes.append(change)
+            self.retired.pop(sid, None)
+            self.known[sid] = now
         for sid, state in self.known.items():
             if sid in listed or sid in self.pending_rechecks:
                 continue
@@ -140,7 +181,7 @@ class BookingChangeTracker:
                 if last_start is None or start is None or start > last_start:
                     continue
             self.pending_rechecks.append(sid)
-        return [change for change in changes if change.kind in self.kinds]
+        return changes
 
     def next_rechecks(self, limit: int) -> list[str]:
         """Up to ``limit`` sids to read with ``GET /bookings/{sid}`` this poll, oldest first."""
@@ -176,6 +217,12 @@ class BookingChangeTracker:
                 self.retired.popitem(last=False)
         return []
 
+    def defer_recheck(self, sid: str) -> None:
+        """A re-check that could not be read this poll goes to the back of the queue (not forgotten)."""
+        if sid in self.pending_rechecks:
+            self.pending_rechecks.remove(sid)
+            self.pending_rechecks.append(sid)
+
     def _wanted(self, booking: Mapping[str, Any]) -> bool:
         return self.meeting_id is None or str(booking.get("meeting_id")) == self.meeting_id
 
@@ -185,6 +232,208 @@ def _state(booking: Mapping[str, Any]) -> _Known:
     return _Known(
         status=str(booking.get("status") or "").lower(), starts_at=starts_at if isinstance(starts_at, str) else None
     )
+
+
+@dataclass
+class WatcherMemory:
+    """What a watching trigger knows, as it is saved between polls and restarts.
+
+    :param tracker: the known bookings, the pending re-checks, the horizon and the retired bookings.
+    :param outbox: payloads of changes recorded but not yet known to have reached Airflow: they go
+        out (again) with the next event, until a poll interval has passed after the event that
+        carried them (see ``NeetoCalBookingEventTrigger``: at least once across a triggerer crash).
+    :param saved_at: when this memory was last current (aware UTC), ``None`` before the first save.
+    """
+
+    tracker: BookingChangeTracker
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    saved_at: dt.datetime | None = None
+
+    def add(self, changes: Iterable[Change]) -> None:
+        """Put recorded changes in the outbox (a change already there is not added twice)."""
+        present = {item.get("change_id") for item in self.outbox}
+        for change in changes:
+            payload = change.payload()
+            if payload["change_id"] not in present:
+                present.add(payload["change_id"])
+                self.outbox.append(payload)
+
+
+def memory_value(memory: WatcherMemory, *, watch: str, now: dt.datetime) -> dict[str, Any]:
+    """``memory`` as the JSON value the asset state store keeps (also ``memory.saved_at = now``).
+
+    :param watch: what the trigger watches (its fingerprint), checked when the value is read back.
+    :param now: aware time of the poll this memory is current to.
+    """
+    memory.saved_at = now
+    tracker = memory.tracker
+    retired = list(tracker.retired.items())[-SAVED_RETIRED:]
+    return {
+        "format": MEMORY_FORMAT,
+        "watch": watch,
+        "saved_at": now.astimezone(dt.timezone.utc).isoformat(),
+        "baselined": tracker.baselined,
+        "known": {sid: [state.status, state.starts_at] for sid, state in tracker.known.items()},
+        "pending_rechecks": list(tracker.pending_rechecks),
+        "horizon": tracker.horizon.astimezone(dt.timezone.utc).isoformat() if tracker.horizon else None,
+        "retired": [[sid, state.status, state.starts_at] for sid, state in retired],
+        "outbox": [dict(item) for item in memory.outbox],
+    }
+
+
+class _UnreadableMemoryError(ValueError):
+    """A saved memory that cannot be trusted; its message says which part, never the value."""
+
+
+def restore_memory(
+    value: Any,
+    *,
+    watch: str,
+    kinds: frozenset[str] = frozenset(CHANGE_KINDS),
+    meeting_id: str | None = None,
+    now: dt.datetime,
+    max_age: float | None,
+) -> tuple[WatcherMemory | None, str]:
+    """Read back a value :func:`memory_value` wrote; ``(None, why)`` when it cannot be used.
+
+    ``None`` means: start from a fresh baseline (changes made while no trigger ran are not emitted),
+    and ``why`` says why, for a warning (``""`` when nothing was saved yet). Everything is checked:
+    the format tag, the watch, each known booking, the outbox; a value written by an older provider
+    (another tag), by another watch or garbage is never half-read, so it can neither crash the trigger
+    nor make it emit the whole workspace as new.
+
+    :param max_age: seconds after which saved memory is too old to catch up from (``None``: no limit).
+        A watcher paused for longer starts over with a baseline rather than emitting a backlog.
+    """
+    if value is None:
+        return None, ""
+    try:
+        memory, saved_at = _read_memory(value, watch=watch, kinds=kinds, meeting_id=meeting_id)
+    except _UnreadableMemoryError as problem:
+        return None, f"saved memory not usable ({problem}): starting from a fresh baseline"
+    age = (now - saved_at).total_seconds()
+    if max_age is not None and age > max_age:
+        return None, (
+            f"saved memory is {age / 86400:.1f} days old, more than max_catch_up_age "
+            f"({max_age / 86400:.1f} days): starting from a fresh baseline; changes made meanwhile are not emitted"
+        )
+    return memory, ""
+
+
+def _read_memory(
+    value: Any, *, watch: str, kinds: frozenset[str], meeting_id: str | None
+) -> tuple[WatcherMemory, dt.datetime]:
+    if not isinstance(value, dict):
+        raise _UnreadableMemoryError(f"expected a JSON object, got {type(value).__name__}")
+    if value.get("format") != MEMORY_FORMAT:
+        raise _UnreadableMemoryError(f"format is not {MEMORY_FORMAT!r}")
+    if value.get("watch") != watch:
+        raise _UnreadableMemoryError("written for another watch")
+    saved_at = _instant(value.get("saved_at"), "saved_at")
+    if saved_at is None:
+        raise _UnreadableMemoryError("saved_at missing")
+    if value.get("baselined") is not True:
+        raise _UnreadableMemoryError("baselined is not true")
+    known_raw = value.get("known")
+    if not isinstance(known_raw, dict):
+        raise _UnreadableMemoryError("known is not an object")
+    known = {sid: _known_state(sid, item, "known") for sid, item in known_raw.items()}
+    pending = value.get("pending_rechecks")
+    if not isinstance(pending, list) or not all(isinstance(sid, str) for sid in pending):
+        raise _UnreadableMemoryError("pending_rechecks is not a list of sids")
+    retired: OrderedDict[str, _Known] = OrderedDict()
+    retired_raw = value.get("retired")
+    if not isinstance(retired_raw, list):
+        raise _UnreadableMemoryError("retired is not a list")
+    for item in retired_raw:
+        if not isinstance(item, list) or len(item) != 3:
+            raise _UnreadableMemoryError("a retired entry is not [sid, status, starts_at]")
+        retired[_sid(item[0], "retired")] = _known_state(item[0], item[1:], "retired")
+    outbox = value.get("outbox")
+    if not isinstance(outbox, list) or not all(_outbox_item(item, kinds) for item in outbox):
+        raise _UnreadableMemoryError("outbox is not a list of change payloads")
+    tracker = BookingChangeTracker(
+        kinds=kinds,
+        meeting_id=meeting_id,
+        known=known,
+        baselined=True,
+        pending_rechecks=[sid for sid in dict.fromkeys(pending) if sid in known],
+        horizon=_instant(value.get("horizon"), "horizon"),
+        retired=retired,
+    )
+    return WatcherMemory(tracker=tracker, outbox=[dict(item) for item in outbox], saved_at=saved_at), saved_at
+
+
+def _sid(sid: Any, where: str) -> str:
+    if not isinstance(sid, str) or not sid:
+        raise _UnreadableMemoryError(f"a sid in {where} is not a non-empty string")
+    return sid
+
+
+def _known_state(sid: Any, item: Any, where: str) -> _Known:
+    _sid(sid, where)
+    if (
+        not isinstance(item, list)
+        or len(item) != 2
+        or not isinstance(item[0], str)
+        or not (item[1] is None or isinstance(item[1], str))
+    ):
+        raise _UnreadableMemoryError(f"an entry of {where} is not [status, starts_at]")
+    return _Known(status=item[0], starts_at=item[1])
+
+
+def _instant(value: Any, name: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    instant = parse_instant(value) if isinstance(value, str) else None
+    if instant is None:
+        raise _UnreadableMemoryError(f"{name} is not an ISO 8601 time with a zone")
+    return instant
+
+
+def _outbox_item(item: Any, kinds: frozenset[str]) -> bool:
+    return (
+        isinstance(item, dict)
+        and item.get("change") in kinds
+        and isinstance(item.get("change_id"), str)
+        and isinstance(item.get("booking_sid"), str)
+        and isinstance(item.get("booking"), dict)
+    )
+
+
+def changes_of(triggering_asset_events: Any) -> list[dict[str, Any]]:
+    """Every booking change the triggering asset events of a DAG run carry, each once, in order.
+
+    For a task of an asset-scheduled DAG: pass it ``triggering_asset_events``. Each event of
+    ``NeetoCalBookingEventTrigger`` carries a list (``payload["changes"]``); a run may have several
+    events (Airflow merges events that arrive together), and a change re-delivered after a triggerer
+    crash comes with the same ``change_id``, so duplicates are dropped here. A payload of one change
+    (provider versions before the list) is read too; events of other sources are skipped.
+    """
+    seen: set[str] = set()
+    found: list[dict[str, Any]] = []
+    groups = triggering_asset_events.values() if isinstance(triggering_asset_events, Mapping) else []
+    for events in groups:
+        for event in events or []:
+            extra = getattr(event, "extra", None)
+            if extra is None and isinstance(event, Mapping):
+                extra = event.get("extra")
+            payload = extra.get("payload") if isinstance(extra, Mapping) else None
+            if not isinstance(payload, Mapping):
+                continue
+            items = payload.get("changes") if "changes" in payload else [payload]
+            for item in items if isinstance(items, list) else []:
+                if not isinstance(item, Mapping) or item.get("change") not in CHANGE_KINDS:
+                    continue
+                booking = item.get("booking") if isinstance(item.get("booking"), Mapping) else {}
+                key = item.get("change_id") or change_id(
+                    str(item["change"]), booking or {"sid": item.get("booking_sid")}
+                )
+                if key in seen:
+                    continue
+                seen.add(key)
+                found.append(dict(item))
+    return found
 
 
 def checked_kinds(value: Any) -> frozenset[str]:
@@ -199,4 +448,18 @@ def checked_kinds(value: Any) -> frozenset[str]:
     return frozenset(items)
 
 
-__all__ = ["CHANGE_KINDS", "RETIRED_MEMORY", "BookingChangeTracker", "Change", "ChangeKind", "checked_kinds"]
+__all__ = [
+    "CHANGE_KINDS",
+    "MEMORY_FORMAT",
+    "RETIRED_MEMORY",
+    "SAVED_RETIRED",
+    "BookingChangeTracker",
+    "Change",
+    "ChangeKind",
+    "WatcherMemory",
+    "change_id",
+    "changes_of",
+    "checked_kinds",
+    "memory_value",
+    "restore_memory",
+]

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pendulum
 
-from airflow_provider_neetocal.booking_changes import BookingChangeTracker
+from airflow_provider_neetocal.booking_changes import BookingChangeTracker, WatcherMemory
 from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
 from airflow_provider_neetocal.hooks.neetocal_async import NeetoCalAsyncClient
 from airflow_provider_neetocal.sandbox import NeetoCalSandbox
@@ -52,12 +52,11 @@ def book(hook: NeetoCalHook, count: int) -> list[str]:
     return sids
 
 
-async def poll(trigger: NeetoCalBookingEventTrigger, client: NeetoCalAsyncClient, tracker: BookingChangeTracker) -> int:
-    """One poll of the trigger; returns the events it emitted."""
-    events = 0
-    async for _ in trigger._poll(client, tracker, {"type": "upcoming"}):
-        events += 1
-    return events
+async def poll(trigger: NeetoCalBookingEventTrigger, client: NeetoCalAsyncClient, memory: WatcherMemory) -> int:
+    """One poll of the trigger; returns the changes it found (one event carries them all)."""
+    memory.outbox = []
+    await trigger._poll(client, memory)
+    return len(memory.outbox)
 
 
 def measure(size: int, cancel: int, max_pages: int, max_rechecks: int) -> dict[str, object]:
@@ -68,7 +67,7 @@ def measure(size: int, cancel: int, max_pages: int, max_rechecks: int) -> dict[s
         hook = NeetoCalHook()
         sids = book(hook, size)
         trigger = NeetoCalBookingEventTrigger(max_pages=max_pages, max_rechecks=max_rechecks)
-        tracker = BookingChangeTracker()
+        memory = WatcherMemory(BookingChangeTracker())
         figures: dict[str, object] = {"upcoming": size}
 
         async def run() -> None:
@@ -80,9 +79,9 @@ def measure(size: int, cancel: int, max_pages: int, max_rechecks: int) -> dict[s
                 ):
                     before_poll()
                     seen = len(sandbox.requests)
-                    events = await poll(trigger, client, tracker)
+                    changes = await poll(trigger, client, memory)
                     sent = [r for r in sandbox.requests[seen:] if r.method == "GET"]
-                    figures[label] = f"{len(sent)} GET ({events} events)"
+                    figures[label] = f"{len(sent)} GET ({changes} changes)"
 
         asyncio.run(run())
         return figures

@@ -4,7 +4,8 @@
   with ``GET /bookings/{sid}`` until :func:`~airflow_provider_neetocal.booking_wait.judge` says it is
   met or can never be, or the sensor's deadline passes; yields exactly one event.
 * :class:`NeetoCalBookingEventTrigger`: for an ``AssetWatcher`` (Airflow 3.1+). Polls a workspace's
-  upcoming bookings and yields one event per new, cancelled or rescheduled booking (see
+  upcoming bookings and yields one event per poll carrying every new, cancelled or rescheduled booking
+  it found; on Airflow 3.3+ it keeps its memory in the asset state store across restarts (see
   :mod:`airflow_provider_neetocal.booking_changes` for how, at what cost, and what a restart does).
 
 Both only ever read (the async client refuses anything but ``GET``): a triggerer restart re-runs
@@ -16,30 +17,41 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
+import json
 import math
 import time
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_neetocal._compat import BaseEventTrigger, BaseTrigger, TriggerEvent
-from airflow_provider_neetocal.booking_changes import BookingChangeTracker, checked_kinds
+from airflow_provider_neetocal._compat import BaseEventTrigger, BaseTrigger, TriggerEvent, watcher_state_store
+from airflow_provider_neetocal.booking_changes import (
+    BookingChangeTracker,
+    WatcherMemory,
+    checked_kinds,
+    memory_value,
+    restore_memory,
+)
 from airflow_provider_neetocal.booking_wait import (
     booking_summary,
     checked_wait,
     error_event,
     judge,
+    parse_instant,
     server_now,
 )
 from airflow_provider_neetocal.connection import DEFAULT_CONN_ID
 from airflow_provider_neetocal.exceptions import (
     FieldProblem,
     NeetoCalApiError,
+    NeetoCalAuthError,
+    NeetoCalConfigError,
     NeetoCalRetryableError,
     NeetoCalServerError,
     NeetoCalValidationError,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Hashable
 
     from airflow_provider_neetocal.hooks.neetocal_async import NeetoCalAsyncClient
 
@@ -202,18 +214,53 @@ class NeetoCalBookingTrigger(BaseTrigger):
 
 
 class NeetoCalBookingEventTrigger(BaseEventTrigger):
-    """One event per new, cancelled or rescheduled booking of a workspace, for an ``AssetWatcher``.
+    """Events of new, cancelled or rescheduled bookings of a workspace, for an ``AssetWatcher``.
 
     Event-driven scheduling needs Airflow 3.1+ (``AssetWatcher``); on Airflow 2.11 the class exists
-    but cannot be watched. Each event's payload (the asset event's ``extra``) is
-    ``{"change": "created" | "cancelled" | "rescheduled", "booking_sid", "booking": {...},
-    "previous_starts_at"}``, never the API key.
+    but cannot be watched. **One event per poll that found changes**, carrying all of them: its
+    payload (the asset event's ``extra["payload"]``) is ``{"changes": [...], "more": bool}``, each
+    change ``{"change": "created" | "cancelled" | "rescheduled", "change_id", "booking_sid",
+    "booking": {...}, "previous_starts_at"}``, never the API key. One event per poll, not one per
+    change: Airflow 3.3.2 merges asset events that arrive together into one DAG run and can drop the
+    last of them (apache/airflow#56050, #54659), while events a poll interval apart each reach a run.
+    ``more`` is true when ``max_changes_per_event`` held changes back for the next poll.
 
     Polls ``GET /bookings?type=upcoming`` (plus one ``GET /bookings/{sid}`` per known booking that left
-    that listing): the first poll after a (re)start is a baseline and emits nothing, so no change is
-    emitted twice, and changes made while no triggerer ran are not emitted. 429 / 5xx / network
-    errors left after the client's retries are logged and the next poll tries again; a 401/403 or
-    a bad argument stops the trigger with its error.
+    that listing; see :mod:`airflow_provider_neetocal.booking_changes` for how and at what cost).
+
+    **Memory (Airflow 3.3+).** What the trigger knows (known bookings, pending re-checks, the changes
+    emitted but not yet confirmed, and when that was current) is kept in the watched asset's state
+    store under :meth:`memory_key` and saved after every successful poll that changed it (an unchanged
+    memory every 10 minutes, to keep its time current). A restarted, re-created or
+    re-enabled watcher reads it back and goes on where it stopped: its first poll is compared with
+    that memory, so changes made while it was down or paused are emitted then, at most
+    ``max_changes_per_event`` per event (the rest on the following polls), and nothing recorded
+    before is emitted as new again. Memory older than ``max_catch_up_age`` (a DAG paused for a month)
+    is not caught up from: the watcher starts with a fresh baseline and says so in its log. Memory it
+    cannot read (another provider version's format, another watch, garbage) is never half-read: a
+    warning, then a fresh baseline. On Airflow 2.11 to 3.2 (no store) the first poll of each
+    trigger's life is a baseline, as before: changes made while no triggerer ran are not emitted.
+
+    **At least once across a triggerer crash.** The memory is saved *before* the event is yielded,
+    with the event's changes in its outbox, and the outbox is emptied only one poll interval after
+    the yield (by then the triggerer has handed the event to Airflow's database). A triggerer that dies
+    in between is restarted with the outbox and emits those changes again with the next event: a
+    change can reach two DAG runs then (same ``change_id``), never none.
+
+    **Errors.** 429, 5xx and network errors are first retried by the client; whatever is left, and
+    any other answer to the listing (a 403 or 404 among good answers, say), is retried inside the
+    trigger after a pause that doubles from ``poll_interval`` up to 15 minutes, keeping everything it
+    knows: an unknown answer is never read as "nothing changed" nor as a reason to start over. Only
+    a **401** (the key refused) and a connection that cannot be used stop the polling: one error in
+    the log, then the trigger waits without calling NeetoCal and re-reads the connection every
+    ``poll_interval``, resuming by itself when its key or URL changes (an argument NeetoCal's paths
+    refuse, such as a ``meeting_slug`` with a ``/``, also stops it with one error, until the DAG
+    changes the watcher). It never returns or raises for
+    these: Airflow restarts a watcher trigger that ends about a second later, which would make a
+    refused key a restart loop.
+
+    **One poll per workspace (Airflow 3.3+).** Watchers reading the same listing share one poll loop
+    in the triggerer (:meth:`shared_stream_key`); on older Airflow each trigger polls alone.
 
     :param neetocal_conn_id: the ``neetocal`` connection.
     :param api_version: ``"v1"`` / ``"v2"``; the connection's when ``None``.
@@ -224,13 +271,22 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
     :param max_pages: pages of 100 upcoming bookings read per poll at most (cost bound; a workspace
         with more upcoming bookings is watched for its first ``max_pages * 100`` by start time).
     :param max_rechecks: single-booking reads per poll at most; the rest wait for the next poll.
+    :param max_changes_per_event: changes one event carries at most; the others stay unrecorded and
+        are found again by the next poll (while the booking is still upcoming).
+    :param max_catch_up_age: seconds; saved memory older than this is not caught up from (a fresh
+        baseline instead). ``None``: catch up however old it is. Default: 7 days.
 
     Arguments are checked when the trigger is built (in the DAG file, so a mistake is an import error
     naming the argument, as Airflow's ``DateTimeTrigger`` does) and stored normalised: ``changes``
-    sorted and de-duplicated, ``poll_interval`` a ``float``, the counts ``int``. The ``AssetWatcher``
+    sorted and de-duplicated, the seconds ``float``, the counts ``int``. The ``AssetWatcher``
     identifies a watcher by the hash of these arguments, so writing ``changes`` in another order or
-    ``60`` for ``60.0`` keeps the running watcher (and its state) instead of replacing it.
+    ``60`` for ``60.0`` keeps the running watcher instead of replacing it.
     """
+
+    #: Longest pause between two tries after a failed poll (seconds).
+    MAX_ERROR_PAUSE = 900.0
+    #: How often an unchanged memory is saved again (seconds), to keep its time current.
+    WATERMARK_REFRESH = 600.0
 
     def __init__(
         self,
@@ -243,6 +299,8 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         poll_interval: float = 60.0,
         max_pages: int = 10,
         max_rechecks: int = 20,
+        max_changes_per_event: int = 100,
+        max_catch_up_age: float | None = 7 * 86400.0,
     ) -> None:
         super().__init__()
         self.neetocal_conn_id = neetocal_conn_id
@@ -253,6 +311,10 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         self.poll_interval = _checked_seconds("poll_interval", poll_interval, positive=True)
         self.max_pages = _checked_count("max_pages", max_pages)
         self.max_rechecks = _checked_count("max_rechecks", max_rechecks)
+        self.max_changes_per_event = _checked_count("max_changes_per_event", max_changes_per_event)
+        self.max_catch_up_age = (
+            None if max_catch_up_age is None else _checked_seconds("max_catch_up_age", max_catch_up_age, positive=True)
+        )
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Every constructor argument (the triggerer rebuilds the trigger from them)."""
@@ -267,45 +329,329 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
                 "poll_interval": self.poll_interval,
                 "max_pages": self.max_pages,
                 "max_rechecks": self.max_rechecks,
+                "max_changes_per_event": self.max_changes_per_event,
+                "max_catch_up_age": self.max_catch_up_age,
             },
         )
 
+    def watch_fingerprint(self) -> str:
+        """What this trigger watches, as a short stable name: the arguments that decide which changes
+        it emits (not the tuning ones, so changing ``poll_interval`` keeps the memory)."""
+        watched = {
+            "neetocal_conn_id": self.neetocal_conn_id,
+            "api_version": self.api_version,
+            "changes": self.changes,
+            "meeting_slug": self.meeting_slug,
+            "host_email": self.host_email,
+        }
+        return hashlib.sha256(json.dumps(watched, sort_keys=True).encode()).hexdigest()[:16]
+
+    def memory_key(self) -> str:
+        """The asset state store key of this watcher's memory: one per watch, so two watchers of one
+        asset (say one for ``created``, one for ``cancelled``) keep separate memories."""
+        return f"neetocal_booking_watch_{self.watch_fingerprint()}"
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll forever; yield one event per change as soon as it is seen."""
+        """Poll forever; yield one event per poll that found changes (see the class docstring)."""
         kinds = checked_kinds(self.changes)
+        store = watcher_state_store(self)
         client = _client(self.neetocal_conn_id, self.api_version)
+        memory: WatcherMemory | None = None
+        meeting_id: str | None = None
+        saved: dict[str, Any] | None = None
+        failures = 0
         try:
-            meeting_id = await client.meeting_id(self.meeting_slug) if self.meeting_slug else None
-            tracker = BookingChangeTracker(kinds=kinds, meeting_id=meeting_id)
-            filters = {"type": "upcoming", "host_email": self.host_email}
             while True:
                 try:
-                    async for change_payload in self._poll(client, tracker, filters):
-                        yield TriggerEvent(change_payload)
-                except NeetoCalRetryableError as error:
-                    self.log.warning("NeetoCal poll failed, trying again in %.0f s: %s", self.poll_interval, error)
+                    if self.meeting_slug and meeting_id is None:
+                        meeting_id = await client.meeting_id(self.meeting_slug)
+                    if memory is None:
+                        memory, saved, store = await self._recall(store, kinds, meeting_id)
+                    await self._poll(client, memory)
+                except NeetoCalAuthError as error:
+                    if error.status != 401:
+                        failures = await self._pause_after_error(error, failures + 1)
+                        continue
+                    client = await self._park(client, error)
+                    continue
+                except (NeetoCalConfigError, NeetoCalValidationError) as error:
+                    client = await self._park(client, error)
+                    continue
+                except (NeetoCalApiError, _StoreUnreadableError) as error:
+                    failures = await self._pause_after_error(error, failures + 1)
+                    continue
+                failures = 0
+                saved = await self._remember(store, memory, saved)
+                if memory.outbox:
+                    yield TriggerEvent({"changes": list(memory.outbox), "more": memory.tracker.held_back > 0})
                 await asyncio.sleep(self.poll_interval)
+                # A poll interval after the yield, the triggerer has handed the event to Airflow.
+                memory.outbox = []
         finally:
             await client.aclose()
 
-    async def _poll(
-        self, client: NeetoCalAsyncClient, tracker: BookingChangeTracker, filters: dict[str, Any]
-    ) -> AsyncIterator[dict[str, Any]]:
-        """One poll: the listing, then the re-checks; each change is yielded as soon as it is recorded."""
-        listing, complete = await client.list_bookings(filters, max_pages=self.max_pages)
+    # -- one poll per workspace (Airflow 3.3+: shared streams) ----------------------------------------
+
+    def shared_stream_key(self) -> Hashable | None:
+        """Watchers that read the same listing share one poll loop in a triggerer (Airflow 3.3+).
+
+        The listing depends on the connection, ``api_version``, ``host_email``, ``poll_interval`` and
+        ``max_pages``; ``changes`` and ``meeting_slug`` are applied by each watcher to the shared
+        listing, so watchers differing only in those share it. Each keeps its own memory and reads
+        its own re-checks (``GET /bookings/{sid}``, only for known bookings missing from the listing).
+        Airflow before 3.3 never calls this: each trigger then polls alone (:meth:`run`).
+        """
+        return (
+            BOOKING_EVENT_TRIGGER,
+            self.neetocal_conn_id,
+            self.api_version,
+            self.host_email,
+            self.poll_interval,
+            self.max_pages,
+        )
+
+    @classmethod
+    async def open_shared_stream(cls, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
+        """The shared poll of one key: ``{"kind": "listing", "bookings", "complete"}`` per poll.
+
+        Airflow fails every subscriber when this raises or returns, and a failed watcher trigger is
+        re-created a second later; so NeetoCal's errors are items of the stream (``{"kind": "failed"}``,
+        then a doubling pause; ``{"kind": "refused"}`` for a 401, then the park of :meth:`run`), and
+        the loop only ends when Airflow cancels it. The bookings stay in the triggerer's memory.
+        """
+        watcher = cls(**kwargs)
+        client = _client(watcher.neetocal_conn_id, watcher.api_version)
+        failures = 0
+        try:
+            while True:
+                try:
+                    listing, complete = await client.list_bookings(
+                        watcher._listing_filters(), max_pages=watcher.max_pages
+                    )
+                except (NeetoCalAuthError, NeetoCalConfigError) as error:
+                    if isinstance(error, NeetoCalAuthError) and error.status != 401:
+                        failures += 1
+                        yield {"kind": "failed", "message": str(error)}
+                        await watcher._pause_after_error(error, failures)
+                        continue
+                    yield {"kind": "refused", "message": str(error)}
+                    client = await watcher._park(client, error)
+                    continue
+                except NeetoCalApiError as error:
+                    failures += 1
+                    yield {"kind": "failed", "message": str(error)}
+                    await watcher._pause_after_error(error, failures)
+                    continue
+                failures = 0
+                yield {"kind": "listing", "bookings": listing, "complete": complete}
+                await asyncio.sleep(watcher.poll_interval)
+        finally:
+            await client.aclose()
+
+    async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
+        """This watcher's events from the shared listings: what :meth:`run` does after its listing.
+
+        The shared poll logs failures and a refused key once for all its watchers; a watcher skips
+        those items and keeps its memory. The outbox is emptied when the next listing arrives, a poll
+        interval after the event (as in :meth:`run`).
+        """
+        kinds = checked_kinds(self.changes)
+        store = watcher_state_store(self)
+        client = _client(self.neetocal_conn_id, self.api_version)
+        memory: WatcherMemory | None = None
+        meeting_id: str | None = None
+        saved: dict[str, Any] | None = None
+        emitted = False
+        self.log.info("NeetoCal watcher %s reads the shared poll of its workspace", self.memory_key())
+        refused = False
+        try:
+            async for raw in shared_stream:
+                if refused or not isinstance(raw, dict) or raw.get("kind") != "listing":
+                    continue
+                if emitted and memory is not None:
+                    memory.outbox = []
+                    emitted = False
+                try:
+                    if self.meeting_slug and meeting_id is None:
+                        meeting_id = await client.meeting_id(self.meeting_slug)
+                    if memory is None:
+                        memory, saved, store = await self._recall(store, kinds, meeting_id)
+                    await self._observe(client, memory, raw["bookings"], bool(raw["complete"]))
+                except NeetoCalValidationError as error:
+                    if not refused:
+                        self.log.error("NeetoCal watcher cannot watch (it ignores the listings from now on): %s", error)
+                    refused = True
+                    continue
+                except (NeetoCalApiError, NeetoCalConfigError, _StoreUnreadableError) as error:
+                    self.log.warning("NeetoCal watcher skips this listing (the next one tries again): %s", error)
+                    continue
+                saved = await self._remember(store, memory, saved)
+                if memory.outbox:
+                    yield TriggerEvent({"changes": list(memory.outbox), "more": memory.tracker.held_back > 0})
+                    emitted = True
+        finally:
+            await client.aclose()
+
+    async def _poll(self, client: NeetoCalAsyncClient, memory: WatcherMemory) -> None:
+        """One poll: the listing, then the re-checks; every change goes into ``memory.outbox``.
+
+        Raises only when the listing cannot be read (nothing recorded then). A re-check that fails is
+        put back in the queue, so one unreadable booking neither stops the poll nor is forgotten.
+        """
+        listing, complete = await client.list_bookings(self._listing_filters(), max_pages=self.max_pages)
+        await self._observe(client, memory, listing, complete)
+
+    def _listing_filters(self) -> dict[str, Any]:
+        return {"type": "upcoming", "host_email": self.host_email}
+
+    async def _observe(
+        self, client: NeetoCalAsyncClient, memory: WatcherMemory, listing: list[dict[str, Any]], complete: bool
+    ) -> None:
+        """Compare one listing with the memory, then re-check the known bookings missing from it."""
+        tracker = memory.tracker
         if not complete:
             self.log.warning(
                 "More than %d upcoming NeetoCal bookings: watching the first %d by start time (raise max_pages)",
                 self.max_pages * 100,
                 self.max_pages * 100,
             )
-        for change in tracker.observe_listing(listing, complete=complete):
-            yield change.payload()
-        for sid in tracker.next_rechecks(self.max_rechecks):
-            booking = await client.find_booking(sid)
+        room = max(self.max_changes_per_event - len(memory.outbox), 0)
+        changes = tracker.observe_listing(listing, complete=complete, limit=room)
+        memory.add(changes)
+        room -= len(changes)
+        if tracker.held_back:
+            self.log.info("%d more NeetoCal changes go out with the next poll", tracker.held_back)
+        for sid in tracker.next_rechecks(min(self.max_rechecks, room)):
+            try:
+                booking = await client.find_booking(sid)
+            except NeetoCalAuthError as error:
+                if error.status == 401:
+                    raise
+                tracker.defer_recheck(sid)
+                self.log.warning("NeetoCal booking %s could not be re-read, trying again next poll: %s", sid, error)
+                continue
+            except NeetoCalApiError as error:
+                tracker.defer_recheck(sid)
+                self.log.warning("NeetoCal booking %s could not be re-read, trying again next poll: %s", sid, error)
+                continue
             neetocal_now = server_now(client.last_server_date, dt.datetime.now(dt.timezone.utc))
-            for change in tracker.observe_recheck(sid, booking, now=neetocal_now):
-                yield change.payload()
+            memory.add(tracker.observe_recheck(sid, booking, now=neetocal_now))
+
+    async def _recall(
+        self, store: Any, kinds: frozenset[str], meeting_id: str | None
+    ) -> tuple[WatcherMemory, dict[str, Any] | None, Any]:
+        """The memory to start from: the saved one if usable, else a fresh baseline (and why).
+
+        A store that cannot be read is retried (``_StoreUnreadableError``: an unknown is not "nothing
+        saved"); a store that serves several assets (one trigger watching two assets) cannot be
+        addressed by key alone, so the trigger runs without memory then, and says so.
+        """
+        fresh = WatcherMemory(BookingChangeTracker(kinds=kinds, meeting_id=meeting_id))
+        if store is None:
+            return fresh, None, None
+        try:
+            value = await store.aget(self.memory_key())
+        except ValueError as error:
+            self.log.warning("No memory across restarts for this NeetoCal watcher: %s", error)
+            return fresh, None, None
+        except Exception as error:
+            raise _StoreUnreadableError(f"the asset state store could not be read: {error}") from error
+        memory, why = restore_memory(
+            value,
+            watch=self.watch_fingerprint(),
+            kinds=kinds,
+            meeting_id=meeting_id,
+            now=dt.datetime.now(dt.timezone.utc),
+            max_age=self.max_catch_up_age,
+        )
+        if memory is None:
+            if why:
+                self.log.warning("NeetoCal watcher %s: %s", self.memory_key(), why)
+            return fresh, None, store
+        self.log.info(
+            "NeetoCal watcher %s goes on from its memory of %s (%d known bookings, %d changes to deliver again)",
+            self.memory_key(),
+            memory.saved_at.isoformat() if memory.saved_at else "?",
+            len(memory.tracker.known),
+            len(memory.outbox),
+        )
+        return memory, value if isinstance(value, dict) else None, store
+
+    async def _remember(self, store: Any, memory: WatcherMemory, saved: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Save ``memory`` (before any event is yielded). A failed save is logged, not raised: the
+        older memory then makes a restarted trigger emit those changes again (at least once).
+
+        A memory equal to the one saved last is written again only after :attr:`WATERMARK_REFRESH`
+        seconds (to keep its time current for ``max_catch_up_age``), not once per poll: a quiet
+        workspace costs a database write every 10 minutes, not every minute.
+        """
+        now = dt.datetime.now(dt.timezone.utc)
+        value = memory_value(memory, watch=self.watch_fingerprint(), now=now)
+        if store is None:
+            return value
+        if saved is not None and _without_time(saved) == _without_time(value):
+            last = parse_instant(saved.get("saved_at"))
+            if last is not None and (now - last).total_seconds() < self.WATERMARK_REFRESH:
+                return saved
+        try:
+            await store.aset(self.memory_key(), value)
+        except Exception as error:
+            self.log.warning("NeetoCal watcher memory not saved (a restart may emit changes again): %s", error)
+            return saved
+        return value
+
+    async def _pause_after_error(self, error: Exception, failures: int) -> int:
+        """Wait after a failed poll: ``poll_interval`` doubled per failure in a row, at most
+        :attr:`MAX_ERROR_PAUSE` (a hand-written doubling: the poll loop itself is the retry loop,
+        and what it keeps between tries is its memory, which a tenacity wrapper would not hold)."""
+        pause = min(self.poll_interval * 2 ** min(failures - 1, 20), max(self.MAX_ERROR_PAUSE, self.poll_interval))
+        self.log.warning(
+            "NeetoCal poll failed (%d in a row), keeping what the watcher knows; next try in %.0f s: %s",
+            failures,
+            pause,
+            error,
+        )
+        await asyncio.sleep(pause)
+        return failures
+
+    async def _park(self, client: NeetoCalAsyncClient, error: Exception) -> NeetoCalAsyncClient:
+        """Stop calling NeetoCal after a refused key or an unusable connection; return a client for the
+        changed connection once its key or URL differ (checked every ``poll_interval``, no request)."""
+        refused = await _settings_identity(client)
+        await client.aclose()
+        self.log.error(
+            "NeetoCal watcher stopped polling: %s. Fix the connection %r; the watcher resumes by itself "
+            "(it re-reads the connection every %.0f s) and keeps what it knew.",
+            error,
+            self.neetocal_conn_id,
+            self.poll_interval,
+        )
+        while True:
+            await asyncio.sleep(self.poll_interval)
+            candidate = _client(self.neetocal_conn_id, self.api_version)
+            identity = await _settings_identity(candidate)
+            if identity is not None and identity != refused:
+                self.log.info("NeetoCal connection %r changed: the watcher polls again", self.neetocal_conn_id)
+                return candidate
+            await candidate.aclose()
+
+
+def _without_time(value: dict[str, Any]) -> dict[str, Any]:
+    return {key: item for key, item in value.items() if key != "saved_at"}
+
+
+class _StoreUnreadableError(Exception):
+    """The asset state store did not answer: the trigger retries rather than start from nothing."""
+
+
+async def _settings_identity(client: NeetoCalAsyncClient) -> tuple[str, str, str] | None:
+    """Key, base URL and API version of the client's connection (compared in memory, never logged);
+    ``None`` when the connection cannot be used."""
+    try:
+        settings = await client.settings()
+    except (NeetoCalConfigError, NeetoCalValidationError):
+        return None
+    return settings.api_key, settings.base_url, str(settings.api_version)
 
 
 __all__ = ["NeetoCalBookingEventTrigger", "NeetoCalBookingTrigger"]

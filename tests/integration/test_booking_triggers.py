@@ -231,23 +231,26 @@ def test_the_same_watch_written_differently_serialises_and_hashes_alike() -> Non
 
 
 def collect_events(trigger: NeetoCalBookingEventTrigger, count: int, polls: int = 20) -> list[dict[str, Any]]:
-    """Run the event trigger until ``count`` events came, or fail after ``polls`` simulated polls."""
+    """Run the event trigger until events carrying ``count`` changes came; returns those changes
+    (each event is one poll's list of changes), failing after 30 s without one."""
 
     async def go() -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
+        changes: list[dict[str, Any]] = []
         agen = trigger.run()
         try:
-            while len(events) < count:
-                events.append((await asyncio.wait_for(agen.__anext__(), timeout=30)).payload)
+            while len(changes) < count:
+                changes.extend((await asyncio.wait_for(agen.__anext__(), timeout=30)).payload["changes"])
         finally:
             await agen.aclose()
-        return events
+        return changes
 
     return asyncio.run(go())
 
 
 @pytest.mark.parametrize("sandbox", API_SETUPS, indirect=True)
-def test_one_event_per_change_and_none_again_after_a_restart(sandbox: NeetoCalSandbox, moving_clock: list) -> None:
+def test_each_change_once_and_without_a_store_a_restart_is_a_new_baseline(
+    sandbox: NeetoCalSandbox, moving_clock: list
+) -> None:
     hook = NeetoCalHook()
     existing = book(sandbox, at="09:00 AM", email="old@example.com")
     state: dict[str, Any] = {}
@@ -282,7 +285,7 @@ def test_one_event_per_change_and_none_again_after_a_restart(sandbox: NeetoCalSa
     assert events[1]["previous_starts_at"] == existing["starts_at"]
     assert events[2]["booking"]["cancel_reason"] == "no longer needed"
 
-    # A triggerer restart: the same trigger, rebuilt from its serialised arguments.
+    # A triggerer restart without an asset state store (Airflow < 3.3): rebuilt from its arguments.
     _classpath, kwargs = trigger.serialize()
     restarted = NeetoCalBookingEventTrigger(**kwargs)
     later: dict[str, Any] = {}
@@ -309,7 +312,7 @@ class _StopPollingError(Exception):
 def events_over_polls(
     trigger: NeetoCalBookingEventTrigger, moving_clock: list, between: list[Callable[[], Any] | None]
 ) -> list[dict[str, Any]]:
-    """Every event of ``len(between) + 1`` polls; ``between[i]`` runs before poll ``i + 2``."""
+    """Every change the events of ``len(between) + 1`` polls carry; ``between[i]`` runs before poll ``i + 2``."""
 
     def stop() -> None:
         raise _StopPollingError
@@ -321,7 +324,7 @@ def events_over_polls(
         agen = trigger.run()
         try:
             while True:
-                events.append((await agen.__anext__()).payload)
+                events.extend((await agen.__anext__()).payload["changes"])
         except _StopPollingError:
             pass
         finally:

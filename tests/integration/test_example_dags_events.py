@@ -126,8 +126,9 @@ def test_the_on_new_booking_dags_watcher_emits_the_booking_its_task_reads(
         payload = asyncio.run(first_event())
         monkeypatch.setattr(asyncio, "sleep", real_sleep)
 
-    assert payload["change"] == "created"
-    assert payload["booking"]["sid"] == booked["b"]["sid"]
+    (change,) = payload["changes"]
+    assert change["change"] == "created"
+    assert change["booking"]["sid"] == booked["b"]["sid"]
     event = SimpleNamespace(extra={"from_trigger": True, "payload": payload})
     greeted = dag.get_task("welcome").python_callable(triggering_asset_events={"asset": [event]})
     assert greeted == [booked["b"]["sid"]]
@@ -144,3 +145,19 @@ def example_module(name: str) -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.mark.skipif(not EVENT_TRIGGERS_SUPPORTED, reason="AssetWatcher: Airflow 3.1+")
+def test_the_on_new_booking_dag_greets_every_booking_of_merged_and_redelivered_events_once(dagbag) -> None:
+    """Airflow may merge events into one run, and a triggerer crash may deliver a change again: each
+    booking is greeted once, in order; an event of another source is skipped."""
+    dag = dagbag.get_dag("neetocal_on_new_booking")
+
+    def created(sid: str) -> dict[str, Any]:
+        return {"change": "created", "change_id": f"created:{sid}", "booking_sid": sid, "booking": {"sid": sid}}
+
+    first = SimpleNamespace(extra={"payload": {"changes": [created("a1"), created("a2")], "more": False}})
+    again = SimpleNamespace(extra={"payload": {"changes": [created("a2"), created("a3")], "more": False}})
+    other = SimpleNamespace(extra={"note": "made by hand"})
+    greeted = dag.get_task("welcome").python_callable(triggering_asset_events={"asset": [first, other, again]})
+    assert greeted == ["a1", "a2", "a3"]

@@ -166,3 +166,161 @@ def test_changes_argument_is_checked(value: object) -> None:
     with pytest.raises(NeetoCalValidationError, match="changes="):
         checked_kinds(value)
     assert checked_kinds(None) == {"created", "cancelled", "rescheduled"}
+
+
+# -- memory across restarts (pure: memory in, memory out) ------------------------------------------
+
+NOW = dt.datetime(2030, 1, 7, 12, 0, tzinfo=dt.timezone.utc)
+
+
+def saved(tracker: BookingChangeTracker, outbox: list | None = None, *, watch: str = "w1") -> Any:
+    """The memory as the asset state store hands it back: through JSON, like the real accessor."""
+    import json
+
+    from airflow_provider_neetocal.booking_changes import WatcherMemory, memory_value
+
+    value = memory_value(WatcherMemory(tracker, outbox=list(outbox or [])), watch=watch, now=NOW)
+    return json.loads(json.dumps(value, allow_nan=False))
+
+
+def restore(value: Any, **kwargs: Any) -> Any:
+    from airflow_provider_neetocal.booking_changes import restore_memory
+
+    kwargs.setdefault("watch", "w1")
+    kwargs.setdefault("now", NOW + dt.timedelta(hours=1))
+    kwargs.setdefault("max_age", 7 * 86400.0)
+    return restore_memory(value, **kwargs)
+
+
+def test_a_restored_tracker_is_no_baseline_it_reports_what_changed_since() -> None:
+    tracker = BookingChangeTracker()
+    tracker.observe_listing([booking("a"), booking("b")])
+    memory, why = restore(saved(tracker))
+    assert why == ""
+    assert set(memory.tracker.known) == {"a", "b"}
+    again = memory.tracker.observe_listing([booking("a", "2030-01-09T10:00:00.000Z"), booking("c")])
+    assert sorted(kinds(again)) == [("created", "c"), ("rescheduled", "a")]
+    assert memory.tracker.next_rechecks(10) == ["b"]
+
+
+def test_the_outbox_and_retired_bookings_survive_and_retired_is_bounded() -> None:
+    from airflow_provider_neetocal.booking_changes import SAVED_RETIRED, Change
+
+    tracker = BookingChangeTracker()
+    tracker.observe_listing([])
+    for index in range(SAVED_RETIRED + 5):
+        tracker.retired[f"r{index}"] = tracker.known.get("x") or _known("confirmed", "2030-01-01T10:00:00Z")
+    outbox = [Change("created", booking("z")).payload()]
+    memory, _why = restore(saved(tracker, outbox))
+    assert len(memory.tracker.retired) == SAVED_RETIRED
+    assert next(iter(memory.tracker.retired)) == "r5"  # the oldest ones are dropped
+    assert [item["change_id"] for item in memory.outbox] == ["created:z"]
+
+
+def _known(status: str, starts_at: str) -> Any:
+    from airflow_provider_neetocal.booking_changes import _Known
+
+    return _Known(status, starts_at)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "garbage",
+        17,
+        [],
+        {"known": {}},
+        {"format": "neetocal-booking-changes/0"},
+    ],
+)
+def test_a_value_that_is_not_this_formats_memory_gives_a_fresh_baseline_and_why(value: Any) -> None:
+    memory, why = restore(value)
+    assert memory is None
+    assert "fresh baseline" in why
+
+
+@pytest.mark.parametrize(
+    ("part", "bad"),
+    [
+        ("watch", "w2"),
+        ("saved_at", "yesterday"),
+        ("saved_at", None),
+        ("baselined", False),
+        ("known", {"a": "confirmed"}),
+        ("known", {"a": ["confirmed", 5]}),
+        ("known", []),
+        ("pending_rechecks", [1]),
+        ("horizon", "soon"),
+        ("retired", [["", "confirmed", None]]),
+        ("retired", {}),
+        ("outbox", [{"change": "exploded"}]),
+        ("outbox", "all"),
+    ],
+)
+def test_every_part_of_a_saved_memory_is_checked(part: str, bad: Any) -> None:
+    tracker = BookingChangeTracker()
+    tracker.observe_listing([booking("a")])
+    value = saved(tracker)
+    value[part] = bad
+    memory, why = restore(value)
+    assert memory is None
+    assert "fresh baseline" in why
+
+
+def test_memory_older_than_max_age_is_not_caught_up_from_unless_unbounded() -> None:
+    tracker = BookingChangeTracker()
+    tracker.observe_listing([booking("a")])
+    later = NOW + dt.timedelta(days=30)
+    memory, why = restore(saved(tracker), now=later)
+    assert memory is None
+    assert "30.0 days old" in why
+    memory, why = restore(saved(tracker), now=later, max_age=None)
+    assert memory is not None
+    assert why == ""
+
+
+def test_nothing_saved_yet_is_a_fresh_baseline_without_a_warning() -> None:
+    assert restore(None) == (None, "")
+
+
+def test_a_limit_leaves_the_other_changes_for_the_next_listing() -> None:
+    tracker = BookingChangeTracker()
+    tracker.observe_listing([booking("a")])
+    listing = [booking("a"), booking("b"), booking("c"), booking("d")]
+    assert kinds(tracker.observe_listing(listing, limit=2)) == [("created", "b"), ("created", "c")]
+    assert tracker.held_back == 1
+    assert kinds(tracker.observe_listing(listing, limit=2)) == [("created", "d")]
+    assert tracker.held_back == 0
+    assert tracker.observe_listing(listing, limit=2) == []
+
+
+def test_a_change_id_names_the_change_not_the_delivery() -> None:
+    from airflow_provider_neetocal.booking_changes import Change
+
+    assert Change("created", booking("a")).payload()["change_id"] == "created:a"
+    moved = Change("rescheduled", booking("a", "2030-01-09T10:00:00.000Z"), "2030-01-08T10:00:00.000Z")
+    assert moved.payload()["change_id"] == "rescheduled:a@2030-01-09T10:00:00.000Z"
+
+
+def test_changes_of_reads_lists_and_single_payloads_each_change_once() -> None:
+    from types import SimpleNamespace
+
+    from airflow_provider_neetocal.booking_changes import Change, changes_of
+
+    a, b = Change("created", booking("a")).payload(), Change("cancelled", booking("b")).payload()
+    legacy = {"change": "created", "booking_sid": "c", "booking": {"sid": "c"}, "previous_starts_at": None}
+    events = {
+        "asset": [
+            SimpleNamespace(extra={"payload": {"changes": [a, b], "more": False}}),
+            SimpleNamespace(extra={"payload": {"changes": [a], "more": False}}),  # delivered again
+            SimpleNamespace(extra={"payload": legacy}),
+            SimpleNamespace(extra={"payload": {"changes": "broken"}}),
+            SimpleNamespace(extra=None),
+        ]
+    }
+    assert [(c["change"], c["booking_sid"]) for c in changes_of(events)] == [
+        ("created", "a"),
+        ("cancelled", "b"),
+        ("created", "c"),
+    ]
+    assert changes_of(None) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, Asset, AssetWatcher, task
 
+from airflow_provider_neetocal.booking_changes import changes_of
 from airflow_provider_neetocal.triggers.booking import NeetoCalBookingEventTrigger
 
 bookings = Asset(
@@ -26,10 +27,6 @@ with DAG(
 
     @task
     def read_booking(triggering_asset_events: dict | None = None) -> list[str]:
-        return [
-            event.extra["payload"]["booking"]["sid"]
-            for events in (triggering_asset_events or {}).values()
-            for event in events
-        ]
+        return [str(change["booking"]["sid"]) for change in changes_of(triggering_asset_events or {})]
 
     read_booking()
