@@ -78,18 +78,29 @@ def api_root_url(host: str | None, port: int | None = None, base_url: Any = None
         return _from_url(value, "host", api_path)
     lowered = value.lower().rstrip(".")
     if lowered.endswith("." + NEETOCAL_DOMAIN):
-        lowered = lowered[: -len(NEETOCAL_DOMAIN) - 1]
+        # A workspace name, however it reads ("localhost", "127.0.0.1"): always https://<name>.neetocal.com.
+        return _workspace_url(lowered[: -len(NEETOCAL_DOMAIN) - 1], value, port, api_path)
     if is_loopback(lowered):
         address = lowered.strip("[]")
         netloc = f"[{address}]" if ":" in address else address
         return f"http://{netloc}{f':{port}' if port else ''}{api_path}"
-    if not _DNS_LABEL_RE.match(lowered):
+    return _workspace_url(lowered, value, port, api_path)
+
+
+def _workspace_url(name: str, value: str, port: int | None, api_path: str) -> str:
+    """``https://<name>.neetocal.com``: a workspace name never means a local server.
+
+    Only a loopback address written as such (``127.0.0.1``, ``localhost``, or a URL) reaches plain
+    http; ``localhost.neetocal.com`` names a (would-be) workspace on NeetoCal's domain, and rewriting
+    it to ``http://localhost`` would hand the API key in clear text to whatever listens there.
+    """
+    if not _DNS_LABEL_RE.match(name):
         raise NeetoCalConfigError(
             "host",
             f"{value!r} is not a workspace subdomain: expected a DNS label of letters, digits and "
             "hyphens (e.g. 'acme' for https://acme.neetocal.com), or a full URL starting with https://",
         )
-    return f"https://{lowered}.{NEETOCAL_DOMAIN}{f':{port}' if port else ''}{api_path}"
+    return f"https://{name}.{NEETOCAL_DOMAIN}{f':{port}' if port else ''}{api_path}"
 
 
 def _from_url(value: str, field: str, api_path: str) -> str:

@@ -9,6 +9,7 @@ reach a host other than loopback. Totals are printed at the end of the module.
 
 from __future__ import annotations
 
+import json
 import socket
 from collections import Counter
 from typing import Any
@@ -245,5 +246,40 @@ def refused_host(host: Any) -> bool:
 @given(host=CONN_TEXT.filter(refused_host))
 def test_any_refused_host_sends_nothing(sandbox, monkeypatch, host):
     use_connection(monkeypatch, host)
+
+    expect_config_error(sandbox, "host")
+
+
+@pytest.mark.parametrize("workspace", ["localhost.neetocal.com", "LOCALHOST.neetocal.com."])
+def test_a_workspace_named_localhost_never_sends_the_key_to_the_local_sandbox(
+    sandbox, monkeypatch, loopback_only, workspace
+):
+    """Before the fix the hook rewrote it to http://localhost:<port>: the sandbox listening there got the key.
+
+    Now it goes to https://localhost.neetocal.com (which the loopback guard stops at the name lookup).
+    """
+    port = int(sandbox.url.rsplit(":", 1)[1])
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_NEETOCAL_JUNK",
+        json.dumps({"conn_type": "neetocal", "host": workspace, "port": port, "password": TEST_API_KEY}),
+    )
+    hook = NeetoCalHook("neetocal_junk")
+
+    ok, _ = hook.test_connection()
+
+    assert hook.base_url == f"https://localhost.neetocal.com:{port}/api/external/v1"
+    assert not ok
+    assert sandbox.requests == []
+    assert loopback_only == ["localhost.neetocal.com"]  # the one lookup went to NeetoCal's domain, stopped
+    loopback_only.clear()
+    COUNTS["non_loopback_lookups"] -= 1
+
+
+def test_a_loopback_address_under_the_neetocal_domain_sends_nothing(sandbox, monkeypatch):
+    port = int(sandbox.url.rsplit(":", 1)[1])
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_NEETOCAL_JUNK",
+        json.dumps({"conn_type": "neetocal", "host": "127.0.0.1.neetocal.com", "port": port, "password": "k" * 20}),
+    )
 
     expect_config_error(sandbox, "host")
