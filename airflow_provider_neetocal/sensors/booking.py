@@ -57,7 +57,9 @@ class NeetoCalBookingSensor(BaseSensorOperator):
 
     :param booking_sid: the booking to watch (templated; e.g. ``"{{ ti.xcom_pull('book')['sid'] }}"``).
     :param wait_for: ``"status"`` (default), ``"start"`` or ``"end"``.
-    :param target_statuses: for ``"status"``: the statuses that end the wait (default ``["confirmed"]``).
+    :param target_statuses: for ``"status"``: the statuses that end the wait (default ``["confirmed"]``;
+        templated). A string names one status (``"cancelled"``), several separated by commas, or a
+        rendered list (``"{{ params.statuses }}"``).
     :param neetocal_conn_id: the ``neetocal`` connection.
     :param api_version: ``"v1"`` / ``"v2"``; the connection's when ``None``.
     :param deferrable: wait in the triggerer instead of a worker.
@@ -81,7 +83,9 @@ class NeetoCalBookingSensor(BaseSensorOperator):
         super().__init__(**kwargs)
         self.booking_sid = booking_sid
         self.wait_for = wait_for
-        self.target_statuses = list(target_statuses) if target_statuses is not None else ["confirmed"]
+        # Stored as given (a templated string is rendered later): checked_wait reads a string as
+        # statuses, never as a sequence of characters.
+        self.target_statuses: Any = target_statuses if target_statuses is not None else ["confirmed"]
         self.neetocal_conn_id = neetocal_conn_id
         self.api_version = api_version
         self.deferrable = deferrable

@@ -23,6 +23,9 @@ from airflow_provider_neetocal.connection import api_root_url
 from airflow_provider_neetocal.exceptions import NeetoCalConfigError, NeetoCalValidationError
 from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
 from airflow_provider_neetocal.operators.booking import NeetoCalCreateBookingOperator
+from airflow_provider_neetocal.operators.read import NeetoCalFindSlotsOperator, NeetoCalListBookingsOperator
+from airflow_provider_neetocal.sensors.booking import NeetoCalBookingSensor
+from airflow_provider_neetocal.triggers.booking import NeetoCalBookingEventTrigger
 from tests.conftest import TEST_API_KEY, neetocal_conn_json
 from tests.unit.test_properties import CONN_TEXT, INVALID, VALID_BASE, booking_arguments, one_invalid_argument
 
@@ -283,3 +286,68 @@ def test_a_loopback_address_under_the_neetocal_domain_sends_nothing(sandbox, mon
     )
 
     expect_config_error(sandbox, "host")
+
+
+# --- issue 20: the read operators, the sensor, the event trigger -----------------------------------------
+
+
+def find_slots(**overrides: Any) -> NeetoCalFindSlotsOperator:
+    arguments = {"meeting_slug": "quick-sync", "date_from": "2030-01-08", "date_to": "2030-01-08", "time_zone": "UTC"}
+    return NeetoCalFindSlotsOperator(task_id="slots", **{**arguments, **overrides})
+
+
+@pytest.mark.parametrize(
+    ("operator", "field"),
+    [
+        (find_slots(time_zone="Mars/Olympus"), "time_zone"),
+        (find_slots(meeting_slug="None"), "meeting_slug"),
+        (find_slots(meeting_slug="a/b"), "meeting_slug"),
+        (find_slots(limit=True), "limit"),
+        (NeetoCalListBookingsOperator(task_id="list", client_email="not-an-email"), "client_email"),
+        (NeetoCalListBookingsOperator(task_id="list", host_email="host@"), "host_email"),
+        (NeetoCalListBookingsOperator(task_id="list", max_xcom_bookings="10"), "max_xcom_bookings"),
+        (NeetoCalListBookingsOperator(task_id="list", max_xcom_bookings=0), "max_xcom_bookings"),
+    ],
+    ids=lambda value: getattr(value, "task_id", value),
+)
+def test_a_bad_read_operator_argument_sends_nothing(sandbox, operator, field):
+    with pytest.raises(NeetoCalValidationError) as caught:
+        operator.execute({"ti": RecordingTI(), "dag_run": None})
+
+    assert caught.value.fields == [field]
+    assert sandbox.requests == []
+
+
+def test_free_slots_on_a_dst_fall_back_day_are_all_bookable_as_they_are(sandbox):
+    """quick-sync is open all day: in New York on 2030-11-03, 01:00-01:59 happens twice."""
+    rows = find_slots(date_from="2030-11-03", date_to="2030-11-03", time_zone="America/New_York").execute(
+        {"ti": RecordingTI(), "dag_run": None}
+    )
+
+    times = [row["slot_start_time"] for row in rows]
+    assert {"12:30 AM", "02:00 AM"} <= set(times)
+    assert not {"01:00 AM", "01:30 AM"} & set(times)
+    for row in rows:  # what the bulk operator builds each row with
+        build_booking_payload(**row, name="Ada", email="ada@example.com")
+    booking = operator_for({**rows[0], "name": "Ada", "email": "ada@example.com"}).execute(
+        {"ti": RecordingTI(), "dag_run": None}
+    )
+    assert booking["sid"]
+
+
+def test_a_sensor_given_one_status_as_a_string_waits_for_that_status(sandbox):
+    hook = NeetoCalHook()
+    booking = hook.create_booking(VALID_PAYLOAD)
+    hook.cancel_booking(booking["sid"])
+    sensor = NeetoCalBookingSensor(task_id="wait", booking_sid=booking["sid"], target_statuses="cancelled")
+
+    result = sensor.poke({"ti": RecordingTI()})
+
+    assert result.xcom_value["status"] == "cancelled"
+
+
+def test_a_bad_event_trigger_is_refused_when_built_before_any_request(sandbox):
+    for arguments in ({"api_version": "v9"}, {"meeting_slug": "a/b"}, {"neetocal_conn_id": ""}):
+        with pytest.raises(NeetoCalValidationError):
+            NeetoCalBookingEventTrigger(**arguments)
+    assert sandbox.requests == []
