@@ -10,10 +10,10 @@ The hierarchy encodes one decision that matters to Airflow: **is retrying the ta
   retries apply.
 
 Every message leads with what happened and what to do, because the Airflow log viewer shows the first
-~90 characters of a line and a reason past its right edge is a reason nobody reads; a slot is named
-in the attendee's zone. The HTTP details follow in parentheses: the status, what was attempted
-(method and path, never the API key) and NeetoCal's own words, because "400 Bad Request" alone
-sends people to read code.
+~120 characters of a line and a reason past its right edge is a reason nobody reads; a slot is named
+in the attendee's zone. The HTTP details follow in parentheses (on the next line after an operator's
+lead, see :meth:`NeetoCalApiError.lead_with`): the status, what was attempted (method and path, never
+the API key) and NeetoCal's own words, because "400 Bad Request" alone sends people to read code.
 """
 
 from __future__ import annotations
@@ -237,9 +237,15 @@ class NeetoCalApiError(AirflowException):
         return f"{self.what}: {self.api_message}" if self.api_message else self.what
 
     def compose(self) -> str:
-        """The message: reason (or the operator's lead), advice, then the HTTP details in parentheses."""
-        head = self.lead or self.reason()
-        if self.advice and not self.lead:
+        """The message: reason (or the operator's lead), advice, then the HTTP details in parentheses.
+
+        An operator's lead is sized for the first line a log viewer shows unwrapped; the details, with
+        NeetoCal's words whole, go on the next line instead of pushing past the viewer's edge.
+        """
+        if self.lead:
+            return f"{self.lead}\n{self.http_details}"
+        head = self.reason()
+        if self.advice:
             # NeetoCal's sentence ends with a period the dash would follow ("Invalid API key. — check");
             # an ellipsis from a cut message stays.
             head = f"{without_final_period(head)} — {self.advice}"
@@ -256,6 +262,9 @@ class NeetoCalApiError(AirflowException):
 
     def lead_with(self, lead: str) -> None:
         """Put ``lead`` (what happened and what to do, in the caller's terms) first; NeetoCal's words follow.
+
+        ``lead`` is the message's first line (keep it within ~120 characters); the HTTP details, with
+        NeetoCal's words whole, are the second.
 
         Changes this error in place, so a bare ``raise`` keeps its type and traceback.
         """

@@ -37,10 +37,10 @@ __all__ = [
     "slot_refusal_reason",
 ]
 
-#: How NeetoCal starts the message of a 422 refusing the requested (or the first free) slot.
-SLOT_REFUSED = "the selected slot is not available"
-#: Longest part of NeetoCal's reason a slot refusal's first sentence quotes (the HTTP details keep it whole).
-MAX_SLOT_REASON = 160
+#: Widest first line of a refusal: what the Airflow log viewer shows without scrolling sideways.
+FIRST_LINE_WIDTH = 120
+#: Fewest characters of a meeting's name kept when a first line is shortened to fit.
+MIN_MEETING_NAME = 10
 
 
 class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
@@ -200,34 +200,41 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
 
 
 def slot_refusal_reason(error: NeetoCalClientError) -> str | None:
-    """Why NeetoCal refused the slot ("it is already booked"), when ``error`` is a 422 refusing it; else ``None``.
+    """NeetoCal's reason when ``error`` is a 422 to a create's ``POST`` (``""`` if it gave none); else ``None``.
 
-    NeetoCal words such a refusal "The selected slot is not available: <why>".
+    Any 422 to the create counts, whatever NeetoCal's words ("The selected slot is not available",
+    "The slot is no longer available", a required question left blank): they are quoted, never parsed.
     """
-    words = next((m for m in error.errors if m.lower().startswith(SLOT_REFUSED)), None)
-    if error.status != 422 or words is None:
+    if error.status != 422 or error.method != "POST":
         return None
-    why = without_final_period(words[len(SLOT_REFUSED) :].lstrip(" :"))
-    if len(why) > MAX_SLOT_REASON:  # the advice after it must stay within sight in the log viewer
-        why = why[: MAX_SLOT_REASON - 3] + "..."
-    return why or "NeetoCal gave no reason"
+    return without_final_period(" ".join(error.api_message.split()))
 
 
 def slot_refusal_lead(why: str, payload: dict[str, Any], meeting: str) -> str:
-    """A slot refusal in the DAG author's terms: which slot, in the attendee's zone, of which meeting, and what to do.
+    """The first line of a refused create: which slot (in the attendee's zone), of which meeting, and what to do.
+
+    Within :data:`FIRST_LINE_WIDTH` characters where it can be: NeetoCal's reason is put in only when
+    it fits (the next line quotes it whole anyway), and a long meeting name is shortened.
 
     :param why: NeetoCal's reason (:func:`slot_refusal_reason`).
     :param payload: the ``POST /bookings`` body that was refused.
     :param meeting: the meeting's name (or slug).
     """
-    if "slot_date" not in payload:
-        return f"No free slot to book for {meeting}: {why} — open more slots in NeetoCal or book another meeting"
-    wall = dt.datetime.strptime(payload["slot_start_time"], "%I:%M %p").strftime("%H:%M")
-    slot = f"Slot {payload['slot_date']} {wall} ({payload['time_zone']})"
-    advice = "pick another, or leave the slot empty to book the first free one"
-    if why.lower().removeprefix("it is ").rstrip(".") == "already booked":
-        return f"{slot} is already booked for {meeting} — {advice}"
-    return f"{slot} is not available for {meeting}: {why} — {advice}"
+    zone, meeting = payload["time_zone"], " ".join(meeting.split())  # a name's line break would end the line
+    if "slot_date" in payload:
+        wall = dt.datetime.strptime(payload["slot_start_time"], "%I:%M %p").strftime("%H:%M")
+        before, after = f"Slot {payload['slot_date']} {wall} ({zone}) of ", " refused"
+        advice = "pick another or fix what NeetoCal names" if why else "pick another slot"
+    else:
+        before, after = "First free slot of ", f" ({zone}) refused"
+        advice = "open more slots or fix what NeetoCal names" if why else "open more slots in NeetoCal"
+    with_reason = f"{before}{meeting}{after}: {why} — {advice}"
+    if why and len(with_reason) <= FIRST_LINE_WIDTH:
+        return with_reason
+    room = FIRST_LINE_WIDTH - len(f"{before}{after} — {advice}")
+    if len(meeting) > room:
+        meeting = meeting[: max(room, MIN_MEETING_NAME) - 3].rstrip() + "..."
+    return f"{before}{meeting}{after} — {advice}"
 
 
 def attendee_email_problem(attendee_email: Any, alert_email: Any) -> FieldProblem | None:
