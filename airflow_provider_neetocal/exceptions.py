@@ -18,10 +18,10 @@ the API key) and NeetoCal's own words, because "400 Bad Request" alone sends peo
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_neetocal._compat import AirflowException, AirflowFailException
@@ -469,36 +469,47 @@ def _flatten_messages(value: Any, field: str | None = None) -> list[str]:
     return [_truncate(str(value))]
 
 
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.title: list[str] = []
-        self.text: list[str] = []
-        self._in_title = False
-        self._skip = 0
+@functools.cache
+def _text_extractor_class() -> type:
+    """An ``HTMLParser`` keeping a page's title and visible text; built on first use.
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "title":
-            self._in_title = True
-        elif tag in ("script", "style"):
-            self._skip += 1
+    ``html.parser`` is imported only when an error body turns out to be HTML: every operator module
+    imports this one, and DAG files import operator modules on each parse.
+    """
+    from html.parser import HTMLParser
 
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
+    class _TextExtractor(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.title: list[str] = []
+            self.text: list[str] = []
             self._in_title = False
-        elif tag in ("script", "style") and self._skip:
-            self._skip -= 1
+            self._skip = 0
 
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title.append(data)
-        elif not self._skip:
-            self.text.append(data)
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "title":
+                self._in_title = True
+            elif tag in ("script", "style"):
+                self._skip += 1
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag == "title":
+                self._in_title = False
+            elif tag in ("script", "style") and self._skip:
+                self._skip -= 1
+
+        def handle_data(self, data: str) -> None:
+            if self._in_title:
+                self.title.append(data)
+            elif not self._skip:
+                self.text.append(data)
+
+    return _TextExtractor
 
 
 def _excerpt_of_non_json(text: str, content_type: str) -> str:
     if "html" in content_type.lower() or text.lstrip().startswith("<"):
-        parser = _TextExtractor()
+        parser = _text_extractor_class()()
         parser.feed(text)
         title = " ".join("".join(parser.title).split())
         if title:

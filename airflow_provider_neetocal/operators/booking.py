@@ -1,19 +1,17 @@
-"""Airflow operators over the booking core and the hook: the only code that knows the task context."""
+"""Airflow operators over the booking core and the hook: the only code that knows the task context.
+
+DAG files import this module on every parse, so it imports only what building an operator needs
+(the Airflow base, the connection id, the link). The booking core, the exactly-once machinery and
+the exception types are imported by the functions that use them, when a task runs; ``IfExists``
+stays importable from here (module ``__getattr__``).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_neetocal.booking import build_booking_payload, is_absent
 from airflow_provider_neetocal.connection import DEFAULT_CONN_ID
-from airflow_provider_neetocal.exactly_once import ExactlyOnce, IfExists, checked_if_exists
-from airflow_provider_neetocal.exceptions import (
-    FieldProblem,
-    NeetoCalClientError,
-    NeetoCalValidationError,
-    without_final_period,
-)
 from airflow_provider_neetocal.links import (
     BOOKING_SID_XCOM_KEY,
     BOOKING_URL_XCOM_KEY,
@@ -25,6 +23,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from airflow_provider_neetocal._compat import Context
+    from airflow_provider_neetocal.exactly_once import IfExists
+    from airflow_provider_neetocal.exceptions import FieldProblem, NeetoCalClientError, NeetoCalValidationError
 
 __all__ = [
     "IfExists",
@@ -37,6 +37,9 @@ __all__ = [
     "slot_refusal_reason",
 ]
 
+#: The ``if_exists`` choices, so that building an operator need not import ``exactly_once`` (a unit
+#: test pins them to :data:`airflow_provider_neetocal.exactly_once.IF_EXISTS_CHOICES`).
+IF_EXISTS_CHOICES = ("reuse", "fail", "create")
 #: Widest first line of a refusal: what the Airflow log viewer shows without scrolling sideways.
 FIRST_LINE_WIDTH = 120
 #: Fewest characters of a meeting's name kept when a first line is shortened to fit.
@@ -132,7 +135,7 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(neetocal_conn_id=neetocal_conn_id, **kwargs)
-        self.if_exists = checked_if_exists(if_exists)
+        self.if_exists = if_exists if if_exists in IF_EXISTS_CHOICES else _refused_if_exists(if_exists)
         self.meeting_slug = meeting_slug
         self.attendee_name = name
         self.attendee_email = attendee_email
@@ -148,6 +151,9 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
 
     def build_payload(self) -> dict[str, Any]:
         """The validated ``POST /bookings`` body for the rendered arguments."""
+        from airflow_provider_neetocal.booking import build_booking_payload
+        from airflow_provider_neetocal.exceptions import NeetoCalValidationError
+
         missing = attendee_email_problem(self.attendee_email, getattr(self, "email", None))
         try:
             return build_booking_payload(
@@ -170,6 +176,8 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate, create the booking exactly once, push its references and return it."""
         from airflow_provider_neetocal.api_contract import check_create_fields
+        from airflow_provider_neetocal.exactly_once import ExactlyOnce
+        from airflow_provider_neetocal.exceptions import NeetoCalClientError
 
         payload = self.build_payload()
         check_create_fields(self.hook.api_version, payload)
@@ -205,6 +213,8 @@ def slot_refusal_reason(error: NeetoCalClientError) -> str | None:
     Any 422 to the create counts, whatever NeetoCal's words ("The selected slot is not available",
     "The slot is no longer available", a required question left blank): they are quoted, never parsed.
     """
+    from airflow_provider_neetocal.exceptions import without_final_period
+
     if error.status != 422 or error.method != "POST":
         return None
     return without_final_period(" ".join(error.api_message.split()))
@@ -239,6 +249,9 @@ def slot_refusal_lead(why: str, payload: dict[str, Any], meeting: str) -> str:
 
 def attendee_email_problem(attendee_email: Any, alert_email: Any) -> FieldProblem | None:
     """The problem with a missing attendee address, pointing away from Airflow's ``email``."""
+    from airflow_provider_neetocal.booking import is_absent
+    from airflow_provider_neetocal.exceptions import FieldProblem
+
     if not is_absent(attendee_email):
         return None
     hint = (
@@ -256,6 +269,8 @@ def attendee_email_problem(attendee_email: Any, alert_email: Any) -> FieldProble
 
 def in_operator_terms(invalid: NeetoCalValidationError, missing: FieldProblem | None) -> NeetoCalValidationError:
     """The builder's refusal with NeetoCal's ``email`` field named as the DAG author wrote it."""
+    from airflow_provider_neetocal.exceptions import FieldProblem, NeetoCalValidationError
+
     return NeetoCalValidationError(
         [
             (missing or FieldProblem("attendee_email", p.value, p.problem)) if p.field == "email" else p
@@ -274,3 +289,19 @@ def push_booking_references(context: Context, booking: dict[str, Any]) -> None:
     ti = context["ti"]
     ti.xcom_push(key=BOOKING_SID_XCOM_KEY, value=booking.get("sid"))
     ti.xcom_push(key=BOOKING_URL_XCOM_KEY, value=booking.get("admin_booking_url"))
+
+
+def _refused_if_exists(value: Any) -> IfExists:
+    """Refuse an ``if_exists`` that is no choice, with ``exactly_once``'s own message (imported only then)."""
+    from airflow_provider_neetocal.exactly_once import checked_if_exists
+
+    return checked_if_exists(value)
+
+
+def __getattr__(name: str) -> Any:
+    """``IfExists``, re-exported from :mod:`airflow_provider_neetocal.exactly_once` on first use."""
+    if name == "IfExists":
+        from airflow_provider_neetocal.exactly_once import IfExists
+
+        return IfExists
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,30 +1,17 @@
-"""The rest of a booking's life: cancel and reschedule, each safe to retry."""
+"""The rest of a booking's life: cancel and reschedule, each safe to retry.
+
+Imports only what building an operator needs; the booking core and the exception types load when a
+task runs (see :mod:`airflow_provider_neetocal.operators.booking`).
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_neetocal.booking import (
-    MAX_REASON_LENGTH,
-    build_reschedule_payload,
-    checked_booking_sid,
-    is_absent,
-)
 from airflow_provider_neetocal.connection import DEFAULT_CONN_ID
-from airflow_provider_neetocal.exactly_once import is_live, parse_instant, slot_start_utc
-from airflow_provider_neetocal.exceptions import (
-    FieldProblem,
-    NeetoCalClientError,
-    NeetoCalOutcomeUnknownError,
-    NeetoCalValidationError,
-)
 from airflow_provider_neetocal.links import NeetoCalBookingLink
 from airflow_provider_neetocal.operators.base import NeetoCalBaseOperator
-from airflow_provider_neetocal.operators.booking import (
-    attendee_email_problem,
-    in_operator_terms,
-    push_booking_references,
-)
+from airflow_provider_neetocal.operators.booking import push_booking_references
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -62,6 +49,9 @@ class NeetoCalCancelBookingOperator(NeetoCalBaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Cancel unless already cancelled, then return the booking read back from NeetoCal."""
+        from airflow_provider_neetocal.booking import checked_booking_sid, is_absent
+        from airflow_provider_neetocal.exceptions import NeetoCalClientError, NeetoCalOutcomeUnknownError
+
         sid = checked_booking_sid(self.booking_sid)
         reason = None if is_absent(self.cancel_reason) else _reason(self.cancel_reason)
         booking = self.hook.get_booking(sid)
@@ -150,6 +140,10 @@ class NeetoCalRescheduleBookingOperator(NeetoCalBaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate, move the booking unless it is already there, and return it."""
         from airflow_provider_neetocal.api_contract import changed_attendee_fields, check_reschedule_fields
+        from airflow_provider_neetocal.booking import build_reschedule_payload, checked_booking_sid
+        from airflow_provider_neetocal.exactly_once import parse_instant, slot_start_utc
+        from airflow_provider_neetocal.exceptions import NeetoCalOutcomeUnknownError, NeetoCalValidationError
+        from airflow_provider_neetocal.operators.booking import attendee_email_problem, in_operator_terms
 
         sid = checked_booking_sid(self.booking_sid)
         version = self.hook.api_version
@@ -190,6 +184,9 @@ class NeetoCalRescheduleBookingOperator(NeetoCalBaseOperator):
 
 
 def _reason(value: Any) -> str:
+    from airflow_provider_neetocal.booking import MAX_REASON_LENGTH
+    from airflow_provider_neetocal.exceptions import FieldProblem, NeetoCalValidationError
+
     if isinstance(value, str) and len(value.strip()) <= MAX_REASON_LENGTH:
         return value.strip()
     raise NeetoCalValidationError(
@@ -198,4 +195,6 @@ def _reason(value: Any) -> str:
 
 
 def _is_cancelled(booking: dict[str, Any]) -> bool:
+    from airflow_provider_neetocal.exactly_once import is_live
+
     return not is_live(booking)

@@ -1,31 +1,24 @@
-"""Read operators for reporting and planning pipelines: one booking, a listing, free slots."""
+"""Read operators for reporting and planning pipelines: one booking, a listing, free slots.
+
+Like :mod:`airflow_provider_neetocal.operators.booking`, this module imports only what building an
+operator needs; the checks, the slots parser and the exception types load when a task runs.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_neetocal.booking import (
-    checked_booking_sid,
-    checked_email,
-    checked_meeting_slug,
-    checked_time_zone,
-    is_absent,
-    wall_clock_refusal,
-)
-from airflow_provider_neetocal.booking_wait import booking_summary
 from airflow_provider_neetocal.connection import DEFAULT_CONN_ID
-from airflow_provider_neetocal.exceptions import FieldProblem, NeetoCalValidationError
 from airflow_provider_neetocal.links import NeetoCalBookingLink
 from airflow_provider_neetocal.operators.base import NeetoCalBaseOperator
-from airflow_provider_neetocal.operators.booking import push_booking_references
-from airflow_provider_neetocal.slots import checked_window, months_of, slot_rows
 
 if TYPE_CHECKING:
     import datetime as dt
     from collections.abc import Sequence
 
     from airflow_provider_neetocal._compat import Context
+    from airflow_provider_neetocal.exceptions import FieldProblem
 
 #: ``type`` values ``GET /bookings`` takes.
 BOOKING_TYPES = ("upcoming", "past", "cancelled", "incomplete")
@@ -50,6 +43,9 @@ class NeetoCalGetBookingOperator(NeetoCalBaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Read the booking; a missing one fails the task at once (404, no retry)."""
+        from airflow_provider_neetocal.booking import checked_booking_sid
+        from airflow_provider_neetocal.operators.booking import push_booking_references
+
         booking = self.hook.get_booking(checked_booking_sid(self.booking_sid))
         push_booking_references(context, booking)
         self.log.info(
@@ -96,6 +92,10 @@ class NeetoCalListBookingsOperator(NeetoCalBaseOperator):
 
     def execute(self, context: Context) -> Any:
         """Walk every page; return the summaries, or write the bookings to ``output_path``."""
+        from airflow_provider_neetocal.booking import is_absent
+        from airflow_provider_neetocal.booking_wait import booking_summary
+        from airflow_provider_neetocal.exceptions import FieldProblem, NeetoCalValidationError
+
         kind, client_email, host_email, most = self._checked_arguments()
         bookings = self.hook.list_bookings(type=kind, client_email=client_email, host_email=host_email)
         if not is_absent(self.output_path):
@@ -123,6 +123,9 @@ class NeetoCalListBookingsOperator(NeetoCalBaseOperator):
         An address that is not one would filter the listing down to ``[]`` (read as "no bookings"),
         and a bad bound would only fail after every page had been read.
         """
+        from airflow_provider_neetocal.booking import checked_email, is_absent
+        from airflow_provider_neetocal.exceptions import FieldProblem, NeetoCalValidationError
+
         problems: list[FieldProblem] = []
         kind = None if is_absent(self.type) else self.type
         if kind is not None and kind not in BOOKING_TYPES:
@@ -206,6 +209,8 @@ class NeetoCalFindSlotsOperator(NeetoCalBaseOperator):
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         """Read each month of the window and return its free slots as rows."""
+        from airflow_provider_neetocal.slots import months_of, slot_rows
+
         slug, zone, (start, end), limit = self._checked_arguments()
         from airflow_provider_neetocal.api_contract import get_slots
 
@@ -231,6 +236,10 @@ class NeetoCalFindSlotsOperator(NeetoCalBaseOperator):
 
     def _checked_arguments(self) -> tuple[str, str, tuple[dt.date, dt.date], int | None]:
         """Every argument checked, all problems named at once, before anything is sent."""
+        from airflow_provider_neetocal.booking import checked_meeting_slug, checked_time_zone
+        from airflow_provider_neetocal.exceptions import FieldProblem, NeetoCalValidationError
+        from airflow_provider_neetocal.slots import checked_window
+
         problems: list[FieldProblem] = []
         checked: dict[str, Any] = {}
         for field, check in (
@@ -256,6 +265,8 @@ class NeetoCalFindSlotsOperator(NeetoCalBaseOperator):
         such a slot cannot be booked unambiguously, so it is left out (and said so) rather than
         handed to a create operator that would refuse it.
         """
+        from airflow_provider_neetocal.booking import wall_clock_refusal
+
         kept: list[dict[str, Any]] = []
         for row in rows:
             refusal = wall_clock_refusal(row["slot_date"], row["slot_start_time"], row["time_zone"])
