@@ -268,3 +268,97 @@ def test_the_event_trigger_accepts_good_arguments_and_serialises_them_as_given(a
     _classpath, kwargs = NeetoCalBookingEventTrigger(**arguments).serialize()
 
     assert kwargs.items() >= arguments.items()
+
+
+# --- from a hostile review of these changes: templated values, default_args, odd types -------------------
+
+
+def test_find_slots_leaves_out_a_half_hour_dst_repeat_too(acme) -> None:
+    """Lord Howe Island goes back 30 minutes: 01:30-01:59 happens twice on 2030-04-07."""
+    day = "2030-04-07"
+    operator = find_slots(date_from=day, date_to=day, time_zone="Australia/Lord_Howe")
+    with rm.Mocker() as m:
+        m.get(f"{API}/slots/quick-sync", json=slots_answer(day, ["01:00 AM", "01:30 AM", "01:45 AM", "02:00 AM"]))
+        rows = operator.execute({"ti": mock.MagicMock()})
+
+    assert [row["slot_start_time"] for row in rows] == ["01:00 AM", "02:00 AM"]
+
+
+def test_find_slots_takes_a_pendulum_zone_and_a_slug_with_spaces_as_a_create_would(acme) -> None:
+    operator = find_slots(meeting_slug=" quick-sync ", time_zone=pendulum.timezone("Europe/Paris"))
+    with rm.Mocker() as m:
+        m.get(f"{API}/slots/quick-sync", json=slots_answer("2030-01-08", ["09:00 AM"]))
+        (row,) = operator.execute({"ti": mock.MagicMock()})
+
+    assert row["meeting_slug"] == "quick-sync"
+    assert row["time_zone"] == "Europe/Paris"
+    build_booking_payload(**row, name="Ada", email="ada@example.com")
+
+
+def test_find_slots_limit_and_rows_from_default_args_are_checked_too(acme) -> None:
+    with DAG("slots_defaults", schedule=None, start_date=pendulum.datetime(2030, 1, 1), default_args={"limit": True}):
+        operator = find_slots()
+
+    assert executed_without_requests(operator).fields == ["limit"]
+
+
+def test_find_slots_refuses_a_templated_slug_that_rendered_none(acme) -> None:
+    with DAG("slots_templated", schedule=None, start_date=pendulum.datetime(2030, 1, 1)):
+        operator = find_slots(meeting_slug="{{ ti.xcom_pull('pick') }}")
+
+    class UpstreamPushedNothing:
+        def xcom_pull(self, task_ids: str) -> None:
+            return None
+
+    operator.render_template_fields({"ti": UpstreamPushedNothing()})
+
+    assert operator.meeting_slug == "None"
+    assert executed_without_requests(operator).fields == ["meeting_slug"]
+
+
+def test_sensor_statuses_from_default_args_as_a_string_are_statuses() -> None:
+    with DAG(
+        "sensor_defaults",
+        schedule=None,
+        start_date=pendulum.datetime(2030, 1, 1),
+        default_args={"target_statuses": "cancelled, rejected"},
+    ):
+        sensor = NeetoCalBookingSensor(task_id="wait", booking_sid="abc1234")
+
+    assert sensor._spec().target_statuses == frozenset({"cancelled", "rejected"})
+
+
+@pytest.mark.parametrize("given", ["['cancelled', 'rejected']", "('cancelled',)", "{'cancelled'}"])
+def test_sensor_reads_only_a_list_literal_not_any_python(given: str) -> None:
+    """``ast.literal_eval`` of a bracketed string only; a tuple or set in text is refused by name."""
+    if given.startswith("["):
+        assert checked_wait("status", given).target_statuses == frozenset({"cancelled", "rejected"})
+    else:
+        assert refusal(lambda: checked_wait("status", given)).fields == ["target_statuses"]
+
+
+def test_a_huge_bracketed_status_string_is_refused_not_evaluated_forever() -> None:
+    given = "[" * 10_000 + "]" * 10_000
+
+    assert refusal(lambda: checked_wait("status", given)).fields == ["target_statuses"]
+
+
+def test_the_create_operator_still_refuses_a_bad_if_exists_when_built_even_from_default_args() -> None:
+    from airflow_provider_neetocal.operators.booking import NeetoCalCreateBookingOperator
+
+    with (
+        pytest.raises(ValueError, match=r"if_exists='maybe': expected one of reuse, fail, create"),
+        DAG(
+            "if_exists_defaults",
+            schedule=None,
+            start_date=pendulum.datetime(2030, 1, 1),
+            default_args={"if_exists": "maybe"},
+        ),
+    ):
+        NeetoCalCreateBookingOperator(
+            task_id="book", meeting_slug="m", name="n", attendee_email="e@example.com", time_zone="UTC"
+        )
+    with pytest.raises(ValueError, match="expected one of"):
+        NeetoCalCreateBookingOperator(
+            task_id="book", meeting_slug="m", name="n", attendee_email="e@example.com", time_zone="UTC", if_exists=[]
+        )
