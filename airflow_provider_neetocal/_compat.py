@@ -43,22 +43,20 @@ if AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_1_PLUS:  # pragma: no cover - refused 
     )
 
 if TYPE_CHECKING or AIRFLOW_V_3_1_PLUS:
-    from airflow.sdk import BaseHook, BaseOperator, BaseOperatorLink, Context
+    from airflow.sdk import BaseOperator, BaseOperatorLink, Context
     from airflow.sdk.execution_time.xcom import XCom
     from airflow.sdk.log import mask_secret
 else:  # pragma: no cover - exercised by the Airflow 2 test matrix
-    from airflow.hooks.base import BaseHook
     from airflow.models import BaseOperator, BaseOperatorLink
     from airflow.models.xcom import XCom
     from airflow.utils.context import Context
     from airflow.utils.log.secrets_masker import mask_secret
 
-# The DAG-authoring names the example DAGs use (Airflow 2 keeps them under airflow.models / decorators).
-if TYPE_CHECKING or AIRFLOW_V_3_0_PLUS:
+# The DAG-authoring names the example DAGs use (Airflow 2 keeps them under airflow.models / decorators)
+# are imported on first use, in __getattr__: ``airflow.sdk.task`` alone loads the standard provider's
+# python operators and ``packaging.requirements``, which an operator module's import must not pay for.
+if TYPE_CHECKING:
     from airflow.sdk import DAG, Param, task
-else:  # pragma: no cover - exercised by the Airflow 2 test matrix
-    from airflow.decorators import task
-    from airflow.models import DAG, Param
 
 if TYPE_CHECKING or AIRFLOW_V_3_2_PLUS:
     from airflow.sdk import conf
@@ -68,11 +66,9 @@ if TYPE_CHECKING or AIRFLOW_V_3_2_PLUS:
         AirflowSensorTimeout,
         AirflowSkipException,
     )
-    from airflow.sdk.types import TaskInstanceKey
 else:  # pragma: no cover - exercised by the Airflow 2.11 and 3.1 test matrix
     from airflow.configuration import conf
     from airflow.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout, AirflowSkipException
-    from airflow.models.taskinstancekey import TaskInstanceKey
 
 #: ``BaseEventTrigger`` and ``AssetWatcher`` (event-driven scheduling) are usable from Airflow 3.1 on here.
 EVENT_TRIGGERS_SUPPORTED = AIRFLOW_V_3_1_PLUS
@@ -92,16 +88,37 @@ def watcher_state_store(trigger: Any) -> Any:
 
 
 if TYPE_CHECKING:
-    from airflow.sdk import BaseSensorOperator, ObjectStoragePath, PokeReturnValue
+    from airflow.sdk import BaseHook, BaseSensorOperator, ObjectStoragePath, PokeReturnValue
+    from airflow.sdk.types import TaskInstanceKey
     from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
 
 def __getattr__(name: str) -> Any:
-    """Trigger and sensor bases, imported on first use: DAG files and operators never pay for them.
+    """Trigger, sensor and hook bases and DAG-authoring names, imported on first use: operators never pay for them.
 
     ``BaseEventTrigger`` is ``BaseTrigger`` before 3.1 (an event trigger then only runs as a plain
     trigger: ``AssetWatcher`` does not exist there; see :data:`EVENT_TRIGGERS_SUPPORTED`).
     """
+    if name == "BaseHook":  # only the hook modules need it, when a task runs
+        if AIRFLOW_V_3_1_PLUS:
+            import airflow.sdk as hooks
+        else:  # pragma: no cover - exercised by the Airflow 2 test matrix
+            import airflow.hooks.base as hooks  # type: ignore[no-redef]
+        return getattr(hooks, name)
+    if name == "TaskInstanceKey":  # a type hint of the link, used by the tests
+        if AIRFLOW_V_3_2_PLUS:
+            import airflow.sdk.types as keys
+        else:  # pragma: no cover - exercised by the Airflow 2.11 and 3.1 test matrix
+            import airflow.models.taskinstancekey as keys  # type: ignore[no-redef]
+        return getattr(keys, name)
+    if name in ("DAG", "Param", "task"):
+        if AIRFLOW_V_3_0_PLUS:
+            import airflow.sdk as authoring
+        elif name == "task":  # pragma: no cover - exercised by the Airflow 2 test matrix
+            import airflow.decorators as authoring  # type: ignore[no-redef]
+        else:  # pragma: no cover - exercised by the Airflow 2 test matrix
+            import airflow.models as authoring  # type: ignore[no-redef]
+        return getattr(authoring, name)
     if name in ("BaseTrigger", "TriggerEvent"):
         import airflow.triggers.base as triggers
 

@@ -385,6 +385,10 @@ def _filter_value(name: str, value: Any) -> Any:
         )
     if not isinstance(value, str) or not value.strip():
         raise NeetoCalValidationError([FieldProblem(name, value, "expected non-empty text")])
+    if name in ("client_email", "host_email"):  # else a typo lists nothing, which reads as "no bookings"
+        from airflow_provider_neetocal.booking import checked_email
+
+        return checked_email(value, name)
     return value.strip()
 
 

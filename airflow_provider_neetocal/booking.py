@@ -192,6 +192,70 @@ def checked_booking_sid(value: Any, field: str = "booking_sid") -> str:
     raise NeetoCalValidationError([FieldProblem(field, value, problem)])
 
 
+def checked_email(value: Any, field: str, what: str = "an email address like 'eve@example.com'") -> str:
+    """Refuse anything that is not an email address before it is sent as ``field``; return it stripped.
+
+    A listing filtered by ``client_email="not-an-email"`` answers ``[]``, which reads as "no bookings"
+    rather than as a mistake: the address is checked (syntax only, no DNS) before it can be sent.
+
+    :raises NeetoCalValidationError: naming ``field``; nothing should be sent then.
+    """
+    try:
+        _email(value, what)
+    except _FieldError as invalid:
+        raise NeetoCalValidationError([FieldProblem(field, value, str(invalid))]) from None
+    return str(value).strip()
+
+
+def checked_time_zone(value: Any, field: str = "time_zone") -> str:
+    """The IANA zone name ``value`` names, by the rule a booking's ``time_zone`` is checked with.
+
+    For the read operators, which would otherwise send an unknown zone to NeetoCal.
+
+    :raises NeetoCalValidationError: naming ``field``; nothing should be sent then.
+    """
+    try:
+        return _time_zone(value).name
+    except _FieldError as invalid:
+        raise NeetoCalValidationError([FieldProblem(field, value, str(invalid))]) from None
+
+
+def wall_clock_refusal(slot_date: str, slot_start_time: str, time_zone: str) -> str | None:
+    """Why a create would refuse this wall-clock slot (a DST gap or a repeated hour), or ``None``.
+
+    ``NeetoCalFindSlotsOperator`` leaves such slots out, so every row it returns is one the create
+    and bulk operators accept as it is.
+    """
+    try:
+        wall = dt.datetime.combine(dt.date.fromisoformat(slot_date), _wall_clock_time(slot_start_time))
+        _check_wall_clock(wall, time_zone, subject=f"{slot_start_time} on {slot_date}")
+    except _FieldError as refused:
+        return str(refused)
+    return None
+
+
+def checked_meeting_slug(value: Any, field: str = "meeting_slug") -> str:
+    """Validate a meeting slug before any request puts it in a path; return it stripped.
+
+    Like a sid, a slug often arrives through a template, and an ``xcom_pull`` that found nothing
+    renders as the text ``"None"``: refused as empty instead of asking NeetoCal for ``/slots/None``.
+    A ``/``, space or other character outside a URL slug would change the request path, so it is
+    refused too.
+
+    :raises NeetoCalValidationError: naming ``field``; nothing should be sent then.
+    """
+    if isinstance(value, str) and value.strip() == _RENDERED_NONE:
+        problem = (
+            "'None' is what an empty template or xcom_pull renders to: expected the meeting's URL slug, "
+            "e.g. 'meeting-with-oliver-smith'; check the upstream task and the value you pull"
+        )
+        raise NeetoCalValidationError([FieldProblem(field, value, problem)])
+    try:
+        return _meeting_slug(value)
+    except _FieldError as invalid:
+        raise NeetoCalValidationError([FieldProblem(field, value, str(invalid))]) from None
+
+
 class _Checks:
     """Collects every field problem of one payload, so a single failed run reports them all."""
 

@@ -77,7 +77,7 @@ def checked_wait(wait_for: Any, target_statuses: Any) -> WaitSpec:
     if wait_for not in WAIT_FOR:
         problems.append(FieldProblem("wait_for", wait_for, f"expected one of {', '.join(map(repr, WAIT_FOR))}"))
     if isinstance(target_statuses, str):
-        target_statuses = [target_statuses]
+        target_statuses = statuses_in_text(target_statuses)
     statuses: frozenset[str] = frozenset()
     if not isinstance(target_statuses, Iterable) or not all(isinstance(s, str) for s in target_statuses):
         problems.append(
@@ -100,6 +100,26 @@ def checked_wait(wait_for: Any, target_statuses: Any) -> WaitSpec:
     if problems:
         raise NeetoCalValidationError(problems)
     return WaitSpec(wait_for=wait_for, target_statuses=statuses)
+
+
+def statuses_in_text(text: str) -> list[str]:
+    """The statuses a string names: ``"cancelled"``, ``"confirmed, cancelled"``, or a rendered list.
+
+    ``target_statuses`` is templated, and Jinja renders a list (``"{{ params.statuses }}"``) to its
+    Python text, ``"['confirmed', 'cancelled']"``; a plain string must not be read character by character.
+    Anything in brackets that is not a list literal of strings is returned whole, for
+    :func:`checked_wait` to refuse by name.
+    """
+    stripped = text.strip()
+    if stripped.startswith("[") and stripped.endswith("]"):
+        import ast
+
+        try:
+            parsed = ast.literal_eval(stripped)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return [text]
+        return parsed if isinstance(parsed, list) and all(isinstance(s, str) for s in parsed) else [text]
+    return [part.strip() for part in stripped.split(",")] if stripped else []
 
 
 def judge(booking: Mapping[str, Any], spec: WaitSpec, now: dt.datetime) -> Judgement:
@@ -252,4 +272,5 @@ __all__ = [
     "judge",
     "parse_instant",
     "server_now",
+    "statuses_in_text",
 ]

@@ -9,22 +9,33 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from airflow_provider_neetocal.exceptions import NeetoCalConfigError
+if TYPE_CHECKING:
+    from airflow_provider_neetocal.exceptions import NeetoCalConfigError
 
 #: The connection id every hook, operator and sensor uses unless told otherwise.
 DEFAULT_CONN_ID = "neetocal_default"
 #: The API root's path for the default version (v1); :func:`api_root_url` takes the version.
 API_PATH = "/api/external/v1"
-_API_PATH_RE = re.compile(r"/api/external/v\d+\Z", re.IGNORECASE)
 NEETOCAL_DOMAIN = "neetocal.com"
 
-_DNS_LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-_HOSTNAME_RE = re.compile(
-    r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$"
-)
+# Patterns, compiled (and cached by ``re``) on first use: operator modules import this module on every
+# DAG parse for DEFAULT_CONN_ID, and only a task resolves a connection.
+_API_PATH = r"(?i)/api/external/v\d+\Z"
+_DNS_LABEL = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+_HOSTNAME = r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$"
+
+
+def _config_error(field: str, problem: str) -> NeetoCalConfigError:
+    """The error for an unusable connection field; its module is imported only when one is refused.
+
+    Every operator module imports this one (for :data:`DEFAULT_CONN_ID`) on each DAG parse.
+    """
+    from airflow_provider_neetocal.exceptions import NeetoCalConfigError
+
+    return NeetoCalConfigError(field, problem)
 
 
 def is_loopback(hostname: str) -> bool:
@@ -58,18 +69,18 @@ def api_root_url(host: str | None, port: int | None = None, base_url: Any = None
         send the API key in clear text to another machine.
     """
     if base_url is not None and not isinstance(base_url, str):
-        raise NeetoCalConfigError(
+        raise _config_error(
             "base_url", f"{base_url!r} is not text: expected an origin such as 'https://proxy.example.com'"
         )
     if base_url and base_url.strip():
         return _from_url(base_url.strip(), "base_url", api_path)
     if port is not None and not (isinstance(port, int) and 0 <= port <= 65535):
-        raise NeetoCalConfigError(
+        raise _config_error(
             "port", f"{port!r} is not a TCP port: expected 0 (none, the scheme's default) or 1 to 65535"
         )
     value = (host or "").strip()
     if not value:
-        raise NeetoCalConfigError(
+        raise _config_error(
             "host",
             "empty: set Workspace to your NeetoCal subdomain (e.g. 'acme' for https://acme.neetocal.com) "
             "or to the origin of a NeetoCal-compatible server (e.g. 'http://127.0.0.1:8765')",
@@ -78,18 +89,29 @@ def api_root_url(host: str | None, port: int | None = None, base_url: Any = None
         return _from_url(value, "host", api_path)
     lowered = value.lower().rstrip(".")
     if lowered.endswith("." + NEETOCAL_DOMAIN):
-        lowered = lowered[: -len(NEETOCAL_DOMAIN) - 1]
+        # A workspace name, however it reads ("localhost", "127.0.0.1"): always https://<name>.neetocal.com.
+        return _workspace_url(lowered[: -len(NEETOCAL_DOMAIN) - 1], value, port, api_path)
     if is_loopback(lowered):
         address = lowered.strip("[]")
         netloc = f"[{address}]" if ":" in address else address
         return f"http://{netloc}{f':{port}' if port else ''}{api_path}"
-    if not _DNS_LABEL_RE.match(lowered):
-        raise NeetoCalConfigError(
+    return _workspace_url(lowered, value, port, api_path)
+
+
+def _workspace_url(name: str, value: str, port: int | None, api_path: str) -> str:
+    """``https://<name>.neetocal.com``: a workspace name never means a local server.
+
+    Only a loopback address written as such (``127.0.0.1``, ``localhost``, or a URL) reaches plain
+    http; ``localhost.neetocal.com`` names a (would-be) workspace on NeetoCal's domain, and rewriting
+    it to ``http://localhost`` would hand the API key in clear text to whatever listens there.
+    """
+    if not re.match(_DNS_LABEL, name):
+        raise _config_error(
             "host",
             f"{value!r} is not a workspace subdomain: expected a DNS label of letters, digits and "
             "hyphens (e.g. 'acme' for https://acme.neetocal.com), or a full URL starting with https://",
         )
-    return f"https://{lowered}.{NEETOCAL_DOMAIN}{f':{port}' if port else ''}{api_path}"
+    return f"https://{name}.{NEETOCAL_DOMAIN}{f':{port}' if port else ''}{api_path}"
 
 
 def _from_url(value: str, field: str, api_path: str) -> str:
@@ -98,26 +120,26 @@ def _from_url(value: str, field: str, api_path: str) -> str:
         hostname = parts.hostname or ""
         explicit_port = parts.port
     except ValueError as error:
-        raise NeetoCalConfigError(field, f"{value!r} is not a valid URL ({error})") from None
+        raise _config_error(field, f"{value!r} is not a valid URL ({error})") from None
     expected = "an origin such as 'https://acme.neetocal.com' or 'http://127.0.0.1:8765'"
     if parts.scheme not in ("http", "https"):
-        raise NeetoCalConfigError(field, f"scheme {parts.scheme!r} is not supported: expected {expected}")
+        raise _config_error(field, f"scheme {parts.scheme!r} is not supported: expected {expected}")
     if not hostname:
-        raise NeetoCalConfigError(field, f"{value!r} has no host name: expected {expected}")
+        raise _config_error(field, f"{value!r} has no host name: expected {expected}")
     if parts.username is not None or parts.password is not None:
-        raise NeetoCalConfigError(
+        raise _config_error(
             field, "credentials in the URL are not supported: put the API key in the connection's password"
         )
     if parts.query or parts.fragment:
-        raise NeetoCalConfigError(field, f"{value!r} has a query or fragment: expected {expected}")
+        raise _config_error(field, f"{value!r} has a query or fragment: expected {expected}")
     if not is_loopback(hostname):
         try:
             ipaddress.ip_address(hostname)
         except ValueError:
-            if not _HOSTNAME_RE.match(hostname.lower()):
-                raise NeetoCalConfigError(field, f"{hostname!r} is not a valid host name") from None
+            if not re.match(_HOSTNAME, hostname.lower()):
+                raise _config_error(field, f"{hostname!r} is not a valid host name") from None
         if parts.scheme == "http":
-            raise NeetoCalConfigError(
+            raise _config_error(
                 field,
                 f"plain http:// to {hostname!r} would send the API key in clear text: use https://, "
                 "or a loopback address (127.0.0.1, localhost) for a local server",
@@ -125,5 +147,5 @@ def _from_url(value: str, field: str, api_path: str) -> str:
     netloc = f"[{hostname}]" if ":" in hostname else hostname
     origin = f"{parts.scheme}://{netloc}{f':{explicit_port}' if explicit_port else ''}"
     path = parts.path.rstrip("/")
-    path = _API_PATH_RE.sub("", path)
+    path = re.sub(_API_PATH, "", path)
     return f"{origin}{path}{api_path}"

@@ -10,18 +10,18 @@ The hierarchy encodes one decision that matters to Airflow: **is retrying the ta
   retries apply.
 
 Every message leads with what happened and what to do, because the Airflow log viewer shows the first
-~90 characters of a line and a reason past its right edge is a reason nobody reads; a slot is named
-in the attendee's zone. The HTTP details follow in parentheses: the status, what was attempted
-(method and path, never the API key) and NeetoCal's own words, because "400 Bad Request" alone
-sends people to read code.
+~120 characters of a line and a reason past its right edge is a reason nobody reads; a slot is named
+in the attendee's zone. The HTTP details follow in parentheses (on the next line after an operator's
+lead, see :meth:`NeetoCalApiError.lead_with`): the status, what was attempted (method and path, never
+the API key) and NeetoCal's own words, because "400 Bad Request" alone sends people to read code.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_neetocal._compat import AirflowException, AirflowFailException
@@ -268,9 +268,15 @@ class NeetoCalApiError(AirflowException):
         return f"{self.what}: {self.api_message}" if self.api_message else self.what
 
     def compose(self) -> str:
-        """The message: reason (or the operator's lead), advice, then the HTTP details in parentheses."""
-        head = self.lead or self.reason()
-        if self.advice and not self.lead:
+        """The message: reason (or the operator's lead), advice, then the HTTP details in parentheses.
+
+        An operator's lead is sized for the first line a log viewer shows unwrapped; the details, with
+        NeetoCal's words whole, go on the next line instead of pushing past the viewer's edge.
+        """
+        if self.lead:
+            return f"{self.lead}\n{self.http_details}"
+        head = self.reason()
+        if self.advice:
             # NeetoCal's sentence ends with a period the dash would follow ("Invalid API key. — check");
             # an ellipsis from a cut message stays.
             head = f"{without_final_period(head)} — {self.advice}"
@@ -287,6 +293,9 @@ class NeetoCalApiError(AirflowException):
 
     def lead_with(self, lead: str) -> None:
         """Put ``lead`` (what happened and what to do, in the caller's terms) first; NeetoCal's words follow.
+
+        ``lead`` is the message's first line (keep it within ~120 characters); the HTTP details, with
+        NeetoCal's words whole, are the second.
 
         Changes this error in place, so a bare ``raise`` keeps its type and traceback.
         """
@@ -491,36 +500,47 @@ def _flatten_messages(value: Any, field: str | None = None) -> list[str]:
     return [_truncate(str(value))]
 
 
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.title: list[str] = []
-        self.text: list[str] = []
-        self._in_title = False
-        self._skip = 0
+@functools.cache
+def _text_extractor_class() -> type:
+    """An ``HTMLParser`` keeping a page's title and visible text; built on first use.
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "title":
-            self._in_title = True
-        elif tag in ("script", "style"):
-            self._skip += 1
+    ``html.parser`` is imported only when an error body turns out to be HTML: every operator module
+    imports this one, and DAG files import operator modules on each parse.
+    """
+    from html.parser import HTMLParser
 
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
+    class _TextExtractor(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.title: list[str] = []
+            self.text: list[str] = []
             self._in_title = False
-        elif tag in ("script", "style") and self._skip:
-            self._skip -= 1
+            self._skip = 0
 
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title.append(data)
-        elif not self._skip:
-            self.text.append(data)
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "title":
+                self._in_title = True
+            elif tag in ("script", "style"):
+                self._skip += 1
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag == "title":
+                self._in_title = False
+            elif tag in ("script", "style") and self._skip:
+                self._skip -= 1
+
+        def handle_data(self, data: str) -> None:
+            if self._in_title:
+                self.title.append(data)
+            elif not self._skip:
+                self.text.append(data)
+
+    return _TextExtractor
 
 
 def _excerpt_of_non_json(text: str, content_type: str) -> str:
     if "html" in content_type.lower() or text.lstrip().startswith("<"):
-        parser = _TextExtractor()
+        parser = _text_extractor_class()()
         parser.feed(text)
         title = " ".join("".join(parser.title).split())
         if title:

@@ -116,9 +116,9 @@ Click **Trigger** and fill in the form: meeting, attendee, the attendee's time z
 guests and language. The time is booked as typed, in the attendee's zone.
 
 The task validates everything before it calls NeetoCal, so a typo fails fast with a message that
-names the field and sends nothing. A refusal leads the task log with the reason, e.g. *Slot
-2031-07-15 11:00 (Asia/Kolkata) is already booked for Meeting with Oliver Smith — pick another, or
-leave the slot empty to book the first free one*. The created booking is the task's
+names the field and sends nothing. A refusal leads the task log with what happened and what to do, e.g. *Slot
+2031-07-15 11:00 (Asia/Kolkata) of Meeting with Oliver Smith refused — pick another or fix what
+NeetoCal names*, and NeetoCal's own reason on the next line. The created booking is the task's
 `return_value` XCom, and the **NeetoCal booking** button in the task view opens it.
 
 From the command line (`slot_start`, one ISO-8601 instant with its offset, may replace

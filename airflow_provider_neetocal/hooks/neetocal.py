@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import json as jsonlib
 import math
 import os
@@ -28,6 +29,7 @@ from airflow_provider_neetocal.connection import DEFAULT_CONN_ID, api_root_url
 from airflow_provider_neetocal.exceptions import (
     FieldProblem,
     NeetoCalApiError,
+    NeetoCalAuthError,
     NeetoCalConfigError,
     NeetoCalConnectionError,
     NeetoCalNotFoundError,
@@ -210,6 +212,8 @@ class NeetoCalHook(BaseHook):
         #: The ``Date`` header of the last answer: NeetoCal's clock, which the booking sensor compares
         #: booking times with (``None`` before the first answer or when the server sent none).
         self.last_server_date: str | None = None
+        #: The first 401 this hook got: NeetoCal does not know the key, so nothing more is sent with it.
+        self._refused_key: NeetoCalAuthError | None = None
 
     # -- Airflow connection form (Airflow 2.x and 3.0/3.1; 3.2+ reads provider info) ----------
 
@@ -554,7 +558,11 @@ class NeetoCalHook(BaseHook):
         :raises NeetoCalClientError: 4xx other than 408/429 (fails the task without retries).
         :raises NeetoCalRetryableError: network errors, 5xx and 429 left after the hook's retries.
         :raises NeetoCalOutcomeUnknownError: a write that may have been applied.
+        :raises NeetoCalAuthError: a copy of the first 401, without sending, once NeetoCal has refused the
+            key: no other request with that key can pass, and each one would put the key on the wire again.
         """
+        if self._refused_key is not None:
+            raise copy.copy(self._refused_key)
         method = method.upper()
         idempotent = method in _IDEMPOTENT_METHODS
         query = {k: v for k, v in (params or {}).items() if v is not None}
@@ -568,6 +576,10 @@ class NeetoCalHook(BaseHook):
         )
         try:
             return retrying(self._send_once, method, endpoint, query, json)
+        except NeetoCalAuthError as error:
+            if error.status == 401:
+                self._refused_key = error
+            raise
         except (NeetoCalServerError, NeetoCalConnectionError) as error:
             if idempotent or (isinstance(error, NeetoCalConnectionError) and not error.request_sent):
                 raise

@@ -1,19 +1,17 @@
-"""Airflow operators over the booking core and the hook: the only code that knows the task context."""
+"""Airflow operators over the booking core and the hook: the only code that knows the task context.
+
+DAG files import this module on every parse, so it imports only what building an operator needs
+(the Airflow base, the connection id, the link). The booking core, the exactly-once machinery and
+the exception types are imported by the functions that use them, when a task runs; ``IfExists``
+stays importable from here (module ``__getattr__``).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_neetocal.booking import build_booking_payload, is_absent
 from airflow_provider_neetocal.connection import DEFAULT_CONN_ID
-from airflow_provider_neetocal.exactly_once import ExactlyOnce, IfExists, checked_if_exists
-from airflow_provider_neetocal.exceptions import (
-    FieldProblem,
-    NeetoCalClientError,
-    NeetoCalValidationError,
-    without_final_period,
-)
 from airflow_provider_neetocal.links import (
     BOOKING_SID_XCOM_KEY,
     BOOKING_URL_XCOM_KEY,
@@ -25,6 +23,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from airflow_provider_neetocal._compat import Context
+    from airflow_provider_neetocal.exactly_once import IfExists
+    from airflow_provider_neetocal.exceptions import FieldProblem, NeetoCalClientError, NeetoCalValidationError
 
 __all__ = [
     "IfExists",
@@ -37,10 +37,13 @@ __all__ = [
     "slot_refusal_reason",
 ]
 
-#: How NeetoCal starts the message of a 422 refusing the requested (or the first free) slot.
-SLOT_REFUSED = "the selected slot is not available"
-#: Longest part of NeetoCal's reason a slot refusal's first sentence quotes (the HTTP details keep it whole).
-MAX_SLOT_REASON = 160
+#: The ``if_exists`` choices, so that building an operator need not import ``exactly_once`` (a unit
+#: test pins them to :data:`airflow_provider_neetocal.exactly_once.IF_EXISTS_CHOICES`).
+IF_EXISTS_CHOICES = ("reuse", "fail", "create")
+#: Widest first line of a refusal: what the Airflow log viewer shows without scrolling sideways.
+FIRST_LINE_WIDTH = 120
+#: Fewest characters of a meeting's name kept when a first line is shortened to fit.
+MIN_MEETING_NAME = 10
 
 
 class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
@@ -132,7 +135,7 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(neetocal_conn_id=neetocal_conn_id, **kwargs)
-        self.if_exists = checked_if_exists(if_exists)
+        self.if_exists = if_exists if if_exists in IF_EXISTS_CHOICES else _refused_if_exists(if_exists)
         self.meeting_slug = meeting_slug
         self.attendee_name = name
         self.attendee_email = attendee_email
@@ -148,6 +151,9 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
 
     def build_payload(self) -> dict[str, Any]:
         """The validated ``POST /bookings`` body for the rendered arguments."""
+        from airflow_provider_neetocal.booking import build_booking_payload
+        from airflow_provider_neetocal.exceptions import NeetoCalValidationError
+
         missing = attendee_email_problem(self.attendee_email, getattr(self, "email", None))
         try:
             return build_booking_payload(
@@ -170,6 +176,8 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate, create the booking exactly once, push its references and return it."""
         from airflow_provider_neetocal.api_contract import check_create_fields
+        from airflow_provider_neetocal.exactly_once import ExactlyOnce
+        from airflow_provider_neetocal.exceptions import NeetoCalClientError
 
         payload = self.build_payload()
         check_create_fields(self.hook.api_version, payload)
@@ -202,38 +210,50 @@ class NeetoCalCreateBookingOperator(NeetoCalBaseOperator):
 
 
 def slot_refusal_reason(error: NeetoCalClientError) -> str | None:
-    """Why NeetoCal refused the slot ("it is already booked"), when ``error`` is a 422 refusing it; else ``None``.
+    """NeetoCal's reason when ``error`` is a 422 to a create's ``POST`` (``""`` if it gave none); else ``None``.
 
-    NeetoCal words such a refusal "The selected slot is not available: <why>".
+    Any 422 to the create counts, whatever NeetoCal's words ("The selected slot is not available",
+    "The slot is no longer available", a required question left blank): they are quoted, never parsed.
     """
-    words = next((m for m in error.errors if m.lower().startswith(SLOT_REFUSED)), None)
-    if error.status != 422 or words is None:
+    from airflow_provider_neetocal.exceptions import without_final_period
+
+    if error.status != 422 or error.method != "POST":
         return None
-    why = without_final_period(words[len(SLOT_REFUSED) :].lstrip(" :"))
-    if len(why) > MAX_SLOT_REASON:  # the advice after it must stay within sight in the log viewer
-        why = why[: MAX_SLOT_REASON - 3] + "..."
-    return why or "NeetoCal gave no reason"
+    return without_final_period(" ".join(error.api_message.split()))
 
 
 def slot_refusal_lead(why: str, payload: dict[str, Any], meeting: str) -> str:
-    """A slot refusal in the DAG author's terms: which slot, in the attendee's zone, of which meeting, and what to do.
+    """The first line of a refused create: which slot (in the attendee's zone), of which meeting, and what to do.
+
+    Within :data:`FIRST_LINE_WIDTH` characters where it can be: NeetoCal's reason is put in only when
+    it fits (the next line quotes it whole anyway), and a long meeting name is shortened.
 
     :param why: NeetoCal's reason (:func:`slot_refusal_reason`).
     :param payload: the ``POST /bookings`` body that was refused.
     :param meeting: the meeting's name (or slug).
     """
-    if "slot_date" not in payload:
-        return f"No free slot to book for {meeting}: {why} — open more slots in NeetoCal or book another meeting"
-    wall = dt.datetime.strptime(payload["slot_start_time"], "%I:%M %p").strftime("%H:%M")
-    slot = f"Slot {payload['slot_date']} {wall} ({payload['time_zone']})"
-    advice = "pick another, or leave the slot empty to book the first free one"
-    if why.lower().removeprefix("it is ").rstrip(".") == "already booked":
-        return f"{slot} is already booked for {meeting} — {advice}"
-    return f"{slot} is not available for {meeting}: {why} — {advice}"
+    zone, meeting = payload["time_zone"], " ".join(meeting.split())  # a name's line break would end the line
+    if "slot_date" in payload:
+        wall = dt.datetime.strptime(payload["slot_start_time"], "%I:%M %p").strftime("%H:%M")
+        before, after = f"Slot {payload['slot_date']} {wall} ({zone}) of ", " refused"
+        advice = "pick another or fix what NeetoCal names" if why else "pick another slot"
+    else:
+        before, after = "First free slot of ", f" ({zone}) refused"
+        advice = "open more slots or fix what NeetoCal names" if why else "open more slots in NeetoCal"
+    with_reason = f"{before}{meeting}{after}: {why} — {advice}"
+    if why and len(with_reason) <= FIRST_LINE_WIDTH:
+        return with_reason
+    room = FIRST_LINE_WIDTH - len(f"{before}{after} — {advice}")
+    if len(meeting) > room:
+        meeting = meeting[: max(room, MIN_MEETING_NAME) - 3].rstrip() + "..."
+    return f"{before}{meeting}{after} — {advice}"
 
 
 def attendee_email_problem(attendee_email: Any, alert_email: Any) -> FieldProblem | None:
     """The problem with a missing attendee address, pointing away from Airflow's ``email``."""
+    from airflow_provider_neetocal.booking import is_absent
+    from airflow_provider_neetocal.exceptions import FieldProblem
+
     if not is_absent(attendee_email):
         return None
     hint = (
@@ -251,6 +271,8 @@ def attendee_email_problem(attendee_email: Any, alert_email: Any) -> FieldProble
 
 def in_operator_terms(invalid: NeetoCalValidationError, missing: FieldProblem | None) -> NeetoCalValidationError:
     """The builder's refusal with NeetoCal's ``email`` field named as the DAG author wrote it."""
+    from airflow_provider_neetocal.exceptions import FieldProblem, NeetoCalValidationError
+
     return NeetoCalValidationError(
         [
             (missing or FieldProblem("attendee_email", p.value, p.problem)) if p.field == "email" else p
@@ -269,3 +291,19 @@ def push_booking_references(context: Context, booking: dict[str, Any]) -> None:
     ti = context["ti"]
     ti.xcom_push(key=BOOKING_SID_XCOM_KEY, value=booking.get("sid"))
     ti.xcom_push(key=BOOKING_URL_XCOM_KEY, value=booking.get("admin_booking_url"))
+
+
+def _refused_if_exists(value: Any) -> IfExists:
+    """Refuse an ``if_exists`` that is no choice, with ``exactly_once``'s own message (imported only then)."""
+    from airflow_provider_neetocal.exactly_once import checked_if_exists
+
+    return checked_if_exists(value)
+
+
+def __getattr__(name: str) -> Any:
+    """``IfExists``, re-exported from :mod:`airflow_provider_neetocal.exactly_once` on first use."""
+    if name == "IfExists":
+        from airflow_provider_neetocal.exactly_once import IfExists
+
+        return IfExists
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

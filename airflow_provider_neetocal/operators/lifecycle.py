@@ -1,47 +1,24 @@
-"""The rest of a booking's life: cancel and reschedule, each safe to retry."""
+"""The rest of a booking's life: cancel and reschedule, each safe to retry.
+
+Imports only what building an operator needs; the booking core and the exception types load when a
+task runs (see :mod:`airflow_provider_neetocal.operators.booking`).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_neetocal.booking import (
-    MAX_REASON_LENGTH,
-    build_reschedule_payload,
-    checked_booking_sid,
-    is_absent,
-)
 from airflow_provider_neetocal.connection import DEFAULT_CONN_ID
-from airflow_provider_neetocal.exactly_once import is_live, parse_instant, slot_start_utc, workspace_of
-from airflow_provider_neetocal.exceptions import (
-    FieldProblem,
-    NeetoCalBookingUnknownError,
-    NeetoCalClientError,
-    NeetoCalJournalUnreadableError,
-    NeetoCalOutcomeUnknownError,
-    NeetoCalValidationError,
-)
-from airflow_provider_neetocal.journal import (
-    Entry,
-    Journal,
-    JournalError,
-    Unreadable,
-    journal_key,
-    request_identity,
-    sending,
-)
 from airflow_provider_neetocal.links import NeetoCalBookingLink
 from airflow_provider_neetocal.operators.base import NeetoCalBaseOperator
-from airflow_provider_neetocal.operators.booking import (
-    attendee_email_problem,
-    in_operator_terms,
-    push_booking_references,
-)
+from airflow_provider_neetocal.operators.booking import push_booking_references
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from airflow_provider_neetocal._compat import Context
+    from airflow_provider_neetocal.journal import Entry, Journal
 
 
 class NeetoCalCancelBookingOperator(NeetoCalBaseOperator):
@@ -74,6 +51,9 @@ class NeetoCalCancelBookingOperator(NeetoCalBaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Cancel unless already cancelled, then return the booking read back from NeetoCal."""
+        from airflow_provider_neetocal.booking import checked_booking_sid, is_absent
+        from airflow_provider_neetocal.exceptions import NeetoCalClientError, NeetoCalOutcomeUnknownError
+
         sid = checked_booking_sid(self.booking_sid)
         reason = None if is_absent(self.cancel_reason) else _reason(self.cancel_reason)
         booking = self.hook.get_booking(sid)
@@ -162,6 +142,23 @@ class NeetoCalRescheduleBookingOperator(NeetoCalBaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate, move the booking unless it is already there, and return it."""
         from airflow_provider_neetocal.api_contract import changed_attendee_fields, check_reschedule_fields
+        from airflow_provider_neetocal.booking import build_reschedule_payload, checked_booking_sid
+        from airflow_provider_neetocal.exactly_once import parse_instant, slot_start_utc, workspace_of
+        from airflow_provider_neetocal.exceptions import (
+            NeetoCalBookingUnknownError,
+            NeetoCalJournalUnreadableError,
+            NeetoCalOutcomeUnknownError,
+            NeetoCalValidationError,
+        )
+        from airflow_provider_neetocal.journal import (
+            Entry,
+            JournalError,
+            Unreadable,
+            journal_key,
+            request_identity,
+            sending,
+        )
+        from airflow_provider_neetocal.operators.booking import attendee_email_problem, in_operator_terms
 
         sid = checked_booking_sid(self.booking_sid)
         version = self.hook.api_version
@@ -257,6 +254,9 @@ class NeetoCalRescheduleBookingOperator(NeetoCalBaseOperator):
 
     def _record_move(self, journal: Journal, entry: Entry) -> None:
         """Journal the move about to be sent; a store that refuses it stops the move (nothing sent)."""
+        from airflow_provider_neetocal.exceptions import NeetoCalBookingUnknownError
+        from airflow_provider_neetocal.journal import JournalError
+
         try:
             journal.write(entry)
         except JournalError as error:
@@ -267,6 +267,8 @@ class NeetoCalRescheduleBookingOperator(NeetoCalBaseOperator):
 
     def _record_moved(self, journal: Journal, identity: str, sid: str) -> None:
         """Journal the move once it is made, so a clear never moves the booking again (failures only logged)."""
+        from airflow_provider_neetocal.journal import Entry, JournalError
+
         try:
             journal.write(Entry("reschedule", identity, "answered", sid=sid))
         except JournalError as error:
@@ -274,6 +276,9 @@ class NeetoCalRescheduleBookingOperator(NeetoCalBaseOperator):
 
 
 def _reason(value: Any) -> str:
+    from airflow_provider_neetocal.booking import MAX_REASON_LENGTH
+    from airflow_provider_neetocal.exceptions import FieldProblem, NeetoCalValidationError
+
     if isinstance(value, str) and len(value.strip()) <= MAX_REASON_LENGTH:
         return value.strip()
     raise NeetoCalValidationError(
@@ -282,4 +287,6 @@ def _reason(value: Any) -> str:
 
 
 def _is_cancelled(booking: dict[str, Any]) -> bool:
+    from airflow_provider_neetocal.exactly_once import is_live
+
     return not is_live(booking)

@@ -1,4 +1,8 @@
-"""``NeetoCalBookingSensor``: wait until a booking reaches a status, or its start / end has passed."""
+"""``NeetoCalBookingSensor``: wait until a booking reaches a status, or its start / end has passed.
+
+Imports only what building a sensor needs; the decision, the checks and the exception types load when
+it runs (see :mod:`airflow_provider_neetocal.operators.booking`).
+"""
 
 from __future__ import annotations
 
@@ -14,28 +18,14 @@ from airflow_provider_neetocal._compat import (
     conf,
     error_behind_soft_fail_skip,
 )
-from airflow_provider_neetocal.booking import checked_booking_sid
-from airflow_provider_neetocal.booking_wait import (
-    WaitSpec,
-    booking_summary,
-    checked_wait,
-    exception_from_event,
-    judge,
-    server_now,
-)
 from airflow_provider_neetocal.connection import DEFAULT_CONN_ID
-from airflow_provider_neetocal.exceptions import (
-    NeetoCalApiError,
-    NeetoCalBookingEndedError,
-    NeetoCalNotFoundError,
-    NeetoCalServerError,
-)
 from airflow_provider_neetocal.links import NeetoCalBookingLink
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from airflow_provider_neetocal._compat import Context
+    from airflow_provider_neetocal.booking_wait import WaitSpec
     from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
 
 
@@ -57,7 +47,9 @@ class NeetoCalBookingSensor(BaseSensorOperator):
 
     :param booking_sid: the booking to watch (templated; e.g. ``"{{ ti.xcom_pull('book')['sid'] }}"``).
     :param wait_for: ``"status"`` (default), ``"start"`` or ``"end"``.
-    :param target_statuses: for ``"status"``: the statuses that end the wait (default ``["confirmed"]``).
+    :param target_statuses: for ``"status"``: the statuses that end the wait (default ``["confirmed"]``;
+        templated). A string names one status (``"cancelled"``), several separated by commas, or a
+        rendered list (``"{{ params.statuses }}"``).
     :param neetocal_conn_id: the ``neetocal`` connection.
     :param api_version: ``"v1"`` / ``"v2"``; the connection's when ``None``.
     :param deferrable: wait in the triggerer instead of a worker.
@@ -81,12 +73,16 @@ class NeetoCalBookingSensor(BaseSensorOperator):
         super().__init__(**kwargs)
         self.booking_sid = booking_sid
         self.wait_for = wait_for
-        self.target_statuses = list(target_statuses) if target_statuses is not None else ["confirmed"]
+        # Stored as given (a templated string is rendered later): checked_wait reads a string as
+        # statuses, never as a sequence of characters.
+        self.target_statuses: Any = target_statuses if target_statuses is not None else ["confirmed"]
         self.neetocal_conn_id = neetocal_conn_id
         self.api_version = api_version
         self.deferrable = deferrable
 
     def _spec(self) -> WaitSpec:
+        from airflow_provider_neetocal.booking_wait import checked_wait
+
         return checked_wait(self.wait_for, self.target_statuses)
 
     def _hook(self) -> NeetoCalHook:
@@ -98,6 +94,9 @@ class NeetoCalBookingSensor(BaseSensorOperator):
         """Poke (and wait in this worker), or poke once and defer to the triggerer."""
         if not self.deferrable:
             return super().execute(context)
+        from airflow_provider_neetocal.booking import checked_booking_sid
+        from airflow_provider_neetocal.exceptions import NeetoCalNotFoundError
+
         try:
             booking = self._check(context)
         except NeetoCalNotFoundError as error:
@@ -133,6 +132,10 @@ class NeetoCalBookingSensor(BaseSensorOperator):
 
     def _check(self, context: Context) -> dict[str, Any] | None:
         """Read the booking once: its summary when met, ``None`` while waiting; raises when it can never be met."""
+        from airflow_provider_neetocal.booking import checked_booking_sid
+        from airflow_provider_neetocal.booking_wait import booking_summary, judge, server_now
+        from airflow_provider_neetocal.exceptions import NeetoCalBookingEndedError, NeetoCalServerError
+
         spec = self._spec()
         sid = checked_booking_sid(self.booking_sid)
         hook = self._hook()
@@ -159,6 +162,9 @@ class NeetoCalBookingSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Turn the trigger's event into the sync path's outcome: the summary, or the same exception."""
+        from airflow_provider_neetocal.booking_wait import exception_from_event
+        from airflow_provider_neetocal.exceptions import NeetoCalBookingEndedError, NeetoCalNotFoundError
+
         status = event.get("status")
         message = str(event.get("message") or "")
         if status == "success":
@@ -184,6 +190,8 @@ class NeetoCalBookingSensor(BaseSensorOperator):
         (``AirflowFailException``). So a retryable error from :meth:`execute_complete` (429 / 5xx /
         network errors left after the client's retries) is raised as it is, and the task retries.
         """
+        from airflow_provider_neetocal.exceptions import NeetoCalApiError
+
         try:
             return super().resume_execution(next_method, next_kwargs, context)
         except AirflowSkipException as skip:

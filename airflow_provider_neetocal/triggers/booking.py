@@ -89,6 +89,42 @@ def _checked_count(name: str, value: Any) -> int:
     return int(value)
 
 
+def _checked_conn_id(value: Any) -> str:
+    """A connection id as given; an empty or blank one is refused here, not by the triggerer later."""
+    if not isinstance(value, str) or not value.strip() or value != value.strip():
+        raise NeetoCalValidationError(
+            [
+                FieldProblem(
+                    "neetocal_conn_id",
+                    value,
+                    f"expected the id of a neetocal connection, without surrounding spaces, e.g. {DEFAULT_CONN_ID!r}",
+                )
+            ]
+        )
+    return value
+
+
+def _checked_api_version(value: Any) -> Any:
+    """``api_version`` as given, once the hook's own rule accepts it (``v1``, ``v2``; unset: the connection's)."""
+    from airflow_provider_neetocal.api_contract import checked_api_version
+    from airflow_provider_neetocal.exceptions import NeetoCalConfigError
+
+    try:
+        checked_api_version(value)
+    except NeetoCalConfigError as refused:
+        raise NeetoCalValidationError([FieldProblem("api_version", value, refused.problem)]) from None
+    return value
+
+
+def _checked_slug(value: Any) -> str | None:
+    """``None`` (every meeting) or a meeting slug that cannot change the request path."""
+    if value is None:
+        return None
+    from airflow_provider_neetocal.booking import checked_meeting_slug
+
+    return checked_meeting_slug(value)
+
+
 def _normalised_strings(values: Any) -> Any:
     """A list of strings sorted and de-duplicated, so the same choice always serialises (and hashes)
     the same; anything else unchanged, for the trigger's own check to refuse with its message."""
@@ -277,10 +313,12 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         baseline instead). ``None``: catch up however old it is. Default: 7 days.
 
     Arguments are checked when the trigger is built (in the DAG file, so a mistake is an import error
-    naming the argument, as Airflow's ``DateTimeTrigger`` does) and stored normalised: ``changes``
-    sorted and de-duplicated, the seconds ``float``, the counts ``int``. The ``AssetWatcher``
-    identifies a watcher by the hash of these arguments, so writing ``changes`` in another order or
-    ``60`` for ``60.0`` keeps the running watcher instead of replacing it.
+    naming the argument, as Airflow's ``DateTimeTrigger`` does: an empty ``neetocal_conn_id``, an
+    ``api_version`` other than ``v1`` / ``v2``, a ``meeting_slug`` that is not a URL slug, a number
+    out of range) and stored normalised: ``changes`` sorted and de-duplicated, ``poll_interval`` a
+    ``float``, the counts ``int``. The ``AssetWatcher`` identifies a watcher by the hash of these
+    arguments, so writing ``changes`` in another order or ``60`` for ``60.0`` keeps the running
+    watcher (and its state) instead of replacing it.
     """
 
     #: Longest pause between two tries after a failed poll (seconds).
@@ -303,10 +341,10 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         max_catch_up_age: float | None = 7 * 86400.0,
     ) -> None:
         super().__init__()
-        self.neetocal_conn_id = neetocal_conn_id
-        self.api_version = api_version
+        self.neetocal_conn_id = _checked_conn_id(neetocal_conn_id)
+        self.api_version = _checked_api_version(api_version)
         self.changes = sorted(checked_kinds(changes)) if changes is not None else None
-        self.meeting_slug = meeting_slug
+        self.meeting_slug = _checked_slug(meeting_slug)
         self.host_email = host_email
         self.poll_interval = _checked_seconds("poll_interval", poll_interval, positive=True)
         self.max_pages = _checked_count("max_pages", max_pages)

@@ -9,6 +9,7 @@ reach a host other than loopback. Totals are printed at the end of the module.
 
 from __future__ import annotations
 
+import json
 import socket
 from collections import Counter
 from typing import Any
@@ -22,6 +23,9 @@ from airflow_provider_neetocal.connection import api_root_url
 from airflow_provider_neetocal.exceptions import NeetoCalConfigError, NeetoCalValidationError
 from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
 from airflow_provider_neetocal.operators.booking import NeetoCalCreateBookingOperator
+from airflow_provider_neetocal.operators.read import NeetoCalFindSlotsOperator, NeetoCalListBookingsOperator
+from airflow_provider_neetocal.sensors.booking import NeetoCalBookingSensor
+from airflow_provider_neetocal.triggers.booking import NeetoCalBookingEventTrigger
 from tests.conftest import TEST_API_KEY, neetocal_conn_json
 from tests.unit.test_properties import CONN_TEXT, INVALID, VALID_BASE, booking_arguments, one_invalid_argument
 
@@ -247,3 +251,103 @@ def test_any_refused_host_sends_nothing(sandbox, monkeypatch, host):
     use_connection(monkeypatch, host)
 
     expect_config_error(sandbox, "host")
+
+
+@pytest.mark.parametrize("workspace", ["localhost.neetocal.com", "LOCALHOST.neetocal.com."])
+def test_a_workspace_named_localhost_never_sends_the_key_to_the_local_sandbox(
+    sandbox, monkeypatch, loopback_only, workspace
+):
+    """Before the fix the hook rewrote it to http://localhost:<port>: the sandbox listening there got the key.
+
+    Now it goes to https://localhost.neetocal.com (which the loopback guard stops at the name lookup).
+    """
+    port = int(sandbox.url.rsplit(":", 1)[1])
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_NEETOCAL_JUNK",
+        json.dumps({"conn_type": "neetocal", "host": workspace, "port": port, "password": TEST_API_KEY}),
+    )
+    hook = NeetoCalHook("neetocal_junk")
+
+    ok, _ = hook.test_connection()
+
+    assert hook.base_url == f"https://localhost.neetocal.com:{port}/api/external/v1"
+    assert not ok
+    assert sandbox.requests == []
+    assert loopback_only == ["localhost.neetocal.com"]  # the one lookup went to NeetoCal's domain, stopped
+    loopback_only.clear()
+    COUNTS["non_loopback_lookups"] -= 1
+
+
+def test_a_loopback_address_under_the_neetocal_domain_sends_nothing(sandbox, monkeypatch):
+    port = int(sandbox.url.rsplit(":", 1)[1])
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_NEETOCAL_JUNK",
+        json.dumps({"conn_type": "neetocal", "host": "127.0.0.1.neetocal.com", "port": port, "password": "k" * 20}),
+    )
+
+    expect_config_error(sandbox, "host")
+
+
+# --- issue 20: the read operators, the sensor, the event trigger -----------------------------------------
+
+
+def find_slots(**overrides: Any) -> NeetoCalFindSlotsOperator:
+    arguments = {"meeting_slug": "quick-sync", "date_from": "2030-01-08", "date_to": "2030-01-08", "time_zone": "UTC"}
+    return NeetoCalFindSlotsOperator(task_id="slots", **{**arguments, **overrides})
+
+
+@pytest.mark.parametrize(
+    ("operator", "field"),
+    [
+        (find_slots(time_zone="Mars/Olympus"), "time_zone"),
+        (find_slots(meeting_slug="None"), "meeting_slug"),
+        (find_slots(meeting_slug="a/b"), "meeting_slug"),
+        (find_slots(limit=True), "limit"),
+        (NeetoCalListBookingsOperator(task_id="list", client_email="not-an-email"), "client_email"),
+        (NeetoCalListBookingsOperator(task_id="list", host_email="host@"), "host_email"),
+        (NeetoCalListBookingsOperator(task_id="list", max_xcom_bookings="10"), "max_xcom_bookings"),
+        (NeetoCalListBookingsOperator(task_id="list", max_xcom_bookings=0), "max_xcom_bookings"),
+    ],
+    ids=lambda value: getattr(value, "task_id", value),
+)
+def test_a_bad_read_operator_argument_sends_nothing(sandbox, operator, field):
+    with pytest.raises(NeetoCalValidationError) as caught:
+        operator.execute({"ti": RecordingTI(), "dag_run": None})
+
+    assert caught.value.fields == [field]
+    assert sandbox.requests == []
+
+
+def test_free_slots_on_a_dst_fall_back_day_are_all_bookable_as_they_are(sandbox):
+    """quick-sync is open all day: in New York on 2030-11-03, 01:00-01:59 happens twice."""
+    rows = find_slots(date_from="2030-11-03", date_to="2030-11-03", time_zone="America/New_York").execute(
+        {"ti": RecordingTI(), "dag_run": None}
+    )
+
+    times = [row["slot_start_time"] for row in rows]
+    assert {"12:30 AM", "02:00 AM"} <= set(times)
+    assert not {"01:00 AM", "01:30 AM"} & set(times)
+    for row in rows:  # what the bulk operator builds each row with
+        build_booking_payload(**row, name="Ada", email="ada@example.com")
+    booking = operator_for({**rows[0], "name": "Ada", "email": "ada@example.com"}).execute(
+        {"ti": RecordingTI(), "dag_run": None}
+    )
+    assert booking["sid"]
+
+
+def test_a_sensor_given_one_status_as_a_string_waits_for_that_status(sandbox):
+    hook = NeetoCalHook()
+    booking = hook.create_booking(VALID_PAYLOAD)
+    hook.cancel_booking(booking["sid"])
+    sensor = NeetoCalBookingSensor(task_id="wait", booking_sid=booking["sid"], target_statuses="cancelled")
+
+    result = sensor.poke({"ti": RecordingTI()})
+
+    assert result.xcom_value["status"] == "cancelled"
+
+
+def test_a_bad_event_trigger_is_refused_when_built_before_any_request(sandbox):
+    for arguments in ({"api_version": "v9"}, {"meeting_slug": "a/b"}, {"neetocal_conn_id": ""}):
+        with pytest.raises(NeetoCalValidationError):
+            NeetoCalBookingEventTrigger(**arguments)
+    assert sandbox.requests == []

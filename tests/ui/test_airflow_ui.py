@@ -432,10 +432,11 @@ def test_a_taken_slot_fails_with_the_reason_in_the_first_line_of_the_task_log(
         what="the error in the task log",
     )
     shot("09-task-log-taken-slot")  # as a user first sees it: unwrapped, not scrolled
-    first_line = error.text.splitlines()[0]
+    first_line, *details = error.text.splitlines()
     assert first_line.startswith(
-        f"NeetoCalClientError: Slot {day.isoformat()} {WALL_CLOCK} ({ZONE}) is already booked for "
-        "Meeting with Oliver Smith — pick another"
+        f"NeetoCalClientError: Slot {day.isoformat()} {WALL_CLOCK} ({ZONE}) of Meeting with Oliver Smith refused "
+        "— pick another"
     ), first_line
-    assert first_line.index("HTTP 422") > 90  # the details come after what a line shows unwrapped
+    assert "HTTP 422" not in first_line  # the details come on the next line, not past the viewer's edge
+    assert any("NeetoCal answered HTTP 422 to POST /bookings" in line for line in details), details
     assert SANDBOX_API_KEY not in browser.find_element(By.TAG_NAME, "body").text

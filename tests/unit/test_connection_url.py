@@ -108,6 +108,34 @@ def test_loopback_without_scheme_gives_plain_http(host: str, port: int | None, e
     assert api_root_url(host, port) == expected
 
 
+@pytest.mark.parametrize(
+    ("host", "port", "expected"),
+    [
+        ("localhost.neetocal.com", None, "https://localhost.neetocal.com/api/external/v1"),
+        ("LOCALHOST.NeetoCal.com.", 8765, "https://localhost.neetocal.com:8765/api/external/v1"),
+        (" localhost.neetocal.com ", 0, "https://localhost.neetocal.com/api/external/v1"),
+    ],
+)
+def test_a_workspace_named_localhost_stays_on_neetocal_over_https(host: str, port: int | None, expected: str) -> None:
+    """The key must never go in clear text to a local listener because a workspace name reads like one."""
+    assert api_root_url(host, port) == expected
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1.neetocal.com", "[::1].neetocal.com", "127.0.0.1.NEETOCAL.COM."])
+def test_a_loopback_address_under_the_neetocal_domain_is_refused_not_rewritten_to_http(host: str) -> None:
+    error = refusal(host, 8765)
+
+    assert error.field == "host"
+    assert "is not a workspace subdomain" in str(error)
+    assert "expected a DNS label" in str(error)
+
+
+def test_the_sandbox_is_still_reached_through_an_explicit_loopback_host_or_base_url() -> None:
+    assert api_root_url("http://127.0.0.1:8765") == "http://127.0.0.1:8765/api/external/v1"
+    assert api_root_url("127.0.0.1", 8765) == "http://127.0.0.1:8765/api/external/v1"
+    assert api_root_url("acme", None, "http://127.0.0.1:8765") == "http://127.0.0.1:8765/api/external/v1"
+
+
 @pytest.mark.parametrize("name", ["localhost", "LocalHost", "127.0.0.1", "127.255.0.9", "::1", "[::1]"])
 def test_is_loopback(name: str) -> None:
     assert is_loopback(name)

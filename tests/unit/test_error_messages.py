@@ -7,6 +7,8 @@ involved, the slot in the attendee's zone), never with ``NeetoCal answered HTTP 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from airflow_provider_neetocal.exceptions import (
@@ -55,8 +57,8 @@ def test_a_lead_from_the_operator_goes_first_and_neetocals_words_move_into_the_d
     error.lead_with("Slot 2031-07-15 11:00 AM (Asia/Kolkata) is already booked — pick another")
 
     assert str(error) == (
-        "Slot 2031-07-15 11:00 AM (Asia/Kolkata) is already booked — pick another "
-        f"(NeetoCal answered HTTP 422 to POST /bookings: {TAKEN})"
+        "Slot 2031-07-15 11:00 AM (Asia/Kolkata) is already booked — pick another\n"
+        f"NeetoCal answered HTTP 422 to POST /bookings: {TAKEN}"
     )
     assert error.args == (str(error),)
     assert isinstance(error, NeetoCalClientError)
@@ -277,38 +279,58 @@ def test_a_taken_slot_leads_with_the_slot_in_the_attendees_zone_the_meeting_and_
     error.lead_with(slot_refusal_lead(slot_refusal_reason(error) or "", SLOTTED, "Meeting with Oliver Smith"))
 
     assert str(error) == (
-        "Slot 2031-07-15 14:00 (Asia/Tokyo) is already booked for Meeting with Oliver Smith — pick another, or "
-        f"leave the slot empty to book the first free one (NeetoCal answered HTTP 422 to POST /bookings: {TAKEN})"
+        "Slot 2031-07-15 14:00 (Asia/Tokyo) of Meeting with Oliver Smith refused — pick another or fix what NeetoCal "
+        f"names\nNeetoCal answered HTTP 422 to POST /bookings: {TAKEN}"
     )
 
 
-def test_another_slot_refusal_quotes_neetocals_reason_after_the_slot() -> None:
+def test_a_short_reason_that_fits_the_first_line_is_quoted_in_it() -> None:
     from airflow_provider_neetocal.operators.booking import slot_refusal_lead, slot_refusal_reason
 
-    why = slot_refusal_reason(refusal("The selected slot is not available: 02:00 PM is outside the working hours"))
+    why = slot_refusal_reason(refusal("Slot taken."))
 
     assert slot_refusal_lead(why or "", SLOTTED, "Demo") == (
-        "Slot 2031-07-15 14:00 (Asia/Tokyo) is not available for Demo: 02:00 PM is outside the working hours — "
-        "pick another, or leave the slot empty to book the first free one"
+        "Slot 2031-07-15 14:00 (Asia/Tokyo) of Demo refused: Slot taken — pick another or fix what NeetoCal names"
     )
 
 
-def test_a_slotless_refusal_says_the_meeting_has_no_free_slot() -> None:
+def test_a_slotless_refusal_names_the_first_free_slot_the_meeting_and_the_zone() -> None:
     from airflow_provider_neetocal.operators.booking import slot_refusal_lead
 
-    assert slot_refusal_lead("the meeting has no free slot in the next year", {"time_zone": "UTC"}, "Demo") == (
-        "No free slot to book for Demo: the meeting has no free slot in the next year — open more slots in NeetoCal "
-        "or book another meeting"
+    assert slot_refusal_lead("No slots", {"time_zone": "UTC"}, "Demo") == (
+        "First free slot of Demo (UTC) refused: No slots — open more slots or fix what NeetoCal names"
     )
 
 
 @pytest.mark.parametrize(
-    "error", [refusal("Email is invalid"), refusal(TAKEN, status=409), refusal("")], ids=["other", "409", "empty"]
+    "error",
+    [
+        refusal(TAKEN, status=409),
+        refusal(TAKEN, status=400),
+        NeetoCalClientError(method="GET", endpoint="/bookings", status=422, message=TAKEN),
+    ],
+    ids=["409", "400", "a GET"],
 )
-def test_only_a_422_refusing_the_slot_counts_as_a_slot_refusal(error: NeetoCalClientError) -> None:
+def test_only_a_422_to_the_create_post_counts_as_a_refused_slot(error: NeetoCalClientError) -> None:
     from airflow_provider_neetocal.operators.booking import slot_refusal_reason
 
     assert slot_refusal_reason(error) is None
+
+
+@pytest.mark.parametrize(
+    ("message", "why"),
+    [
+        (TAKEN, TAKEN),
+        ("The slot is no longer available.", "The slot is no longer available"),
+        ("Language can't be blank", "Language can't be blank"),
+        ("", ""),
+        ("two\nlines ", "two lines"),
+    ],
+)
+def test_any_422_to_the_create_is_a_refused_slot_whatever_neetocals_words(message: str, why: str) -> None:
+    from airflow_provider_neetocal.operators.booking import slot_refusal_reason
+
+    assert slot_refusal_reason(refusal(message)) == why
 
 
 def test_the_operator_leads_a_taken_slot_with_the_slot_and_the_meeting_name_it_already_listed(neetocal_conn) -> None:
@@ -333,7 +355,7 @@ def test_the_operator_leads_a_taken_slot_with_the_slot_and_the_meeting_name_it_a
             make_operator([]).execute(context_for())
 
     assert str(raised.value).startswith(
-        "Slot 2030-07-15 13:30 (Asia/Kolkata) is already booked for Meeting with Oliver Smith — pick another"
+        "Slot 2030-07-15 13:30 (Asia/Kolkata) of Meeting with Oliver Smith refused — pick another"
     )
     assert methods(m) == ["GET /meetings", "GET /bookings", "POST /bookings"]  # the name cost no request
 
@@ -350,7 +372,7 @@ def test_the_operator_names_the_meeting_by_its_slug_when_nothing_listed_it(neeto
             make_operator([], if_exists="create").execute(context_for())
 
     assert str(raised.value).startswith(
-        "Slot 2030-07-15 13:30 (Asia/Kolkata) is already booked for meeting-with-oliver-smith — pick another"
+        "Slot 2030-07-15 13:30 (Asia/Kolkata) of meeting-with-oliver-smith refused — pick another"
     )
     assert methods(m) == ["POST /bookings"]
 
@@ -406,14 +428,42 @@ def test_a_cut_message_keeps_its_ellipsis_before_the_advice() -> None:
     assert "a very long reason... — " in str(error)
 
 
-def test_a_slot_refusal_quotes_neetocals_reason_without_its_period_and_cut_to_stay_in_sight() -> None:
-    from airflow_provider_neetocal.operators.booking import MAX_SLOT_REASON, slot_refusal_lead, slot_refusal_reason
+def test_a_slot_refusal_quotes_neetocals_reason_without_its_period_and_keeps_a_long_one_off_the_first_line() -> None:
+    from airflow_provider_neetocal.operators.booking import FIRST_LINE_WIDTH, slot_refusal_lead, slot_refusal_reason
 
-    short = slot_refusal_reason(refusal("The selected slot is not available: outside the meeting's hours."))
-    assert short == "outside the meeting's hours"
+    short = slot_refusal_reason(refusal("Outside the meeting's hours."))
+    assert short == "Outside the meeting's hours"
     assert ". —" not in slot_refusal_lead(short, SLOTTED, "Demo")
 
-    long_reason = slot_refusal_reason(refusal("The selected slot is not available: " + "x" * 400))
-    assert long_reason is not None
-    assert len(long_reason) == MAX_SLOT_REASON
-    assert long_reason.endswith("...")
+    long_message = "The slot is no longer available: " + "#" * 400
+    error = refusal(long_message)
+    error.lead_with(slot_refusal_lead(slot_refusal_reason(error) or "", SLOTTED, "Demo"))
+    first, details = str(error).split("\n")
+    assert len(first) <= FIRST_LINE_WIDTH
+    assert "#" not in first
+    assert details.endswith(long_message)  # quoted whole on the next line
+
+
+@pytest.mark.parametrize(
+    "meeting", ["Meeting with Oliver Smith", "M" * 255, "Two\nlines", "Quarterly planning review with the whole team"]
+)
+@pytest.mark.parametrize(
+    "payload",
+    [SLOTTED, {**SLOTTED, "time_zone": "America/Argentina/ComodRivadavia"}, {"time_zone": "Asia/Kolkata"}],
+    ids=["slot", "long-zone", "first-free"],
+)
+@pytest.mark.parametrize("message", [TAKEN, "The slot is no longer available", "", "Nope"])
+def test_the_first_line_of_any_refused_create_names_slot_zone_meeting_and_fits_the_log_viewer(
+    meeting: str, payload: dict[str, Any], message: str
+) -> None:
+    from airflow_provider_neetocal.operators.booking import FIRST_LINE_WIDTH, slot_refusal_lead, slot_refusal_reason
+
+    error = refusal(message)
+    error.lead_with(slot_refusal_lead(slot_refusal_reason(error) or "", payload, meeting))
+    first, details = str(error).split("\n")
+
+    assert len(first) <= FIRST_LINE_WIDTH
+    assert f"({payload['time_zone']})" in first
+    assert ("Slot 2031-07-15 14:00" if "slot_date" in payload else "First free slot of") in first
+    assert " ".join(meeting.split())[:7] in first
+    assert details == f"NeetoCal answered HTTP 422 to POST /bookings{': ' + message if message else ''}"
