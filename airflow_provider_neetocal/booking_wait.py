@@ -119,7 +119,7 @@ def statuses_in_text(text: str) -> list[str]:
         except (ValueError, SyntaxError, MemoryError, RecursionError):
             return [text]
         return parsed if isinstance(parsed, list) and all(isinstance(s, str) for s in parsed) else [text]
-    return [part.strip() for part in stripped.split(",")] if stripped else []
+    return [part.strip() for part in stripped.split(",") if part.strip()]  # "confirmed," is one status
 
 
 def judge(booking: Mapping[str, Any], spec: WaitSpec, now: dt.datetime) -> Judgement:

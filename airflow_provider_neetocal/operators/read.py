@@ -120,7 +120,13 @@ class NeetoCalListBookingsOperator(NeetoCalBaseOperator):
                     ]
                 )
             summaries.append(booking_summary(booking))
-        self.log.info("Listed %d NeetoCal bookings", len(summaries))
+        self.log.info(
+            "Listed %d NeetoCal bookings (type=%s, client_email=%s, host_email=%s; None: not filtered)",
+            len(summaries),
+            kind,
+            client_email,
+            host_email,
+        )
         return summaries
 
     def _checked_arguments(self) -> tuple[str | None, str | None, str | None, int]:

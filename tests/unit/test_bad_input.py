@@ -194,6 +194,7 @@ def test_the_hook_refuses_an_email_filter_that_is_not_an_address_before_sending(
     [
         ("cancelled", {"cancelled"}),
         ("confirmed, cancelled", {"confirmed", "cancelled"}),
+        ("confirmed,", {"confirmed"}),
         ("['confirmed', 'awaiting_approval']", {"confirmed", "awaiting_approval"}),
         ('["rejected"]', {"rejected"}),
         (["confirmed"], {"confirmed"}),
@@ -362,3 +363,14 @@ def test_the_create_operator_still_refuses_a_bad_if_exists_when_built_even_from_
         NeetoCalCreateBookingOperator(
             task_id="book", meeting_slug="m", name="n", attendee_email="e@example.com", time_zone="UTC", if_exists=[]
         )
+
+
+def test_list_bookings_logs_which_filters_it_applied_so_a_rendered_none_is_visible(acme, log_output) -> None:
+    """client_email="None" (an empty upstream XCom) means "not filtered", as for every optional argument."""
+    operator = NeetoCalListBookingsOperator(task_id="list", client_email="None")
+    with rm.Mocker() as m:
+        m.get(f"{API}/bookings", json={"bookings": [], "pagination": {"total_pages": 1, "page_number": 1}})
+        operator.execute({"ti": mock.MagicMock()})
+
+    assert "client_email" not in m.last_request.qs
+    assert "client_email=None, host_email=None; None: not filtered" in log_output()
