@@ -24,9 +24,16 @@ What it does, all on 127.0.0.1 and all stopped again at the end (``finally``):
      failed and Airflow retries it; the retry starts after the killed process is gone.
    * ``neetocal_distributed_bulk_worker_killed``: once the first try is booking, the **Celery worker's
      process group** is SIGKILLed (worker, pool, task supervisor). The task process, in its own group,
-     survives it; Airflow notices the dead worker through the heartbeat timeout and retries the task on
-     the other worker. The script watches the orphaned task process and reports whether the retry
-     started while it still ran.
+     survives it (for a few seconds: it dies once it next talks to its dead supervisor); Airflow notices
+     the dead worker through the heartbeat timeout and retries the task on the other worker. The script
+     watches the orphaned task process and reports whether the retry started while it still ran. The
+     killed worker is then started again.
+   * ``neetocal_distributed_bulk_worker_frozen``: the first try's task process and its worker are
+     frozen (SIGSTOP to both process groups: a paused machine); Airflow notices the silent worker
+     through the heartbeat timeout and retries the task on the other worker; once the retry has booked
+     some rows, the task process and then its worker are thawed (SIGCONT): a first try running again
+     beside its retry until its supervisor learns that the try is over and kills it, the case
+     exactly-once must survive.
 
    Each bulk DAG's first try is paced (a few requests per second) so that it is still booking when it
    is killed and when its retry starts; retries run at full speed.
@@ -37,12 +44,14 @@ What it does, all on 127.0.0.1 and all stopped again at the end (``finally``):
    booking of an e-mail no DAG used. Exit code 1 when any DAG run did not succeed or any booking is
    duplicated, lost or unexpected.
 
-``--break no-journal`` runs a deliberately broken build, to show the check can fail: the bulk DAG files
-(not the provider) replace the operators' journal by ``None`` when ``NEETOCAL_CHECK_BREAK`` says so, as
-on an Airflow without the task state store.
+``--break no-journal`` / ``--break no-lookup`` run a deliberately broken build, to show the check can fail:
+the bulk DAG files (not the provider) patch the provider when ``NEETOCAL_CHECK_BREAK`` says so.
+``no-journal``: the operators' journal is ``None``, as on an Airflow without the task state store.
+``no-lookup``: no journal either, and every try books as a first try with ``if_exists="create"``
+(nothing looked up before a POST).
 
 Run with ``make test-distributed`` (it builds ``.venv-distributed``; ``DISTRIBUTED_ARGS='--break
-no-journal'`` for the broken build). Needs root or password-less sudo only when PostgreSQL or Redis
+no-journal'`` for a broken build). Needs root or password-less sudo only when PostgreSQL or Redis
 must be installed, or PostgreSQL started.
 """
 
@@ -85,13 +94,25 @@ WORKERS = ("worker1", "worker2")
 EMAIL_DOMAIN = "distributed.example.com"
 #: Statuses a booking the check asked for may have; any other (cancelled, rejected, ...) is unexpected.
 LIVE_STATUSES = frozenset({"confirmed"})
-#: How each bulk DAG's first try is killed.
+#: How each bulk DAG's first try is killed: its task process (SIGKILL); its worker's process group
+#: (SIGKILL; the task process, in a group of its own, is left); or the task process and its worker frozen
+#: (SIGSTOP) until Airflow retries the task elsewhere, then thawed (SIGCONT) once the retry is booking.
 KILLS = {
     "neetocal_distributed_bulk_task_killed": "task",
     "neetocal_distributed_bulk_worker_killed": "worker",
+    "neetocal_distributed_bulk_worker_frozen": "frozen",
+}
+KILL_WHAT = {
+    "task": "its task process SIGKILLed",
+    "worker": "its worker's process group SIGKILLed",
+    "frozen": "its task process and its worker frozen, thawed beside the retry",
 }
 #: Bookings the sandbox must hold for a bulk DAG's rows before its first try is killed.
 KILL_AFTER_BOOKED = 10
+#: New bookings the retry must have made before the frozen first try is thawed beside it.
+THAW_AFTER_RETRY_BOOKED = 20
+#: The broken builds ``--break`` can run (see the bulk DAG template).
+BREAKS = ("no-journal", "no-lookup")
 
 BULK_DAG = '''
 """Written by scripts/distributed_check.py: {count} rows of a group meeting booked by one bulk task whose first
@@ -108,12 +129,23 @@ import pendulum
 from airflow_provider_neetocal._compat import DAG
 from airflow_provider_neetocal.operators.bulk import NeetoCalCreateBookingsOperator
 
-# The check's broken build (``distributed_check.py --break no-journal``), never set otherwise: no journal,
-# as on an Airflow without the task state store. Patched here, in the DAG file, not in the provider.
-if os.environ.get("NEETOCAL_CHECK_BREAK") == "no-journal":
+# The check's broken builds (``distributed_check.py --break ...``), never set otherwise; patched here, in the
+# DAG file, not in the provider. no-journal: no journal, as on an Airflow without the task state store.
+# no-lookup: every try books as a first try with if_exists="create" (no journal, no look-up before a POST).
+BROKEN = os.environ.get("NEETOCAL_CHECK_BREAK")
+if BROKEN in ("no-journal", "no-lookup"):
     from airflow_provider_neetocal.operators.base import NeetoCalBaseOperator
 
     NeetoCalBaseOperator.journal = lambda self, context: None
+if BROKEN == "no-lookup":
+    from airflow_provider_neetocal.exactly_once import ExactlyOnce
+
+    _init = ExactlyOnce.__init__
+
+    def _forgetful_init(self: Any, hook: Any, **kwargs: Any) -> None:
+        _init(self, hook, **(kwargs | dict(retrying=False, journal=None, if_exists="create")))
+
+    ExactlyOnce.__init__ = _forgetful_init
 
 
 class FirstTryPaced(NeetoCalCreateBookingsOperator):
@@ -262,12 +294,22 @@ class Processes:
     running: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     logs: dict[str, IO[bytes]] = field(default_factory=dict)
 
+    commands: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
+
     def start(self, name: str, command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        log = (self.home / f"{name}.log").open("wb")
+        log = (self.home / f"{name}.log").open("ab")
         self.logs[name] = log
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.running[name] = process
+        self.commands[name] = (command, env)
         return process
+
+    def restart(self, name: str) -> None:
+        """Start ``name`` again, with the same command and environment, once it is dead (killed)."""
+        self.kill(name)
+        self.running[name].wait()
+        self.logs[name].close()
+        self.start(name, *self.commands[name])
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         process = self.running[name]
@@ -283,6 +325,7 @@ class Processes:
     def stop_all(self) -> None:
         for name in reversed(list(self.running)):
             self.kill(name, signal.SIGTERM)
+            self.kill(name, signal.SIGCONT)  # a frozen (SIGSTOPped) group handles its SIGTERM only once continued
         deadline = time.monotonic() + 20
         for name, process in self.running.items():
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -563,7 +606,7 @@ def main() -> int:
     parser.add_argument(
         "--break",
         dest="broken",
-        choices=["no-journal"],
+        choices=BREAKS,
         help="run a deliberately broken build (see above) to show that the check goes red",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp AIRFLOW_HOME (logs) afterwards")
@@ -586,7 +629,7 @@ def main() -> int:
         (dags / f"{dag_id}.py").write_text(
             BULK_DAG.format(
                 count=args.bulk_rows,
-                kill=f"its {kill} process SIGKILLed" if kill == "task" else "its worker's process group SIGKILLed",
+                kill=KILL_WHAT[kill],
                 dag_id=dag_id,
                 rows=json.dumps(bulk_rows[dag_id]),
                 meeting=GROUP_MEETING,
@@ -658,7 +701,7 @@ def main() -> int:
         }
         if args.broken:
             env["NEETOCAL_CHECK_BREAK"] = args.broken
-            say(f"BROKEN BUILD on purpose: NEETOCAL_CHECK_BREAK={args.broken} (the bulk DAG files disable the journal)")
+            say(f"BROKEN BUILD on purpose: NEETOCAL_CHECK_BREAK={args.broken} (patched in the bulk DAG files)")
         say(f"airflow db migrate (AIRFLOW_HOME={home})")
         run([str(BIN / "airflow"), "db", "migrate"], env=env)
         processes.start("api-server", [str(BIN / "airflow"), "api-server"], env)
@@ -738,7 +781,7 @@ def main() -> int:
         )
         finish(pipeline, run_id, set(), 900)
 
-        # 3. The bulk DAGs: the first try killed while it books, by its task process or by its worker's group.
+        # 3. The bulk DAGs: the first try killed while it books (see KILLS).
         killed_workers: set[str] = set()
         for dag_id, kill in KILLS.items():
             outcome = Outcome(dag_id, f"bulk-{kill}", {row_key(r) for r in bulk_rows[dag_id]})
@@ -767,17 +810,43 @@ def main() -> int:
             )
             before = booked()
             killed_at = now_utc()
+            thawed_at: datetime.datetime | None = None
             if kill == "task":
                 os.kill(pid, signal.SIGKILL)
                 what = f"SIGKILL the task process {pid} on {victim}"
-            else:
+            elif kill == "worker":
                 processes.kill(victim)
                 killed_workers.add(victim)
                 what = f"SIGKILL {victim}'s process group {worker_group} (the task process {pid} is not in it)"
+            else:
+                # The whole machine paused: the task's own group first, then the worker's (supervisor included).
+                # Not killed: a stopped process whose parent dies gets SIGHUP (an orphaned process group).
+                os.killpg(pid, signal.SIGSTOP)
+                os.killpg(worker_group, signal.SIGSTOP)
+                what = f"SIGSTOP the task process {pid} (its group) and {victim}'s process group {worker_group}"
             say(f"{what}, {before} of {len(emails)} rows booked; {layout}")
             outcome.notes.append(f"first try on {victim}: {layout}")
             outcome.notes.append(f"{what} at {killed_at:%H:%M:%S}, {before} of {len(emails)} rows booked by then")
             watch = Watch(pid, killed_at).start()
+            if kill == "frozen":
+
+                def retry_booking(dag_id: str = dag_id, run_id: str = run_id, before: int = before) -> bool:
+                    (ti,) = task_instances(dag_id, run_id)
+                    running = ti["state"] == "running" and int(ti.get("try_number") or 0) >= 2
+                    return running and booked() >= before + THAW_AFTER_RETRY_BOOKED
+
+                wait_for(f"{dag_id}'s retry to be booking", retry_booking, 300, processes, killed_workers)
+                thawed_at = now_utc()
+                # The task first: it may act before its supervisor learns that its try is over.
+                os.killpg(pid, signal.SIGCONT)
+                time.sleep(0.5)
+                os.killpg(worker_group, signal.SIGCONT)
+                say(f"SIGCONT the first try's task process {pid}, then {victim}: beside the retry ({booked()} booked)")
+                outcome.notes.append(
+                    f"SIGCONT the first try's task process {pid} {(thawed_at - killed_at).total_seconds():.0f} s after "
+                    f"the freeze, then {victim} 0.5 s later; the retry had booked {THAW_AFTER_RETRY_BOOKED}+ rows "
+                    f"({booked()} in the sandbox)"
+                )
             finish(outcome, run_id, killed_workers, 900)
             watch.stop()
             (ti,) = task_instances(dag_id, run_id)
@@ -787,18 +856,19 @@ def main() -> int:
                 offset = f"{(started - killed_at).total_seconds():+.0f} s" if started else "?"
                 outcome.notes.append(
                     f"try {try_['try_number']} on {try_.get('hostname')}: {try_.get('state')}, started {offset} "
-                    "from the kill"
+                    "from the kill (or freeze)"
                 )
             retry = next((t for t in all_tries if t["try_number"] == 2 and t.get("start_date")), None)
             gone = watch.gone_at
-            life = f"{(gone - killed_at).total_seconds():.1f} s after the kill" if gone else "never (still alive)"
+            life = f"{(gone - killed_at).total_seconds():.1f} s after the kill (or freeze)" if gone else "never"
             outcome.notes.append(f"the first try's task process {pid} was gone {life}")
             if retry is not None:
                 retry_start = instant(retry["start_date"])
                 overlap = gone is None or gone > retry_start
                 outcome.notes.append(
-                    f"try 2 started {(retry_start - killed_at).total_seconds():.0f} s after the kill, "
-                    + ("WHILE the killed try's task process still ran" if overlap else "after it was gone")
+                    f"try 2 started {(retry_start - killed_at).total_seconds():.0f} s after the kill (or freeze), "
+                    + ("WHILE the killed try's task process still existed" if overlap else "after it was gone")
+                    + (" (frozen until the SIGCONT)" if thawed_at and overlap else "")
                 )
                 late = [
                     b
@@ -808,6 +878,14 @@ def main() -> int:
                 outcome.notes.append(f"bookings made between the kill and try 2's start: {len(late)}")
             else:
                 outcome.notes.append("no try 2 (Airflow did not retry)")
+            if thawed_at is not None and gone is not None:
+                outcome.notes.append(
+                    f"the thawed first try ran beside the retry for {(gone - thawed_at).total_seconds():.1f} s"
+                )
+            if kill == "worker":
+                processes.restart(victim)  # two workers again for the next DAG
+                killed_workers.discard(victim)
+                say(f"{victim} restarted")
 
         # The sandbox's view: every booking it holds, whatever its e-mail, status, meeting or slot.
         bookings = stored_bookings(sandbox_db)
