@@ -12,11 +12,13 @@ What it does, all on 127.0.0.1 and all stopped again at the end (``finally``):
    the CeleryExecutor: ``api-server``, ``scheduler``, ``dag-processor`` and two ``celery worker``s
    with distinct Celery hostnames, log-server ports and task-instance host names (``worker1``,
    ``worker2``), and a short task heartbeat timeout so a dead worker's task is noticed quickly.
-4. Through the REST API only (never ``dags test``): the manual-booking example, the pipeline example
-   over 40 rows of the **group** meeting ``weekly-webinar`` (its CSV read through ``ObjectStoragePath``
-   from a ``file://`` URL given in the run's conf), and two bulk DAGs of the group meeting (this script
-   writes them into the run's DAGs folder). A group meeting seats 50 per slot, so the sandbox takes a
-   second booking of the same attendee and slot: a duplicate is the provider's, and it shows.
+4. Through the REST API only (never ``dags test``; every DAG paused at creation and the ones below
+   unpaused, so the other example DAGs are parsed but never run): the manual-booking example, the
+   pipeline example over 40 rows of the **group** meeting ``weekly-webinar`` (its CSV read through
+   ``ObjectStoragePath`` from a ``file://`` URL given in the run's conf), and three bulk DAGs of the
+   group meeting (this script writes them into the run's DAGs folder). A group meeting seats 50 per
+   slot, so the sandbox takes a second booking of the same attendee and slot: a duplicate is the
+   provider's, and it shows.
 
    * ``neetocal_distributed_bulk_task_killed``: once the first try is booking, its **task process**
      (Airflow 3.3 runs it in a process group of its own, ``airflow worker -- <ti id>``, a child of the
@@ -35,7 +37,7 @@ What it does, all on 127.0.0.1 and all stopped again at the end (``finally``):
      beside its retry until its supervisor learns that the try is over and kills it, the case
      exactly-once must survive.
 
-   Each bulk DAG's first try is paced (a few requests per second) so that it is still booking when it
+   Each bulk DAG's first try is paced (``--first-try-rate``, 2 requests/s) so that it is still booking when it
    is killed and when its retry starts; retries run at full speed.
 5. Counts **every** booking the sandbox holds (its SQLite file: any e-mail, status, meeting and slot)
    and prints per DAG: run state, wall time, task tries per worker, bookings expected / found /
@@ -678,7 +680,9 @@ def main() -> int:
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            # Paused: the other example DAGs are parsed but never run (the scheduled one would book); the
+            # DAGs this check triggers are unpaused through the REST API.
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": "neetocal_check_hostname.hostname",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
@@ -728,6 +732,8 @@ def main() -> int:
             return set(dag_ids) <= known
 
         wait_for("the DAG processor to parse the DAGs", parsed, 240, processes, set())
+        for dag_id in dag_ids:
+            airflow.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
         say(
             f"Airflow up: api-server, scheduler, dag-processor, {', '.join(WORKERS)} ({time.monotonic() - total:.0f} s)"
         )
