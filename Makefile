@@ -71,9 +71,12 @@ mutation: venv
 	$(BIN)/python scripts/mutation.py $(MUTATION_ARGS)
 
 # The provider on a distributed Airflow (scripts/distributed_check.py): PostgreSQL + Redis (apt-get when
-# missing), CeleryExecutor with two workers, example DAGs and a bulk DAG triggered through the REST API
-# against the sandbox with a commit-then-drop fault, one worker SIGKILLed mid-task; prints bookings
-# expected/found/duplicated/lost per DAG. Its own venv. Takes minutes (see README); not part of CI.
+# missing), CeleryExecutor with two workers, example DAGs and three bulk DAGs on a group meeting triggered
+# through the REST API against the sandbox with a commit-then-drop fault; each bulk first try hit while it
+# books (task process SIGKILLed, worker's process group SIGKILLed, task and worker frozen then thawed beside
+# the retry). Counts every booking in the sandbox: expected/found/duplicated/lost/unexpected per DAG, exit 1
+# on any. DISTRIBUTED_ARGS='--break no-lookup' (or no-journal): a broken build. Its own venv. Takes minutes
+# (see README); not part of CI.
 DIST_VENV ?= .venv-distributed
 DIST_STAMP := $(DIST_VENV)/.installed-$(AIRFLOW_VERSION)
 $(DIST_STAMP): pyproject.toml | venv
