@@ -298,7 +298,7 @@ def test_a_finished_bulk_cleared_and_rerun_sends_nothing(sandbox: NeetoCalSandbo
     assert [b["sid"] for b in sandbox.bookings] == before
     assert len(posts(sandbox)) == 4
     outcomes = xcoms_of(again.dag_id, again.run_id)[("book", -1, "return_value")]
-    assert [o["sid"] for o in outcomes] == before
+    assert sorted(o["sid"] for o in outcomes) == sorted(before)  # rows run in parallel: any creation order
     assert {o["status"] for o in outcomes} == {"recovered"}
 
 
