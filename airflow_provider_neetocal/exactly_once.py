@@ -698,10 +698,9 @@ class ExactlyOnce:
             try_number=self.try_number,
         )
         try:
+            # Write, then read the claim: of two tries racing, one always sees the other (see superseded_by).
+            self.journal.write(entry)
             newer = self.journal.superseded_by(self.try_number)
-            if newer is None:
-                self.journal.write(entry)
-                newer = self.journal.superseded_by(self.try_number)
         except JournalError as error:
             raise NeetoCalBookingUnknownError(
                 reason=f"the task's journal could not record the request before sending, so it was not sent: {error}",
