@@ -418,6 +418,9 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
                 except (NeetoCalApiError, _StoreUnreadableError) as error:
                     failures = await self._pause_after_error(error, failures + 1)
                     continue
+                except Exception as error:  # e.g. the connection is gone: Airflow would restart run() in a loop
+                    failures = await self._pause_after_error(error, failures + 1)
+                    continue
                 failures = 0
                 saved = await self._remember(store, memory, saved)
                 if memory.outbox:
@@ -466,7 +469,7 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
                     listing, complete = await client.list_bookings(
                         watcher._listing_filters(), max_pages=watcher.max_pages
                     )
-                except (NeetoCalAuthError, NeetoCalConfigError) as error:
+                except (NeetoCalAuthError, NeetoCalConfigError, NeetoCalValidationError) as error:
                     if isinstance(error, NeetoCalAuthError) and error.status != 401:
                         failures += 1
                         yield {"kind": "failed", "message": str(error)}
@@ -475,7 +478,7 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
                     yield {"kind": "refused", "message": str(error)}
                     client = await watcher._park(client, error)
                     continue
-                except NeetoCalApiError as error:
+                except Exception as error:  # NeetoCal's errors, or a connection that is gone: never end the stream
                     failures += 1
                     yield {"kind": "failed", "message": str(error)}
                     await watcher._pause_after_error(error, failures)
@@ -520,7 +523,7 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
                         self.log.error("NeetoCal watcher cannot watch (it ignores the listings from now on): %s", error)
                     refused = True
                     continue
-                except (NeetoCalApiError, NeetoCalConfigError, _StoreUnreadableError) as error:
+                except Exception as error:  # NeetoCal's errors, the store, a connection that is gone
                     self.log.warning("NeetoCal watcher skips this listing (the next one tries again): %s", error)
                     continue
                 saved = await self._remember(store, memory, saved)
@@ -594,14 +597,17 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
             return fresh, None, None
         except Exception as error:
             raise _StoreUnreadableError(f"the asset state store could not be read: {error}") from error
-        memory, why = restore_memory(
-            value,
-            watch=self.watch_fingerprint(),
-            kinds=kinds,
-            meeting_id=meeting_id,
-            now=dt.datetime.now(dt.timezone.utc),
-            max_age=self.max_catch_up_age,
-        )
+        try:
+            memory, why = restore_memory(
+                value,
+                watch=self.watch_fingerprint(),
+                kinds=kinds,
+                meeting_id=meeting_id,
+                now=dt.datetime.now(dt.timezone.utc),
+                max_age=self.max_catch_up_age,
+            )
+        except Exception as error:  # a value of the right format but corrupt inside: a baseline, not a crash
+            memory, why = None, f"the saved memory cannot be read ({type(error).__name__}: {error}); starting afresh"
         if memory is None:
             if why:
                 self.log.warning("NeetoCal watcher %s: %s", self.memory_key(), why)
@@ -687,7 +693,7 @@ async def _settings_identity(client: NeetoCalAsyncClient) -> tuple[str, str, str
     ``None`` when the connection cannot be used."""
     try:
         settings = await client.settings()
-    except (NeetoCalConfigError, NeetoCalValidationError):
+    except Exception:  # unusable or missing connection
         return None
     return settings.api_key, settings.base_url, str(settings.api_version)
 
