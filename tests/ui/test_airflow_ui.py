@@ -176,21 +176,39 @@ def label_of(browser: Any, element: Any) -> str:
 
 
 def toast_after(browser: Any, action: Callable[[], None], what: str) -> str:
-    """Run ``action`` and return the text of the first toast it raises."""
+    """Run ``action`` and return the whole text of the first toast it raises.
+
+    A toast slides in: its title can be visible a frame before its description is (a loaded CI
+    run read "Test Connection Successful" alone), so the text counts only once the description's
+    content, when the toast has one, is part of the visible text and two reads agree.
+    """
     from selenium.webdriver.common.by import By
 
     selector = "[data-scope=toast][data-part=root]"
     before = {t.id for t in browser.find_elements(By.CSS_SELECTOR, selector)}
     action()
-    return str(
-        wait_until(
-            lambda: next(
-                (t.text for t in browser.find_elements(By.CSS_SELECTOR, selector) if t.id not in before and t.text),
-                None,
-            ),
-            what=f"the toast after {what}",
-        )
-    )
+
+    def complete(toast: Any) -> str | None:
+        text = str(toast.text or "")
+        if not text:
+            return None
+        for part in toast.find_elements(By.CSS_SELECTOR, "[data-part=description]"):
+            content = " ".join(str(part.get_attribute("textContent") or "").split())
+            if not content or content not in " ".join(text.split()):
+                return None
+        return text
+
+    seen: list[str | None] = [None]
+
+    def settled() -> str | None:
+        """The new toast's text once two reads a quarter second apart agree."""
+        fresh = (t for t in browser.find_elements(By.CSS_SELECTOR, selector) if t.id not in before)
+        text = next((text for t in fresh if (text := complete(t))), None)
+        agreed = text if text is not None and text == seen[0] else None
+        seen[0] = text
+        return agreed
+
+    return str(wait_until(settled, what=f"the toast after {what}"))
 
 
 def test_connection_form_offers_neetocal_with_our_fields(stack: AirflowStack, browser: Any, shot: Any) -> None:
