@@ -7,7 +7,7 @@ cancelled (v1 ``POST /bookings/{sid}/cancel``, v2 ``PATCH /bookings/{sid}`` with
 filters, in what a reschedule must carry (v1: the attendee and the slot every time; v2: only what
 changes), and maybe in whether a single booking comes bare or wrapped as ``{"booking": {...}}`` (the v2
 reference does not show it: both are accepted). What differs and what is unverified against the live
-service is listed in the README's "API versions" section.
+service is listed in docs/api-versions.md.
 
 This module is the only place that knows a path, a method or an answer's shape. It does no I/O:
 the sync hook (``requests``) and the async client of the triggers (``httpx``) both ask it for a

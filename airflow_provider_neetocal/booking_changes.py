@@ -35,7 +35,7 @@ recorded but not yet known to be delivered) into a JSON value, and :func:`restor
 back, checking every part of it: a value from another format, another watch, or garbage gives
 ``None`` and the reason, so the trigger starts from a fresh baseline and says why. A tracker
 restored from memory is not a baseline: its first listing is compared with what it knew, so changes
-made while no trigger ran are returned then (see the README for the bounds). Without a store
+made while no trigger ran are returned then (see docs/events.md for the bounds). Without a store
 (Airflow 2.11 to 3.2) every trigger starts with a baseline, as before.
 
 ``limit`` (``observe_listing``) bounds the changes one poll records: a change beyond it is not
@@ -74,7 +74,7 @@ def change_id(kind: str, booking: Mapping[str, Any]) -> str:
     """A stable name for one change of one booking, the same however often it is emitted.
 
     ``created:<sid>``, ``cancelled:<sid>``, ``rescheduled:<sid>@<new start>``: a DAG that must not act
-    twice on a change re-delivered after a triggerer crash (see the README) keys on it.
+    twice on a change re-delivered after a triggerer crash (see docs/events.md) keys on it.
     """
     sid = booking.get("sid")
     if kind == "rescheduled":

@@ -65,7 +65,7 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "label": "API version",
         "description": (
             "NeetoCal API the provider speaks: v1 (the default; NeetoCal marks it deprecated) or v2. "
-            "Switching needs nothing else: see the README, API versions."
+            "Switching needs nothing else: see docs/api-versions.md."
         ),
         # An enum renders as a select in Airflow >= 3.2's form; older forms get a SelectField from the hook.
         "schema": {

@@ -84,7 +84,7 @@ its own mapped instance, with a message naming the field, and sends nothing to N
     bookings = NeetoCalCreateBookingOperator.partial(
         task_id="create_booking",
         meeting_slug="{{ params.meeting_slug }}",
-        # Safe to retry: a retry looks its booking up before sending (README, "Reliability"). A bad row
+        # Safe to retry: a retry looks its booking up before sending (docs/reliability.md). A bad row
         # fails at once whatever this says (a validation error is never retried).
         retries=3,
         retry_delay=pendulum.duration(minutes=1),

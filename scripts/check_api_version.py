@@ -1,6 +1,6 @@
 """Check a NeetoCal API version against a real (test) workspace: book, read, reschedule and cancel one booking.
 
-For what the provider cannot know from NeetoCal's documentation (see README, "API versions"): whether
+For what the provider cannot know from NeetoCal's documentation (see docs/api-versions.md): whether
 API v2 answers a single booking bare or as ``{"booking": {...}}``, which status a create answers, and
 whether each call takes what the provider sends. Every request is one the provider's contract module
 (``airflow_provider_neetocal.api_contract``) builds, sent once (no retries) through the hook's session

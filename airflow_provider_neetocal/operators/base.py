@@ -60,7 +60,7 @@ class NeetoCalBaseOperator(BaseOperator):
         """Say so when an Airflow retry could look a booking up before a slow POST has landed.
 
         After a lost answer, the retry's look-up is what proves a booking absent; a POST NeetoCal is
-        still processing is invisible to it. ``retry_delay`` is the margin (see README, Reliability).
+        still processing is invisible to it. ``retry_delay`` is the margin (see docs/reliability.md).
         """
         delay = self.retry_delay
         seconds = delay.total_seconds() if isinstance(delay, dt.timedelta) else float(delay or 0)

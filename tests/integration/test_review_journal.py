@@ -162,7 +162,7 @@ ATTENDEES: list[str] = []
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "known limit, README 'Limits that remain' (R2, high, duplicate): the journal lives in the map "
+        "known limit, docs/reliability.md 'Limits that remain' (R2, high, duplicate): the journal lives in the map "
         "index's namespace, and a missing entry is "
         "taken as proof that the request was never sent; when a cleared run's upstream list changes "
         "(a row added in front), every attendee moves to another map index, finds no entry there, is "
@@ -496,10 +496,10 @@ def test_r8_a_bulk_retry_with_one_cancelled_row_still_books_the_others(
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "known limit, README 'Limits that remain' (R9, medium, duplicate): with [state_store] clear_on_success = True "
+        "known limit, docs/reliability.md 'Limits that remain' (R9, medium, duplicate): with [state_store] clear_on_success = True "
         "Airflow deletes the journal when the task succeeds; a slot-less task cleared more than 5 minutes "
         "later falls back to the creation-time window against the run's new start and books a second seat. "
-        "README's version table promises 'a finished task cleared and re-run: re-reads its booking, sends "
+        "docs/reliability.md's version table promises 'a finished task cleared and re-run: re-reads its booking, sends "
         "nothing' on 3.3+ and 'Limits that remain' does not list this"
     ),
 )

@@ -39,14 +39,14 @@ RETRIES = 2
 SLOT = {"slot_date": "2030-07-15", "slot_start_time": "10:00 AM"}
 #: The warning NeetoCalBaseOperator.warn_if_retry_delay_is_short logs (operators/base.py).
 SHORT_RETRY_DELAY_WARNING = "a retry after a lost answer looks the booking up that soon"
-#: README, "Limits that remain": an Airflow retry is a new process without the listing taken before the
+#: docs/reliability.md, "Limits that remain": an Airflow retry is a new process without the listing taken before the
 #: first POST, so a slot-less retry counts any live booking of the attendee and meeting created since
 #: the run started (less 5 minutes) as its own.
 #: The known limits below hold where a task has no journal (Airflow before 3.3: no task state store);
 #: from 3.3 on, the journal settles them and the tests must pass.
 NO_JOURNAL = not AIRFLOW_V_3_3_PLUS
 SLOTLESS_RETRY_LIMIT = (
-    "known limit before Airflow 3.3 (README 'Limits that remain'): a slot-less retry has no listing "
+    "known limit before Airflow 3.3 (docs/reliability.md 'Limits that remain'): a slot-less retry has no listing "
     "from before the lost POST and adopts a live booking of the same attendee and meeting created since "
     "the run started (less 5 minutes): {}"
 )
@@ -413,7 +413,7 @@ def test_a10_a_short_retry_delay_is_warned_about_in_the_task_log(
     sandbox: NeetoCalSandbox, log_output: Callable[[], str], operator: str
 ) -> None:
     # The duplicate a retry can make when a POST lands after the retry's look-up is a documented limit
-    # (README, Reliability); what is guaranteed is that the task log says so.
+    # (docs/reliability.md); what is guaranteed is that the task log says so.
     def build() -> None:
         if operator == "single":
             booking(**SLOT)
@@ -449,7 +449,7 @@ def test_a10_a_retry_delay_of_a_minute_or_more_is_not_warned_about(
     NO_JOURNAL,
     strict=True,
     reason=(
-        "known limit (A1, README 'Limits that remain'): mapped instances cannot see each other; the "
+        "known limit (A1, docs/reliability.md 'Limits that remain'): mapped instances cannot see each other; the "
         "second instance's first try cannot look up (GET /meetings outage) and fails retryably; its "
         "retry finds the first instance's booking of the same attendee and slot and adopts it"
     ),
@@ -494,7 +494,7 @@ def test_a1_mapped_near_duplicate_rows_never_share_one_booking_after_an_outage(s
     NO_JOURNAL,
     strict=True,
     reason=(
-        "known limit (A7, README 'Limits that remain'): clearing a finished run sets dag_run.start_date "
+        "known limit (A7, docs/reliability.md 'Limits that remain'): clearing a finished run sets dag_run.start_date "
         "to the clear time; the cleared (retrying) slot-less task judges bookings by created_at against "
         "it, so a booking its lost POST made more than 5 minutes earlier counts as 'not ours' and the "
         "slot is booked again"
