@@ -68,8 +68,10 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
             "Switching needs nothing else: see docs/api-versions.md."
         ),
         # An enum renders as a select in Airflow >= 3.2's form; older forms get a SelectField from the hook.
+        # "null" in the type: optional. Airflow >= 3.2 marks a field required (and refuses it cleared, with
+        # its always-present clear button) when its type does not admit null; cleared, the hook reads v1.
         "schema": {
-            "type": "string",
+            "type": ["string", "null"],
             "enum": ["v1", "v2"],
             "default": "v1",
             "values_display": {"v1": "v1 (default, deprecated by NeetoCal)", "v2": "v2"},

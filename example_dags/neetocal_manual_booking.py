@@ -59,8 +59,21 @@ with DAG(
             title="Meeting",
             description="Slug of the scheduling link: the last part of its booking URL.",
         ),
-        "name": Param("Eve Smith", type="string", minLength=1, maxLength=255, title="Attendee name"),
-        "email": Param("eve@example.com", type="string", format="email", title="Attendee email"),
+        "name": Param(
+            "Eve Smith",
+            type="string",
+            minLength=1,
+            maxLength=255,
+            title="Attendee name",
+            description="Who the meeting is booked for, as NeetoCal shows it.",
+        ),
+        "email": Param(
+            "eve@example.com",
+            type="string",
+            format="email",
+            title="Attendee email",
+            description="NeetoCal sends the invitation here.",
+        ),
         "time_zone": Param(
             "Asia/Kolkata",
             type="string",

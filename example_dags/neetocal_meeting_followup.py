@@ -7,10 +7,10 @@ import pendulum
 # Airflow 3 imports; Airflow 2.11 (no airflow.sdk yet) has the very same classes under their old
 # homes. Only this import differs: on Airflow 3 only, keep the first line and drop the fallback.
 try:
-    from airflow.sdk import DAG, task
+    from airflow.sdk import DAG, Param, task
 except ImportError:  # Airflow 2.x
     from airflow.decorators import task  # type: ignore[attr-defined,no-redef]
-    from airflow.models import DAG
+    from airflow.models import DAG, Param
 
 from airflow_provider_neetocal.operators.booking import NeetoCalCreateBookingOperator
 from airflow_provider_neetocal.operators.read import NeetoCalFindSlotsOperator
@@ -24,10 +24,36 @@ with DAG(
     catchup=False,
     tags=["neetocal", "example"],
     params={
-        "meeting_slug": "meeting-with-oliver-smith",
-        "name": "Ada Lovelace",
-        "email": "ada@example.com",
-        "time_zone": "Asia/Kolkata",
+        "meeting_slug": Param(
+            "meeting-with-oliver-smith",
+            type="string",
+            pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
+            title="Meeting",
+            description="Slug of the scheduling link (the last part of its booking URL): the first free slot "
+            "in the seven days after the run's date is booked.",
+        ),
+        "name": Param(
+            "Ada Lovelace",
+            type="string",
+            minLength=1,
+            maxLength=255,
+            title="Attendee name",
+            description="Who the meeting is booked for, as NeetoCal shows it.",
+        ),
+        "email": Param(
+            "ada@example.com",
+            type="string",
+            format="email",
+            title="Attendee email",
+            description="NeetoCal sends the invitation here; the follow-up task addresses the same person.",
+        ),
+        "time_zone": Param(
+            "Asia/Kolkata",
+            type="string",
+            minLength=1,
+            title="Attendee time zone",
+            description="IANA zone, e.g. Europe/London: free slots are listed and booked in this zone.",
+        ),
     },
     default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=5)},
     doc_md="""

@@ -41,7 +41,12 @@ with DAG(
                 "Columns: name, email, slot_date, slot_start_time, time_zone, language."
             ),
         ),
-        "meeting_slug": Param("meeting-with-oliver-smith", type="string", title="Meeting"),
+        "meeting_slug": Param(
+            "meeting-with-oliver-smith",
+            type="string",
+            title="Meeting",
+            description="Slug of the scheduling link every row is booked on (the last part of its booking URL).",
+        ),
     },
     doc_md="""
 ### One booking per row

@@ -7,9 +7,9 @@ import pendulum
 # Airflow 3 imports; Airflow 2.11 (no airflow.sdk yet) has the very same classes under their old
 # homes. Only this import differs: on Airflow 3 only, keep the first line and drop the fallback.
 try:
-    from airflow.sdk import DAG
+    from airflow.sdk import DAG, Param
 except ImportError:  # Airflow 2.x
-    from airflow.models import DAG
+    from airflow.models import DAG, Param
 
 from airflow_provider_neetocal.operators.booking import NeetoCalCreateBookingOperator
 
@@ -37,10 +37,35 @@ with DAG(
     max_active_runs=1,
     tags=["neetocal", "example"],
     params={
-        "meeting_slug": "meeting-with-oliver-smith",
-        "name": "Data quality review",
-        "email": "data-quality@example.com",
-        "time_zone": "Asia/Kolkata",
+        "meeting_slug": Param(
+            "meeting-with-oliver-smith",
+            type="string",
+            pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
+            title="Meeting",
+            description="Slug of the scheduling link (the last part of its booking URL).",
+        ),
+        "name": Param(
+            "Data quality review",
+            type="string",
+            minLength=1,
+            maxLength=255,
+            title="Attendee name",
+            description="Who the follow-up call is booked for, as NeetoCal shows it.",
+        ),
+        "email": Param(
+            "data-quality@example.com",
+            type="string",
+            format="email",
+            title="Attendee email",
+            description="NeetoCal sends the invitation here.",
+        ),
+        "time_zone": Param(
+            "Asia/Kolkata",
+            type="string",
+            minLength=1,
+            title="Attendee time zone",
+            description="IANA zone, e.g. Europe/London: the call is booked at 11:30 in this zone.",
+        ),
     },
     user_defined_macros={"next_business_day_at": next_business_day_at},
     default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=5)},

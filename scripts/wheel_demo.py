@@ -4,16 +4,20 @@
    way the package index and a packager would: ``twine check --strict`` (metadata complete; twine
    does not render Markdown, so the README's links are checked to be absolute below),
    ``check-wheel-contents`` (no stray or duplicate files), ``pyroma`` 10/10 on
-   the sdist, ``LICENSE`` and ``NOTICE`` in both, and the wheel's file list (package data,
-   ``py.typed``, entry point);
+   the sdist, ``LICENSE`` and ``NOTICE`` in both, the wheel's file list (package data,
+   ``py.typed``, entry point, every example DAG and the pipeline's CSV) and every link of the README
+   (the project page on the index) absolute;
 2. creates a fresh venv ``.venv-wheel-<airflow version>`` holding only Airflow and that wheel
    (no editable install, nothing from the repo on ``sys.path``);
 3. in a temp dir outside the repo: starts the sandbox from the installed package
    (``python -m airflow_provider_neetocal.sandbox``: its seeded meetings come from the wheel's
-   ``meetings.json``), checks Airflow discovers the provider through its entry point, copies the
-   example DAGs (they are not in the wheel) into a temp DAGs folder and runs
-   ``airflow dags test neetocal_manual_booking``;
-4. reads the sandbox's ``GET /bookings`` and fails unless the run created the booking.
+   ``meetings.json``), checks Airflow discovers the provider through its entry point, gets the
+   example DAGs the way the README says (``python -m airflow_provider_neetocal.examples copy``, with
+   the DAGs folder from ``airflow config get-value core dags_folder``), checks they are the
+   repository's files byte for byte, that a second copy refuses to overwrite them, and that Airflow
+   imports every one of them without an error; then runs ``airflow dags test`` on
+   ``neetocal_manual_booking`` and on ``neetocal_pipeline`` (which reads the copied CSV);
+4. reads the sandbox's ``GET /bookings`` and fails unless the runs created the bookings.
 
 Run with the dev venv's Python (it has ``uv`` and ``twine``): ``.venv/bin/python scripts/wheel_demo.py``.
 """
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -41,6 +46,18 @@ API_KEY = "wheel-demo-key-0123456789"
 ATTENDEE = "wheel-demo@example.com"
 #: What the wheel must contain besides Python modules.
 REQUIRED_IN_WHEEL = ["airflow_provider_neetocal/sandbox/meetings.json", "airflow_provider_neetocal/py.typed"]
+#: The example DAGs and their data, copied into the wheel from the repository's root ``example_dags/``.
+EXAMPLES = sorted(
+    str(path.relative_to(ROOT / "example_dags"))
+    for pattern in ("neetocal_*.py", "data/*.csv")
+    for path in (ROOT / "example_dags").glob(pattern)
+)
+EXAMPLE_DAG_IDS = sorted(Path(name).stem for name in EXAMPLES if name.endswith(".py"))
+#: One row per line of the pipeline's sample CSV, each booked by ``neetocal_pipeline``.
+PIPELINE_ATTENDEES = [
+    line.split(",")[1].lower()
+    for line in (ROOT / "example_dags" / "data" / "attendees.csv").read_text(encoding="utf-8").splitlines()[1:]
+]
 #: Licence files every distribution carries (Apache-2.0 section 4: a copy of the licence and the NOTICE).
 LICENCE_FILES = ["LICENSE", "NOTICE"]
 
@@ -84,19 +101,31 @@ def build(dist: Path) -> Path:
     licences_missing += [f"sdist: {n}" for n in LICENCE_FILES if n not in sdist_names]
     if licences_missing:
         raise SystemExit(f"licence files missing: {licences_missing}")
-    missing = [name for name in REQUIRED_IN_WHEEL if name not in names]
+    required = REQUIRED_IN_WHEEL + [f"airflow_provider_neetocal/example_dags/{name}" for name in EXAMPLES]
+    missing = [name for name in required if name not in names]
     entry_points = next((n for n in names if n.endswith(".dist-info/entry_points.txt")), None)
     if missing or entry_points is None:
         raise SystemExit(f"wheel lacks {missing or 'entry_points.txt'}")
     entry_text = zipfile.ZipFile(wheels[0]).read(entry_points).decode()
     if "[apache_airflow_provider]" not in entry_text:
         raise SystemExit(f"wheel has no apache_airflow_provider entry point:\n{entry_text}")
+    relative = readme_relative_links(ROOT / "README.md")
+    if relative:
+        raise SystemExit(f"README links that break on the package index (make them absolute): {relative}")
     print(
         f"    {wheels[0].name} ({len(names)} files), {sdists[0].name}: twine check --strict, "
-        "check-wheel-contents, pyroma 10/10 passed; LICENSE and NOTICE in both"
+        "check-wheel-contents, pyroma 10/10 passed; LICENSE and NOTICE in both; "
+        f"{len(EXAMPLES)} example files in the wheel; README links absolute"
     )
     done(started)
     return wheels[0]
+
+
+def readme_relative_links(readme: Path) -> list[str]:
+    """Markdown link and image targets in ``readme`` that are neither absolute URLs nor in-page anchors."""
+    text = re.sub(r"```.*?```", "", readme.read_text(encoding="utf-8"), flags=re.DOTALL)
+    targets = re.findall(r"\]\(([^)\s]+)", text)
+    return [target for target in targets if not target.startswith(("https://", "http://", "#", "mailto:"))]
 
 
 def make_venv(venv: Path, airflow_version: str, wheel: Path) -> Path:
@@ -137,6 +166,55 @@ def api_get(url: str) -> Any:
         return json.loads(response.read())
 
 
+def copy_examples_from_wheel(python: Path, airflow: str, work: Path, env: dict[str, str]) -> None:
+    """The README's one command for the examples, run from the installed wheel into Airflow's DAGs folder."""
+    started = step(
+        "airflow db migrate; python -m airflow_provider_neetocal.examples copy $(airflow config get-value …)"
+    )
+    run([airflow, "db", "migrate"], cwd=work, env=env)
+    dags_folder = Path(run([airflow, "config", "get-value", "core", "dags_folder"], cwd=work, env=env).stdout.strip())
+    if dags_folder != work / "dags":
+        raise SystemExit(f"airflow config get-value core dags_folder answered {dags_folder}, not {work / 'dags'}")
+    source = run([str(python), "-m", "airflow_provider_neetocal.examples", "path"], cwd=work, env=env).stdout.strip()
+    if "/site-packages/airflow_provider_neetocal/example_dags" not in source:
+        raise SystemExit(f"the examples were not found in the installed wheel but in {source}")
+    print(
+        run(
+            [str(python), "-m", "airflow_provider_neetocal.examples", "copy", str(dags_folder)], cwd=work, env=env
+        ).stdout.splitlines()[-1]
+    )
+    copied = sorted(str(p.relative_to(dags_folder)) for p in dags_folder.rglob("*") if p.is_file())
+    if copied != EXAMPLES:
+        raise SystemExit(f"copied {copied}, expected {EXAMPLES}")
+    differing = [
+        name for name in EXAMPLES if (dags_folder / name).read_bytes() != (ROOT / "example_dags" / name).read_bytes()
+    ]
+    if differing:
+        raise SystemExit(f"copied examples differ from the repository's example_dags/: {differing}")
+    again = subprocess.run(
+        [str(python), "-m", "airflow_provider_neetocal.examples", "copy", str(dags_folder)],
+        cwd=work,
+        env=env,
+        text=True,
+        capture_output=True,
+        check=False,
+    )
+    if again.returncode != 1 or "--force" not in again.stderr:
+        raise SystemExit(
+            f"a second copy should refuse to overwrite (exit 1, naming --force): {again.returncode} {again.stderr}"
+        )
+    listed = json.loads(run([airflow, "dags", "list", "--local", "--output", "json"], cwd=work, env=env).stdout)
+    errors = run(
+        [airflow, "dags", "list-import-errors", "--local", "--output", "json"], cwd=work, env=env
+    ).stdout.strip()
+    dag_ids = sorted(dag["dag_id"] for dag in listed)
+    if dag_ids != EXAMPLE_DAG_IDS or errors not in ("", "[]"):
+        raise SystemExit(f"Airflow parsed {dag_ids} (expected {EXAMPLE_DAG_IDS}); import errors: {errors}")
+    print(f"    {len(EXAMPLES)} files copied from the wheel, identical to example_dags/; a second copy refused")
+    print(f"    airflow dags list: {', '.join(dag_ids)}; no import errors")
+    done(started)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--airflow-version", default="3.3.2")
@@ -149,7 +227,6 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="neetocal-wheel-demo-") as temp:
         work = Path(temp)
-        shutil.copytree(ROOT / "example_dags", work / "dags", ignore=shutil.ignore_patterns("__pycache__"))
         env = {
             key: value
             for key, value in os.environ.items()
@@ -176,6 +253,8 @@ def main() -> int:
         print("    airflow providers list: airflow-provider-neetocal discovered through its entry point")
         done(started)
 
+        copy_examples_from_wheel(python, airflow, work, env)
+
         started = step("sandbox from the installed package (python -m airflow_provider_neetocal.sandbox)")
         sandbox, url = start_sandbox(python, work, env)
         try:
@@ -188,9 +267,16 @@ def main() -> int:
                 {"conn_type": "neetocal", "host": url, "password": API_KEY}
             )
             conf = {"name": "Wheel Demo", "email": ATTENDEE, "time_zone": "Asia/Kolkata"}
-            started = step(f"airflow db migrate; airflow dags test {DAG_ID} -c '{json.dumps(conf)}' (cwd {work})")
-            run([airflow, "db", "migrate"], cwd=work, env=env)
+            started = step(f"airflow dags test {DAG_ID} -c '{json.dumps(conf)}' (cwd {work})")
             run([airflow, "dags", "test", DAG_ID, "-c", json.dumps(conf)], cwd=work, env=env)
+            done(started)
+
+            started = step("airflow dags test neetocal_pipeline (its rows from the copied data/attendees.csv)")
+            run([airflow, "dags", "test", "neetocal_pipeline"], cwd=work, env=env)
+            booked = sorted(b["email"].lower() for b in api_get(f"{url}/api/external/v1/bookings")["bookings"])
+            if any(booked.count(email) != 1 for email in PIPELINE_ATTENDEES):
+                raise SystemExit(f"expected one booking per CSV row {PIPELINE_ATTENDEES}, the sandbox has {booked}")
+            print(f"    one booking per row of the wheel's CSV: {', '.join(PIPELINE_ATTENDEES)}")
             done(started)
 
             bookings = api_get(f"{url}/api/external/v1/bookings?client_email={ATTENDEE}")["bookings"]

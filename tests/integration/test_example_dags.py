@@ -41,6 +41,17 @@ def test_example_dags_explain_themselves_in_the_ui(dagbag, dag_id):
     assert "neetocal" in dag.tags
 
 
+@pytest.mark.parametrize("dag_id", sorted({*DAG_IDS, "neetocal_meeting_followup"}))
+def test_every_form_field_of_the_example_dags_has_a_title_and_a_description(dagbag, dag_id):
+    """The trigger form shows each Param's title and description; without them it shows the raw key alone."""
+    params = dagbag.get_dag(dag_id).params
+    untitled = [key for key in params if not params.get_param(key).schema.get("title")]
+    undescribed = [key for key in params if not (params.get_param(key).description or "").strip()]
+
+    assert params, f"{dag_id} declares no Param"
+    assert (untitled, undescribed) == ([], [])
+
+
 def test_parsing_the_example_dags_reads_no_connection(airflow_db):
     from airflow_provider_neetocal._compat import BaseHook, dagbag_class
 

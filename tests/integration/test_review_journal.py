@@ -496,7 +496,8 @@ def test_r8_a_bulk_retry_with_one_cancelled_row_still_books_the_others(
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "known limit, docs/reliability.md 'Limits that remain' (R9, medium, duplicate): with [state_store] clear_on_success = True "
+        "known limit, docs/reliability.md 'Limits that remain' (R9, medium, duplicate): with "
+        "[state_store] clear_on_success = True "
         "Airflow deletes the journal when the task succeeds; a slot-less task cleared more than 5 minutes "
         "later falls back to the creation-time window against the run's new start and books a second seat. "
         "docs/reliability.md's version table promises 'a finished task cleared and re-run: re-reads its booking, sends "

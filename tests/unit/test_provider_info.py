@@ -107,6 +107,25 @@ def test_api_version_field_offers_every_version_the_contract_speaks():
     assert set(schema["values_display"]) == set(API_VERSIONS)
 
 
+def test_every_extra_field_is_optional_in_the_airflow_3_form():
+    """Airflow >= 3.2 marks a conn-field required (a star, and an error once cleared) unless its type admits null."""
+    required = [
+        name
+        for name, spec in CONN_FIELDS.items()
+        if "null"
+        not in (spec["schema"]["type"] if isinstance(spec["schema"]["type"], list) else [spec["schema"]["type"]])
+    ]
+
+    assert required == []
+
+
+def test_a_cleared_api_version_reads_as_the_default_version():
+    from airflow_provider_neetocal.api_contract import DEFAULT_API_VERSION, checked_api_version
+
+    assert checked_api_version(None) == DEFAULT_API_VERSION
+    assert checked_api_version("") == DEFAULT_API_VERSION
+
+
 def test_older_airflow_form_shows_the_api_version_as_a_select():
     pytest.importorskip("wtforms", reason="Airflow < 3.2 builds this form with wtforms (fab); not installed here")
     pytest.importorskip("flask_appbuilder", reason="Airflow < 3.2 builds this form with flask_appbuilder")
@@ -126,6 +145,8 @@ def test_older_airflow_form_shows_the_api_version_as_a_select():
     posted = type("ConnectionForm", (Form,), {"api_version": widgets["api_version"]})(MultiDict({"api_version": "v3"}))
     assert not posted.validate()
     assert "must be one of: v1, v2" in posted.errors["api_version"][0]
+    cleared = type("ConnectionForm", (Form,), {"api_version": widgets["api_version"]})(MultiDict({"api_version": ""}))
+    assert cleared.validate(), cleared.errors
 
 
 def test_airflow_3_1_form_offers_the_api_version_as_a_dropdown():
