@@ -9,11 +9,12 @@ The hierarchy encodes one decision that matters to Airflow: **is retrying the ta
   own retries, an unknown outcome) derive from plain ``AirflowException``, so Airflow's task
   retries apply.
 
-Every message leads with what happened and what to do, because the Airflow log viewer shows the first
-~120 characters of a line and a reason past its right edge is a reason nobody reads; a slot is named
-in the attendee's zone. The HTTP details follow in parentheses (on the next line after an operator's
-lead, see :meth:`NeetoCalApiError.lead_with`): the status, what was attempted (method and path, never
-the API key) and NeetoCal's own words, because "400 Bad Request" alone sends people to read code.
+Every message leads with what happened and what to do, in a first line of at most
+:data:`FIRST_LINE_WIDTH` characters, because the Airflow log viewer does not wrap lines and a reason
+past its right edge is a reason nobody reads; a slot is named in the attendee's zone. The details
+follow on the next line: the HTTP status, what was attempted (method and path, never the API key)
+and NeetoCal's own words (quoted on the first line too when they fit), because "400 Bad Request"
+alone sends people to read code.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 
 #: Longest excerpt of a response body quoted in an error message.
 MAX_BODY_EXCERPT = 300
+#: Longest first line of an error message: what the task log shows, unwrapped, after the exception's name.
+FIRST_LINE_WIDTH = 120
 
 
 @dataclass(frozen=True)
@@ -87,9 +90,9 @@ class NeetoCalBookingExistsError(AirflowFailException):
     def __init__(self, booking: dict[str, Any]) -> None:
         self.booking = booking
         super().__init__(
-            f"{booking.get('email')} is already booked at {start_in_attendee_zone(booking)}: NeetoCal booking "
-            f"{booking.get('sid')} (created {booking.get('created_at')}); not booking again because "
-            "if_exists='fail' (use 'reuse' to adopt it)"
+            f"{booking.get('email')} already booked at {start_in_attendee_zone(booking)} — "
+            "if_exists='fail' stops here; 'reuse' would adopt it\n"
+            f"NeetoCal booking {booking.get('sid')}, created {booking.get('created_at')}"
         )
 
 
@@ -104,8 +107,9 @@ class NeetoCalBookingClaimedError(AirflowFailException):
     def __init__(self, booking: dict[str, Any]) -> None:
         self.booking = booking
         super().__init__(
-            f"Duplicate request in this DAG run: {booking.get('email')} at {start_in_attendee_zone(booking)} is "
-            f"already booked: NeetoCal booking {booking.get('sid')} was created during this DAG run "
+            f"Duplicate request in this DAG run: {booking.get('email')} at {start_in_attendee_zone(booking)} — "
+            "drop it or give it its own slot\n"
+            f"NeetoCal booking {booking.get('sid')} was created during this DAG run "
             f"(at {booking.get('created_at')}; or at most 5 minutes before it "
             "started, the allowance for clock skew between Airflow and NeetoCal) by another task or row; this "
             "task's first try cannot have made it, so it is neither adopted nor booked again: remove the duplicate "
@@ -127,16 +131,16 @@ class NeetoCalBookingUnknownError(AirflowException):
         self.sent = sent
         if sent:
             head = (
-                f"The booking request was sent but its outcome is unknown ({cause or 'no answer'}); looking it up: "
-                f"{reason}. Not sent again by this try, to avoid a duplicate: an Airflow retry (after retry_delay) "
+                "The booking was sent but its outcome is unknown. Not sent again by this try — a retry looks it up\n"
+                f"The answer: {cause or 'no answer'}; looking it up: {reason}. An Airflow retry (after retry_delay) "
                 "looks it up again and adopts it, or books it once if it is proven absent"
             )
         else:
             head = (
-                f"Cannot prove that NeetoCal does not already hold this booking: {reason}. Nothing was sent, to "
-                "avoid a duplicate: fix what blocks the look-up (e.g. an API key that cannot list GET /meetings or "
-                "GET /bookings, a meeting hidden from GET /meetings) or, accepting the risk of a duplicate, set "
-                "if_exists='create'"
+                "Cannot prove NeetoCal does not already hold this booking; nothing sent — fix the look-up (below)\n"
+                f"{reason}. Nothing was sent, to avoid a duplicate: fix what blocks the look-up (e.g. an API key "
+                "that cannot list GET /meetings or GET /bookings, a meeting hidden from GET /meetings) or, "
+                "accepting the risk of a duplicate, set if_exists='create'"
             )
         super().__init__(head)
 
@@ -151,9 +155,10 @@ class NeetoCalBookingGoneError(AirflowFailException):
     def __init__(self, booking: dict[str, Any]) -> None:
         self.booking = booking
         super().__init__(
-            f"NeetoCal booking {booking.get('sid')}, which an earlier try of this task made for this request, is "
-            f"{booking.get('status')} now — not booking again (that would undo the cancellation); to book anew, "
-            "trigger a new DAG run (this run's task state store remembers the booking)"
+            f"NeetoCal booking {booking.get('sid')} from an earlier try is {booking.get('status')} now — "
+            "not booked again; to book anew, trigger a new DAG run\n"
+            "An earlier try of this task made (or adopted) it for this request; booking again would undo the "
+            "cancellation (this run's task state store remembers the booking)"
         )
 
 
@@ -166,9 +171,9 @@ class NeetoCalJournalUnreadableError(AirflowFailException):
     def __init__(self, *, key: str, reason: str) -> None:
         self.key = key
         super().__init__(
-            f"The task state store's entry {key!r} for this booking cannot be read ({reason}) — nothing was sent; "
-            "check NeetoCal for the booking, then delete that key (Task Instance → Task State Store, or the REST "
-            "API) and clear the task"
+            "This booking's task state store entry cannot be read; nothing sent — check NeetoCal, delete the entry\n"
+            f"Entry {key!r}: {reason}. Check NeetoCal for the booking, then delete that key (Task Instance → Task "
+            "State Store, or the REST API) and clear the task"
         )
 
 
@@ -217,9 +222,10 @@ def _restore_error(cls: type[BaseException], args: tuple[Any, ...], state: dict[
 class NeetoCalApiError(AirflowException):
     """NeetoCal answered with an error status (or did not answer usefully).
 
-    ``str(error)`` reads ``<what happened> — <what to do> (<HTTP details>)``: the reason first, in
-    words a DAG author acts on, then the status, the request and NeetoCal's own words. An operator
-    that knows more (the slot, the meeting) puts it first with :meth:`lead_with`.
+    ``str(error)`` is two lines: ``<what happened> — <what to do>``, within :data:`FIRST_LINE_WIDTH`
+    characters (with NeetoCal's own words after what happened when they fit), then the HTTP status,
+    the request and NeetoCal's words whole. An operator that knows more (the slot, the meeting) puts
+    it first with :meth:`lead_with`.
 
     :param method: HTTP method of the request.
     :param endpoint: path of the request below the API root, e.g. ``/bookings``.
@@ -263,24 +269,36 @@ class NeetoCalApiError(AirflowException):
         where = f"{self.method} {self.endpoint}"
         return f"NeetoCal answered HTTP {self.status} to {where}" if self.status else where
 
+    def what_happened(self) -> str:
+        """What happened, without NeetoCal's words: the start of the first line."""
+        return self.what
+
     def reason(self) -> str:
-        """What happened, in one clause: ``what`` and NeetoCal's words."""
-        return f"{self.what}: {self.api_message}" if self.api_message else self.what
+        """What happened, in one clause: :meth:`what_happened` and NeetoCal's words."""
+        return f"{self.what_happened()}: {self.api_message}" if self.api_message else self.what_happened()
 
     def compose(self) -> str:
-        """The message: reason (or the operator's lead), advice, then the HTTP details in parentheses.
+        """The message: what happened and what to do on the first line, the HTTP details on the next.
 
-        An operator's lead is sized for the first line a log viewer shows unwrapped; the details, with
-        NeetoCal's words whole, go on the next line instead of pushing past the viewer's edge.
+        NeetoCal's words join the first line only when the line still fits :data:`FIRST_LINE_WIDTH`;
+        otherwise they lead the second, whole, instead of pushing the advice past the viewer's edge.
+        An operator's lead replaces the first line.
         """
         if self.lead:
             return f"{self.lead}\n{self.http_details}"
-        head = self.reason()
-        if self.advice:
-            # NeetoCal's sentence ends with a period the dash would follow ("Invalid API key. — check");
-            # an ellipsis from a cut message stays.
-            head = f"{without_final_period(head)} — {self.advice}"
-        return f"{head} ({self.http_details})"
+        # NeetoCal's sentence ends with a period the dash would follow ("Invalid API key. — check");
+        # an ellipsis from a cut message stays.
+        quoted = self._with_advice(without_final_period(self.reason()))
+        if "\n" not in quoted and len(quoted) <= FIRST_LINE_WIDTH:
+            return f"{quoted}\n{self.details()}"
+        return f"{self._with_advice(self.what_happened())}\n{self.details()}: {self.api_message}"
+
+    def details(self) -> str:
+        """The second line's start: the status and the request (NeetoCal's words follow when not quoted)."""
+        return self.answered()
+
+    def _with_advice(self, head: str) -> str:
+        return f"{head} — {self.advice}" if self.advice else head
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Rebuilt from its state, not from ``args``: the constructor takes keywords, so the default
@@ -307,17 +325,17 @@ class NeetoCalClientError(NeetoCalApiError, AirflowFailException):
     """A 4xx answer other than 408/429: the request itself is wrong; retrying cannot help."""
 
     what = "NeetoCal refused the request"
-    advice = "fix it and run again; retrying the same request cannot help"
 
-    def reason(self) -> str:
+    def what_happened(self) -> str:
         if self.status is not None and 300 <= self.status < 400:
-            return f"NeetoCal answered with a redirect: {self.api_message}"
-        return super().reason()
+            return "NeetoCal answered with a redirect, not followed"
+        return super().what_happened()
 
-    def compose(self) -> str:
-        if self.status is not None and 300 <= self.status < 400 and not self.lead:
-            return f"{self.reason()} ({self.http_details})"  # the redirect message says what to do
-        return super().compose()
+    @property
+    def advice(self) -> str:  # type: ignore[override]
+        if self.status is not None and 300 <= self.status < 400:
+            return "set the connection's Workspace / base URL to the server NeetoCal redirects to"
+        return "fix it and run again; retrying the same request cannot help"
 
 
 class NeetoCalAuthError(NeetoCalClientError):
@@ -331,7 +349,7 @@ class NeetoCalNotFoundError(NeetoCalClientError):
     """404: the booking, meeting or route does not exist in this workspace."""
 
     what = "Not found in this NeetoCal workspace"
-    advice = "check the meeting slug or booking sid, and that the connection's Workspace is the right one"
+    advice = "check the meeting slug or booking sid and the connection's Workspace"
 
 
 class NeetoCalRetryableError(NeetoCalApiError):
@@ -353,32 +371,33 @@ class NeetoCalRateLimitError(NeetoCalRetryableError):
         self.retry_after = retry_after
         super().__init__(**kwargs)
 
-    @property
-    def advice(self) -> str:  # type: ignore[override]
-        wait = f" (NeetoCal asked to wait {self.retry_after:g} s)" if self.retry_after is not None else ""
-        return f"Airflow retries the task if it has retries left{wait}; if it persists, send fewer requests per second"
+    advice = "send fewer requests per second; Airflow retries if the task has retries left"
+
+    def details(self) -> str:
+        wait = f", asking to wait {self.retry_after:g} s" if self.retry_after is not None else ""
+        return f"{self.answered()}{wait}"
 
 
 class NeetoCalServerError(NeetoCalRetryableError):
     """5xx or 408 from NeetoCal (or a proxy in front of it), or an answer the hook cannot use
     (larger than the size cap, not the documented shape)."""
 
-    def reason(self) -> str:
+    def what_happened(self) -> str:
         if self.status == 408:
-            what = "NeetoCal timed out on the request"
-        elif self.status is not None and self.status >= 500:
-            what = "NeetoCal had a server error"
-        else:
-            what = "NeetoCal's answer could not be used"
-        return f"{what}: {self.api_message}" if self.api_message else what
+            return "NeetoCal timed out on the request"
+        if self.status is not None and self.status >= 500:
+            return "NeetoCal had a server error"
+        return "NeetoCal's answer could not be used"
 
 
 class NeetoCalPaginationError(NeetoCalServerError):
     """A listing's pages do not add up: a page repeats the previous one, comes back with another
     page number, or more pages are announced than the hook walks (``MAX_PAGES``). Retryable."""
 
-    def reason(self) -> str:
-        return f"NeetoCal's listing pages do not add up: {self.api_message}"
+    what = "NeetoCal's listing pages do not add up"
+
+    def what_happened(self) -> str:
+        return self.what
 
 
 class NeetoCalConnectionError(NeetoCalRetryableError):
@@ -389,10 +408,7 @@ class NeetoCalConnectionError(NeetoCalRetryableError):
     """
 
     what = "Could not reach NeetoCal"
-    advice = (
-        "check the connection's Workspace / base URL, proxy and network; Airflow retries the task if it has "
-        "retries left"
-    )
+    advice = "check Workspace / base URL, proxy and network; Airflow retries if the task has retries left"
 
     def __init__(self, *, request_sent: bool, **kwargs: Any) -> None:
         self.request_sent = request_sent
@@ -409,8 +425,8 @@ class NeetoCalOutcomeUnknownError(NeetoCalRetryableError):
     ``cause`` is the underlying error.
     """
 
-    what = "The request was sent but its answer was lost, so NeetoCal may have applied it"
-    advice = "not re-sent automatically to avoid a duplicate"
+    what = "The answer was lost after sending: NeetoCal may have applied the request"
+    advice = "not re-sent; a retry checks NeetoCal first"
 
     def __init__(self, *, cause: NeetoCalApiError) -> None:
         self.cause = cause
@@ -424,6 +440,11 @@ class NeetoCalOutcomeUnknownError(NeetoCalRetryableError):
 
     def reason(self) -> str:
         return f"{self.what} ({self.cause.reason()})"
+
+    def compose(self) -> str:
+        if self.lead:
+            return super().compose()
+        return f"{self.what} — {self.advice}\n{self.cause.reason()} ({self.cause.answered()})"
 
 
 def start_in_attendee_zone(booking: dict[str, Any]) -> str:

@@ -166,6 +166,14 @@ def api_get(url: str) -> Any:
         return json.loads(response.read())
 
 
+def last_json(stdout: str) -> Any:
+    """The JSON a CLI printed as its last JSON line (Airflow's CLI logs warnings to stdout before it)."""
+    line = next((line for line in reversed(stdout.splitlines()) if line.startswith(("[", "{"))), None)
+    if line is None:
+        raise SystemExit(f"no JSON in the command's output:\n{stdout[-2000:]}")
+    return json.loads(line)
+
+
 def copy_examples_from_wheel(python: Path, airflow: str, work: Path, env: dict[str, str]) -> None:
     """The README's one command for the examples, run from the installed wheel into Airflow's DAGs folder."""
     started = step(
@@ -203,12 +211,12 @@ def copy_examples_from_wheel(python: Path, airflow: str, work: Path, env: dict[s
         raise SystemExit(
             f"a second copy should refuse to overwrite (exit 1, naming --force): {again.returncode} {again.stderr}"
         )
-    listed = json.loads(run([airflow, "dags", "list", "--local", "--output", "json"], cwd=work, env=env).stdout)
-    errors = run(
-        [airflow, "dags", "list-import-errors", "--local", "--output", "json"], cwd=work, env=env
-    ).stdout.strip()
+    listed = last_json(run([airflow, "dags", "list", "--local", "--output", "json"], cwd=work, env=env).stdout)
+    errors = last_json(
+        run([airflow, "dags", "list-import-errors", "--local", "--output", "json"], cwd=work, env=env).stdout
+    )
     dag_ids = sorted(dag["dag_id"] for dag in listed)
-    if dag_ids != EXAMPLE_DAG_IDS or errors not in ("", "[]"):
+    if dag_ids != EXAMPLE_DAG_IDS or errors:
         raise SystemExit(f"Airflow parsed {dag_ids} (expected {EXAMPLE_DAG_IDS}); import errors: {errors}")
     print(f"    {len(EXAMPLES)} files copied from the wheel, identical to example_dags/; a second copy refused")
     print(f"    airflow dags list: {', '.join(dag_ids)}; no import errors")

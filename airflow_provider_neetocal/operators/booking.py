@@ -40,7 +40,9 @@ __all__ = [
 #: The ``if_exists`` choices, so that building an operator need not import ``exactly_once`` (a unit
 #: test pins them to :data:`airflow_provider_neetocal.exactly_once.IF_EXISTS_CHOICES`).
 IF_EXISTS_CHOICES = ("reuse", "fail", "create")
-#: Widest first line of a refusal: what the Airflow log viewer shows without scrolling sideways.
+#: Widest first line of a refusal: what the Airflow log viewer shows without scrolling sideways (the same
+#: as :data:`airflow_provider_neetocal.exceptions.FIRST_LINE_WIDTH`, kept here so that building an
+#: operator need not import ``exceptions``; a unit test pins them together).
 FIRST_LINE_WIDTH = 120
 #: Fewest characters of a meeting's name kept when a first line is shortened to fit.
 MIN_MEETING_NAME = 10

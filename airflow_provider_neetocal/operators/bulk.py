@@ -405,10 +405,13 @@ class _Batch:
         self._count(status)
 
     def failed(self, index: int, email: str, error: BaseException) -> None:
-        self.outcomes[index] = {"row": index, "sid": None, "status": "failed", "starts_at": None, "error": str(error)}
+        # One line per row: the error's first line (what happened, what to do), its details in parentheses.
+        first, _, details = str(error).partition("\n")
+        text = f"{first} ({' '.join(details.split())})" if details.strip() else first
+        self.outcomes[index] = {"row": index, "sid": None, "status": "failed", "starts_at": None, "error": text}
         permanent = isinstance(error, AirflowFailException)
         with self._lock:
-            self._failures.append({"row": index, "email": email, "error": str(error), "permanent": permanent})
+            self._failures.append({"row": index, "email": email, "error": text, "permanent": permanent})
         self._count(f"failed: {failure_reason(error)}")
 
     def failures(self) -> list[dict[str, Any]]:

@@ -790,7 +790,7 @@ def test_booking_post_whose_answer_is_lost_is_outcome_unknown_and_sent_once(
 
     assert isinstance(raised.value, NeetoCalRetryableError)
     assert not isinstance(raised.value, AirflowFailException)
-    assert "not re-sent automatically to avoid a duplicate" in str(raised.value)
+    assert "not re-sent; a retry checks NeetoCal first" in str(raised.value)
     assert isinstance(raised.value.cause, NeetoCalServerError | NeetoCalConnectionError)
     assert len(requests_to(sandbox, "POST", "/bookings")) == 1
     assert waits == []

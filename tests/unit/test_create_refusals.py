@@ -89,7 +89,9 @@ def test_after_a_401_the_create_sends_nothing_more(refused: str, slotless: bool)
     sent = methods(m)
     assert sent[-1] == refused, sent  # the 401 was the last request
     assert raised.value.status == 401
-    assert str(raised.value).startswith("NeetoCal refused the API key: Could not authenticate, invalid API Key")
+    first, details = str(raised.value).split("\n")
+    assert first.startswith("NeetoCal refused the API key — check the connection's API key")
+    assert details.endswith("HTTP 401 to " + refused + ": Could not authenticate, invalid API Key")
 
 
 def test_after_a_401_the_hook_raises_the_same_refusal_without_sending() -> None:

@@ -12,16 +12,19 @@ from typing import Any
 import pytest
 
 from airflow_provider_neetocal.exceptions import (
+    FIRST_LINE_WIDTH,
     FieldProblem,
     NeetoCalApiError,
     NeetoCalAuthError,
     NeetoCalBookingClaimedError,
     NeetoCalBookingExistsError,
+    NeetoCalBookingGoneError,
     NeetoCalBookingUnknownError,
     NeetoCalBulkError,
     NeetoCalClientError,
     NeetoCalConfigError,
     NeetoCalConnectionError,
+    NeetoCalJournalUnreadableError,
     NeetoCalNotFoundError,
     NeetoCalOutcomeUnknownError,
     NeetoCalPaginationError,
@@ -45,8 +48,8 @@ def test_client_error_leads_with_neetocals_refusal_and_what_to_do() -> None:
     error = NeetoCalClientError(method="POST", endpoint="/bookings", status=422, message=TAKEN)
 
     assert str(error) == (
-        "NeetoCal refused the request: The selected slot is not available: it is already booked — fix it and run "
-        "again; retrying the same request cannot help (NeetoCal answered HTTP 422 to POST /bookings)"
+        "NeetoCal refused the request — fix it and run again; retrying the same request cannot help\n"
+        "NeetoCal answered HTTP 422 to POST /bookings: The selected slot is not available: it is already booked"
     )
     assert (error.status, error.api_message, error.errors) == (422, TAKEN, [TAKEN])
 
@@ -70,8 +73,8 @@ def test_auth_error_points_at_the_connections_key() -> None:
     )
 
     assert str(error) == (
-        "NeetoCal refused the API key: Could not authenticate, invalid API Key — check the connection's API key "
-        "(NeetoCal → Admin panel → API Keys) and Workspace (NeetoCal answered HTTP 401 to GET /bookings)"
+        "NeetoCal refused the API key — check the connection's API key (NeetoCal → Admin panel → API Keys) and "
+        "Workspace\nNeetoCal answered HTTP 401 to GET /bookings: Could not authenticate, invalid API Key"
     )
 
 
@@ -79,8 +82,8 @@ def test_not_found_error_points_at_the_slug_sid_and_workspace() -> None:
     error = NeetoCalNotFoundError(method="GET", endpoint="/bookings/abc", status=404, message="Booking not found")
 
     assert str(error) == (
-        "Not found in this NeetoCal workspace: Booking not found — check the meeting slug or booking sid, and that "
-        "the connection's Workspace is the right one (NeetoCal answered HTTP 404 to GET /bookings/abc)"
+        "Not found in this NeetoCal workspace — check the meeting slug or booking sid and the connection's Workspace\n"
+        "NeetoCal answered HTTP 404 to GET /bookings/abc: Booking not found"
     )
 
 
@@ -88,7 +91,10 @@ def test_redirect_error_says_it_was_not_followed_without_a_second_advice() -> No
     message = "redirect to 'https://elsewhere/' not followed, so the API key stays with the configured server"
     error = NeetoCalClientError(method="GET", endpoint="/bookings", status=302, message=message)
 
-    assert str(error) == (f"NeetoCal answered with a redirect: {message} (NeetoCal answered HTTP 302 to GET /bookings)")
+    assert str(error) == (
+        "NeetoCal answered with a redirect, not followed — set the connection's Workspace / base URL to the server "
+        f"NeetoCal redirects to\nNeetoCal answered HTTP 302 to GET /bookings: {message}"
+    )
 
 
 def test_rate_limit_error_says_how_long_neetocal_asked_to_wait() -> None:
@@ -96,9 +102,8 @@ def test_rate_limit_error_says_how_long_neetocal_asked_to_wait() -> None:
 
     assert error.retry_after == 12.0
     assert str(error) == (
-        "NeetoCal is rate-limiting this API key: slow — Airflow retries the task if it has retries left "
-        "(NeetoCal asked to wait 12 s); if it persists, send fewer requests per second "
-        "(NeetoCal answered HTTP 429 to GET /bookings)"
+        "NeetoCal is rate-limiting this API key — send fewer requests per second; Airflow retries if the task has "
+        "retries left\nNeetoCal answered HTTP 429 to GET /bookings, asking to wait 12 s: slow"
     )
 
 
@@ -106,8 +111,8 @@ def test_rate_limit_error_without_retry_after_does_not_invent_a_wait() -> None:
     error = NeetoCalRateLimitError(method="GET", endpoint="/bookings", status=429, message="")
 
     assert str(error) == (
-        "NeetoCal is rate-limiting this API key — Airflow retries the task if it has retries left; if it persists, "
-        "send fewer requests per second (NeetoCal answered HTTP 429 to GET /bookings)"
+        "NeetoCal is rate-limiting this API key — send fewer requests per second; Airflow retries if the task has "
+        "retries left\nNeetoCal answered HTTP 429 to GET /bookings"
     )
 
 
@@ -123,8 +128,8 @@ def test_server_error_says_what_went_wrong_and_that_it_is_retried(status: int | 
     error = NeetoCalServerError(method="GET", endpoint="/bookings", status=status, message="boom")
 
     details = f"NeetoCal answered HTTP {status} to GET /bookings" if status else "GET /bookings"
-    assert str(error) == (
-        f"{what}: boom — probably temporary: Airflow retries the task if it has retries left ({details})"
+    assert (
+        str(error) == f"{what}: boom — probably temporary: Airflow retries the task if it has retries left\n{details}"
     )
 
 
@@ -132,8 +137,8 @@ def test_server_error_without_a_message_still_leads_with_the_reason() -> None:
     error = NeetoCalServerError(method="GET", endpoint="/bookings", status=500, message="")
 
     assert str(error) == (
-        "NeetoCal had a server error — probably temporary: Airflow retries the task if it has retries left "
-        "(NeetoCal answered HTTP 500 to GET /bookings)"
+        "NeetoCal had a server error — probably temporary: Airflow retries the task if it has retries left\n"
+        "NeetoCal answered HTTP 500 to GET /bookings"
     )
     assert error.errors == []
 
@@ -144,8 +149,8 @@ def test_pagination_error_says_the_pages_do_not_add_up() -> None:
     )
 
     assert str(error) == (
-        "NeetoCal's listing pages do not add up: page 2 repeats the items of page 1 — probably temporary: Airflow "
-        "retries the task if it has retries left (GET /bookings)"
+        "NeetoCal's listing pages do not add up — probably temporary: Airflow retries the task if it has retries "
+        "left\nGET /bookings: page 2 repeats the items of page 1"
     )
 
 
@@ -155,8 +160,8 @@ def test_connection_error_says_neetocal_was_not_reached_and_that_no_answer_came(
     )
 
     assert str(error) == (
-        "Could not reach NeetoCal: connection refused — check the connection's Workspace / base URL, proxy and "
-        "network; Airflow retries the task if it has retries left (GET /bookings/abc: no HTTP answer)"
+        "Could not reach NeetoCal — check Workspace / base URL, proxy and network; Airflow retries if the task has "
+        "retries left\nGET /bookings/abc: no HTTP answer: connection refused"
     )
     assert error.request_sent is False
 
@@ -171,8 +176,8 @@ def test_outcome_unknown_error_leads_with_may_have_been_applied_and_not_resent()
     assert error.cause is cause
     assert (error.method, error.endpoint, error.status, error.errors) == ("POST", "/bookings", None, ["read timed out"])
     assert str(error) == (
-        "The request was sent but its answer was lost, so NeetoCal may have applied it (Could not reach NeetoCal: "
-        "read timed out) — not re-sent automatically to avoid a duplicate (POST /bookings)"
+        "The answer was lost after sending: NeetoCal may have applied the request — not re-sent; a retry checks "
+        "NeetoCal first\nCould not reach NeetoCal: read timed out (POST /bookings: no HTTP answer)"
     )
 
 
@@ -184,8 +189,8 @@ def test_brief_drops_the_advice_for_a_log_line_about_a_retry_in_progress() -> No
 
 def test_booking_exists_error_names_the_attendee_and_the_start_in_their_zone() -> None:
     assert str(NeetoCalBookingExistsError(BOOKING)) == (
-        "eve@example.com is already booked at 2031-07-15 11:00 (Asia/Kolkata): NeetoCal booking 8sqtzrs "
-        "(created 2031-07-01T10:00:00.000Z); not booking again because if_exists='fail' (use 'reuse' to adopt it)"
+        "eve@example.com already booked at 2031-07-15 11:00 (Asia/Kolkata) — if_exists='fail' stops here; 'reuse' "
+        "would adopt it\nNeetoCal booking 8sqtzrs, created 2031-07-01T10:00:00.000Z"
     )
 
 
@@ -193,8 +198,8 @@ def test_booking_claimed_error_leads_with_the_duplicate_request_in_the_attendees
     text = str(NeetoCalBookingClaimedError(BOOKING))
 
     assert text.startswith(
-        "Duplicate request in this DAG run: eve@example.com at 2031-07-15 11:00 (Asia/Kolkata) is already booked: "
-        "NeetoCal booking 8sqtzrs was created during this DAG run"
+        "Duplicate request in this DAG run: eve@example.com at 2031-07-15 11:00 (Asia/Kolkata) — drop it or give "
+        "it its own slot\nNeetoCal booking 8sqtzrs was created during this DAG run"
     )
     assert text.endswith("run again after those 5 minutes to reuse it")
 
@@ -203,15 +208,20 @@ def test_booking_unknown_error_leads_with_what_cannot_be_proven_and_that_nothing
     text = str(NeetoCalBookingUnknownError(reason="GET /meetings failed", sent=False))
 
     assert text.startswith(
-        "Cannot prove that NeetoCal does not already hold this booking: GET /meetings failed. Nothing was sent"
+        "Cannot prove NeetoCal does not already hold this booking; nothing sent — fix the look-up (below)\n"
+        "GET /meetings failed. Nothing was sent"
     )
+    assert text.endswith("set if_exists='create'")
 
 
 def test_booking_unknown_error_after_a_send_says_the_outcome_is_unknown_and_a_retry_looks_it_up() -> None:
     text = str(NeetoCalBookingUnknownError(reason="listing failed", sent=True, cause="read timed out"))
 
-    assert text.startswith("The booking request was sent but its outcome is unknown (read timed out)")
-    assert "an Airflow retry (after retry_delay) looks it up again" in text
+    assert text.startswith(
+        "The booking was sent but its outcome is unknown. Not sent again by this try — a retry looks it up\n"
+        "The answer: read timed out; looking it up: listing failed."
+    )
+    assert "An Airflow retry (after retry_delay) looks it up again" in text
 
 
 def test_bulk_error_leads_with_the_count_then_one_line_per_failed_row() -> None:
@@ -245,11 +255,11 @@ def test_config_error_leads_with_the_connection_field() -> None:
     ids=lambda error: type(error).__name__,
 )
 def test_no_api_error_leads_with_the_http_status(error: NeetoCalApiError) -> None:
-    first_words = str(error)[:40]
+    first, details = str(error).split("\n")
 
-    assert "HTTP" not in first_words
-    assert not first_words.startswith(("NeetoCal answered", "GET ", "POST "))
-    assert str(error).endswith(")")
+    assert "HTTP" not in first
+    assert not first.startswith(("NeetoCal answered", "GET ", "POST "))
+    assert details.startswith(("NeetoCal answered HTTP", "GET /bookings: no HTTP answer"))
 
 
 def test_start_in_attendee_zone_falls_back_to_what_neetocal_sent() -> None:
@@ -412,7 +422,7 @@ def test_every_api_error_survives_pickle_and_deepcopy_with_its_lead(error: Neeto
 @pytest.mark.parametrize(
     "error",
     [
-        NeetoCalAuthError(method="GET", endpoint="/bookings", status=401, message="Invalid API key."),
+        NeetoCalServerError(method="GET", endpoint="/bookings", status=408, message="Timed out."),
         NeetoCalClientError(method="POST", endpoint="/bookings", status=422, message="Email is invalid."),
         NeetoCalServerError(method="GET", endpoint="/bookings", status=503, message="Down."),
     ],
@@ -421,6 +431,19 @@ def test_every_api_error_survives_pickle_and_deepcopy_with_its_lead(error: Neeto
 def test_neetocals_final_period_does_not_precede_the_advice_dash(error: NeetoCalApiError) -> None:
     assert ". —" not in str(error)
     assert str(error).split(" — ")[0].endswith(error.api_message.rstrip("."))
+
+
+def test_neetocals_words_too_long_for_the_first_line_lead_the_second_whole() -> None:
+    words = "The provided API key is invalid, expired, or lacks access to this workspace's bookings."
+    error = NeetoCalAuthError(method="GET", endpoint="/bookings", status=401, message=words)
+
+    first, details = str(error).split("\n")
+
+    assert first == (
+        "NeetoCal refused the API key — check the connection's API key (NeetoCal → Admin panel → API Keys) "
+        "and Workspace"
+    )
+    assert details == f"NeetoCal answered HTTP 401 to GET /bookings: {words}"
 
 
 def test_a_cut_message_keeps_its_ellipsis_before_the_advice() -> None:
@@ -467,3 +490,23 @@ def test_the_first_line_of_any_refused_create_names_slot_zone_meeting_and_fits_t
     assert ("Slot 2031-07-15 14:00" if "slot_date" in payload else "First free slot of") in first
     assert " ".join(meeting.split())[:7] in first
     assert details == f"NeetoCal answered HTTP 422 to POST /bookings{': ' + message if message else ''}"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        NeetoCalBookingExistsError(BOOKING),
+        NeetoCalBookingClaimedError(BOOKING),
+        NeetoCalBookingUnknownError(reason="GET /meetings failed", sent=False),
+        NeetoCalBookingUnknownError(reason="listing failed", sent=True, cause="read timed out"),
+        NeetoCalBookingGoneError({**BOOKING, "status": "cancelled"}),
+        NeetoCalJournalUnreadableError(key="neetocal_booking_" + "k" * 60, reason="not JSON"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_the_exactly_once_errors_lead_with_what_happened_and_what_to_do_in_a_line_that_fits(error: Exception) -> None:
+    first, details = str(error).split("\n", 1)
+
+    assert len(first) <= FIRST_LINE_WIDTH, first
+    assert " — " in first  # what happened — what to do
+    assert details.strip()

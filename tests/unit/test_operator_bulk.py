@@ -283,4 +283,8 @@ def test_a_first_try_row_finding_a_booking_made_during_this_run_fails_as_claimed
     assert failure["row"] == 0
     assert failure["permanent"] is True
     assert "created during this DAG run" in failure["error"]
+    # One line per row in the bulk error: the reason first, the details after it in parentheses.
+    assert failure["error"].startswith("Duplicate request in this DAG run: eve@example.com at ")
+    assert "\n" not in failure["error"]
+    assert "\n" not in str(raised.value).split("\n", 1)[1].replace("\n  - ", "")
     assert context["ti"].xcoms["booking_sids"] == [None, "sam3333"]
