@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 import urllib.parse
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import pendulum
 import pytest
+from packaging.version import Version
 
 from airflow_provider_neetocal._compat import AIRFLOW_V_3_2_PLUS, AIRFLOW_VERSION
 from airflow_provider_neetocal.provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR
@@ -37,7 +39,13 @@ CHROMIUM = os.environ.get("CHROMIUM_BINARY", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
 SCREENSHOTS = ROOT / "artifacts" / "ui"
 DAG_ID = "neetocal_manual_booking"
+#: Opened only to read its trigger form: every field titled and described.
+FOLLOWUP_DAG_ID = "neetocal_meeting_followup"
 NEETOCAL = "NeetoCal"
+WRONG_KEY = "not-the-sandbox-key-000"
+#: Airflow releases whose Test button refuses a connection stored without a port (the UI sends port 0):
+#: apache/airflow#73298, fixed from 3.4.0b1. The README and docs/ui.md say so.
+PORTLESS_TEST_REFUSED = Version("3.3.1") <= Version(str(AIRFLOW_VERSION)) < Version("3.4.0b1")
 
 
 def _why_no_ui_test() -> str | None:
@@ -80,7 +88,8 @@ def stack(request: pytest.FixtureRequest) -> Iterator[AirflowStack]:
     root = Path(tempfile.mkdtemp(prefix="ui-", dir=ROOT / ".airflow"))  # project-local, one per run
     dags = root / "dags"
     dags.mkdir()
-    shutil.copy(ROOT / "example_dags" / f"{DAG_ID}.py", dags)
+    for dag_id in (DAG_ID, FOLLOWUP_DAG_ID):
+        shutil.copy(ROOT / "example_dags" / f"{dag_id}.py", dags)
     running = AirflowStack(home=root / "home", dags_folder=dags)
     failed_before = request.session.testsfailed
     passed = False
@@ -211,13 +220,14 @@ def toast_after(browser: Any, action: Callable[[], None], what: str) -> str:
     return str(wait_until(settled, what=f"the toast after {what}"))
 
 
-def test_connection_form_offers_neetocal_with_our_fields(stack: AirflowStack, browser: Any, shot: Any) -> None:
+def open_connection_form(browser: Any, stack: AirflowStack, conn_id: str) -> tuple[Any, Any, Any]:
+    """Admin → Connections → Add Connection, id typed and type NeetoCal chosen: (dialog, host, password)."""
     from selenium.webdriver.common.by import By
 
     browser.get(f"{stack.base_url}/connections")
     button(browser, "Add Connection").click()
     dialog = visible_dialog(browser)
-    dialog.find_element(By.CSS_SELECTOR, "input[name=connection_id]").send_keys("neetocal_ui")
+    dialog.find_element(By.CSS_SELECTOR, "input[name=connection_id]").send_keys(conn_id)
     combobox = dialog.find_element(By.CSS_SELECTOR, "input[role=combobox]")
     combobox.click()
     combobox.send_keys("Neeto")
@@ -227,7 +237,34 @@ def test_connection_form_offers_neetocal_with_our_fields(stack: AirflowStack, br
     )
     option.click()
     host = wait_until(lambda: dialog.find_element(By.CSS_SELECTOR, "input[name=host]"), what="the Workspace field")
-    password = dialog.find_element(By.CSS_SELECTOR, "input[name=password]")
+    return dialog, host, dialog.find_element(By.CSS_SELECTOR, "input[name=password]")
+
+
+def save_connection(browser: Any, dialog: Any, conn_id: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    button(dialog, "Save").click()
+    wait_until(lambda: conn_id in browser.find_element(By.CSS_SELECTOR, "tbody").text, what=f"the saved {conn_id}")
+
+
+def field_label(dialog: Any, label: str) -> str:
+    """The whole text of the form label that names ``label``, required marker (``*``) included."""
+    from selenium.webdriver.common.by import By
+
+    return str(
+        wait_until(
+            lambda: next(
+                (lab.text for lab in dialog.find_elements(By.CSS_SELECTOR, "label") if label in lab.text), None
+            ),
+            what=f"the label {label!r}",
+        )
+    )
+
+
+def test_connection_form_offers_neetocal_with_our_fields(stack: AirflowStack, browser: Any, shot: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    dialog, host, password = open_connection_form(browser, stack, "neetocal_ui")
     shot("01-connection-form")
 
     placeholders = UI_FIELD_BEHAVIOUR["placeholders"]
@@ -252,33 +289,103 @@ def test_connection_form_offers_neetocal_with_our_fields(stack: AirflowStack, br
         assert spec["description"] in dialog.text
         if "enum" in schema:
             assert schema["values_display"][schema["default"]] in dialog.text  # preselected
+        # Every extra field is optional: no required marker next to its label.
+        assert "*" not in field_label(dialog, spec["label"]), spec["label"]
     shot("02-connection-extra-fields")
 
-    button(dialog, "Save").click()
-    wait_until(lambda: "neetocal_ui" in browser.find_element(By.CSS_SELECTOR, "tbody").text, what="the saved row")
+    # The API version can be cleared (the dropdown always offers it) without the form calling it required.
+    version = dialog.find_element(By.CSS_SELECTOR, "#element_api_version")
+    shown_default = CONN_FIELDS["api_version"]["schema"]["values_display"]["v1"]
+    assert shown_default in version.text
+    version.find_element(By.CSS_SELECTOR, "[aria-label='Clear selected options']").click()
+    wait_until(lambda: shown_default not in version.text, what="the API version to be cleared")
+    assert "This field is required" not in dialog.text
+    assert "*" not in field_label(dialog, CONN_FIELDS["api_version"]["label"])
+    shot("02b-connection-api-version-cleared")
+
+    save_connection(browser, dialog, "neetocal_ui")
     saved = stack.api("GET", "/api/v2/connections/neetocal_ui")
     assert saved["conn_type"] == "neetocal"
     assert saved["host"] == stack.sandbox_url
+    assert saved["port"] is None  # the form hides the port: the connection Airflow 3.3.1/3.3.2 cannot test
     # Extra fields left empty are saved as nulls, read as "not set" (tests/unit/test_connection_form.py);
-    # the API version dropdown comes preselected on the default.
+    # the cleared API version too (the hook then speaks v1).
     extra = json.loads(saved["extra"] or "{}")
-    assert extra.pop("api_version", None) in (None, "v1")
     assert set(extra.values()) <= {None}
     shot("03-connection-saved")
 
+    wrong, wrong_host, wrong_password = open_connection_form(browser, stack, "neetocal_ui_wrong_key")
+    wrong_host.send_keys(stack.sandbox_url)
+    wrong_password.send_keys(WRONG_KEY)
+    save_connection(browser, wrong, "neetocal_ui_wrong_key")
 
-def test_test_connection_reports_success_and_a_wrong_key(stack: AirflowStack, browser: Any, shot: Any) -> None:
-    """Test Connection against the sandbox: accepted with the right key, a readable 401 without it.
 
-    Airflow 3.3.2's UI sends ``port: 0`` when testing a connection saved without a port and gets a
-    400 (apache/airflow#73298), so, as the notes advise, the tested connections are created through
-    the REST API with ``"port": 0``; the UI-saved one is clicked too and its answer only recorded.
+def airflow_cli(stack: AirflowStack, *args: str) -> subprocess.CompletedProcess[str]:
+    """The ``airflow`` command against the test's Airflow, the way a user runs it next to the API server."""
+    return subprocess.run(
+        [str(stack.bin_dir / "airflow"), *args],
+        env=stack.env(),
+        cwd=stack.home,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def add_by_cli(stack: AirflowStack, conn_id: str, key: str, *port: str) -> None:
+    added = airflow_cli(
+        stack,
+        "connections",
+        "add",
+        conn_id,
+        "--conn-type",
+        "neetocal",
+        "--conn-host",
+        stack.sandbox_url,
+        "--conn-password",
+        key,
+        *port,
+    )
+    assert added.returncode == 0, added.stdout + added.stderr
+
+
+def add_by_rest(stack: AirflowStack, conn_id: str, key: str, **port: int) -> None:
+    body = {"connection_id": conn_id, "conn_type": "neetocal", "host": stack.sandbox_url, "password": key}
+    assert stack.api("POST", "/api/v2/connections", body | port) is not None
+
+
+#: Each connection the Test button is clicked on: how it was made, whether it has port 0, the right key.
+TESTED = [
+    ("neetocal_cli", "CLI", False, True),
+    ("neetocal_cli_port0", "CLI", True, True),
+    ("neetocal_cli_wrong_key", "CLI", True, False),
+    ("neetocal_ui", "form", False, True),
+    ("neetocal_ui_wrong_key", "form", False, False),
+    ("neetocal_rest", "REST", False, True),
+    ("neetocal_rest_port0", "REST", True, True),
+    ("neetocal_rest_wrong_key", "REST", True, False),
+]
+
+
+def test_the_test_button_on_connections_made_by_cli_form_and_rest(stack: AirflowStack, browser: Any, shot: Any) -> None:
+    """The Test button on connections made with ``airflow connections add``, in the form and through REST.
+
+    On Airflow 3.3.1 and 3.3.2 a connection stored without a port answers *Bad Request* whatever its key
+    (the UI sends ``port: 0``; apache/airflow#73298, fixed from 3.4.0b1): the test asserts exactly that,
+    and that both documented workarounds work there: port 0 (CLI ``--conn-port 0``, REST ``"port": 0``)
+    and ``airflow connections test``. On other versions every connection tests by its key.
     """
     from selenium.webdriver.common.by import By
 
-    for conn_id, key in (("neetocal_sandbox", SANDBOX_API_KEY), ("neetocal_wrong_key", "not-the-sandbox-key-000")):
-        body = {"connection_id": conn_id, "conn_type": "neetocal", "host": stack.sandbox_url, "password": key}
-        assert stack.api("POST", "/api/v2/connections", body | {"port": 0}) is not None
+    for conn_id, how, port0, right in TESTED:
+        key = SANDBOX_API_KEY if right else WRONG_KEY
+        if how == "CLI":
+            add_by_cli(stack, conn_id, key, *(("--conn-port", "0") if port0 else ()))
+        elif how == "REST":
+            add_by_rest(stack, conn_id, key, **({"port": 0} if port0 else {}))
+        stored = stack.api("GET", f"/api/v2/connections/{conn_id}")
+        assert stored["port"] == (0 if port0 else None), (conn_id, stored["port"])
 
     browser.get(f"{stack.base_url}/connections")
 
@@ -290,21 +397,59 @@ def test_test_connection_reports_success_and_a_wrong_key(stack: AirflowStack, br
     def click(conn_id: str) -> Callable[[], None]:
         return lambda: browser.execute_script("arguments[0].click()", wait_until(lambda: test_button(conn_id)))
 
-    ok = toast_after(browser, click("neetocal_sandbox"), "testing neetocal_sandbox")
-    shot("04-test-connection-success")
-    assert ok.startswith("Test Connection Successful"), ok
-    assert "the API key was accepted" in ok
+    answers = {}
+    for conn_id, how, port0, right in TESTED:
+        answers[conn_id] = answer = toast_after(browser, click(conn_id), f"testing {conn_id}")
+        shot(f"04-test-connection-{conn_id}")
+        print(f"\nTest button, Airflow {AIRFLOW_VERSION}, {how}-made {conn_id}: {answer!r}")
+        assert WRONG_KEY not in answer
+        assert SANDBOX_API_KEY not in answer
+        if PORTLESS_TEST_REFUSED and not port0:
+            assert answer.startswith("Test Connection Failed"), (conn_id, answer)
+            assert "Bad Request" in answer, (conn_id, answer)
+        elif right:
+            assert answer.startswith("Test Connection Successful"), (conn_id, answer)
+            assert "the API key was accepted" in answer, (conn_id, answer)
+        else:
+            assert answer.startswith("Test Connection Failed"), (conn_id, answer)
+            assert "401" in answer, (conn_id, answer)
+            assert "invalid API Key" in answer, (conn_id, answer)
 
-    wrong = toast_after(browser, click("neetocal_wrong_key"), "testing neetocal_wrong_key")
-    shot("05-test-connection-wrong-key")
-    assert wrong.startswith("Test Connection Failed"), wrong
-    assert "401" in wrong
-    assert "invalid API Key" in wrong
-    assert "not-the-sandbox-key-000" not in wrong
+    # The other workaround, for a connection that cannot be given port 0 (the form hides the port):
+    # the CLI's test, which does not go through the API server's check.
+    good = airflow_cli(stack, "connections", "test", "neetocal_ui")
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "Connection success!" in good.stdout, good.stdout
+    refused = airflow_cli(stack, "connections", "test", "neetocal_ui_wrong_key")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "Connection failed!" in refused.stdout, refused.stdout + refused.stderr
+    assert "401" in refused.stdout, refused.stdout + refused.stderr
+    assert WRONG_KEY not in refused.stdout + refused.stderr
 
-    ui_saved = toast_after(browser, click("neetocal_ui"), "testing neetocal_ui")
-    shot("06-test-connection-ui-saved")
-    print(f"\nTest Connection on the UI-saved connection (Airflow {AIRFLOW_VERSION}): {ui_saved!r}")
+
+def test_the_meeting_followup_form_titles_and_describes_every_field(stack: AirflowStack, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    from airflow_provider_neetocal._compat import dagbag_class
+
+    params = (
+        dagbag_class()(dag_folder=str(ROOT / "example_dags" / f"{FOLLOWUP_DAG_ID}.py")).get_dag(FOLLOWUP_DAG_ID).params
+    )
+    stack.wait_for(lambda: stack.api("GET", f"/api/v2/dags/{FOLLOWUP_DAG_ID}"), 120, f"{FOLLOWUP_DAG_ID} parsed")
+    browser.get(f"{stack.base_url}/dags/{FOLLOWUP_DAG_ID}")
+    wait_until(lambda: browser.find_element(By.CSS_SELECTOR, "button[aria-label='Trigger Dag']")).click()
+    dialog = visible_dialog(browser)
+    for key in params:
+        wait_until(lambda key=key: dialog.find_element(By.CSS_SELECTOR, f"[name=element_{key}]"))
+    shown = " ".join(dialog.text.split())
+    for key in params:
+        param = params.get_param(key)
+        assert param.schema["title"] in shown, key
+        assert " ".join(str(param.description).split()) in shown, key
+    labels = [" ".join(label.text.replace("*", "").split()) for label in dialog.find_elements(By.CSS_SELECTOR, "label")]
+    assert not set(params) & set(labels), labels  # no raw key shown as a field's name
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOTS / "07-meeting-followup-form.png"))
 
 
 #: Far from UTC (and from the meeting's own zone, Asia/Kolkata): 14:30 in Tokyo is 05:30 UTC, 11:00 IST.
