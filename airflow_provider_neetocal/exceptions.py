@@ -48,6 +48,27 @@ class FieldProblem:
         return f"{self.field}={_short_repr(self.value)}: {self.problem}"
 
 
+def _fitted(message: str, *, short: str, advice: str, details: str) -> str:
+    """``message`` as it is when it fits :data:`FIRST_LINE_WIDTH`; else a first line that does, then ``details``.
+
+    The first line keeps as many of the message's leading clauses (split at ``": "``: the field and
+    its value, then what is wrong with it) as fit beside ``advice``, or ``short`` (the field alone)
+    when not even the value does; ``details`` (the whole problem, with the expected form) follows.
+    """
+    if len(message) <= FIRST_LINE_WIDTH:
+        return message
+    room = FIRST_LINE_WIDTH - len(f" — {advice}")
+    clauses = message.split(": ")
+    if len(clauses[0]) > room:
+        return f"{short} — {advice}\n{details}"
+    lead = clauses[0]
+    for clause in clauses[1:]:
+        if len(f"{lead}: {clause}") > room:
+            break
+        lead = f"{lead}: {clause}"
+    return f"{lead} — {advice}\n{details}"
+
+
 def _short_repr(value: Any, limit: int = 80) -> str:
     text = repr(value)
     return text if len(text) <= limit else f"{text[: limit - 3]}..."
@@ -63,7 +84,13 @@ class NeetoCalValidationError(AirflowFailException, ValueError):
     def __init__(self, problems: list[FieldProblem]) -> None:
         self.problems = list(problems)
         if len(self.problems) == 1:
-            message = f"Invalid NeetoCal booking argument {self.problems[0]}"
+            problem = self.problems[0]
+            message = _fitted(
+                f"Invalid NeetoCal booking argument {problem}",
+                short=f"Invalid NeetoCal booking argument {problem.field}",
+                advice="fix it; nothing was sent",
+                details=str(problem),
+            )
         else:
             lines = "\n".join(f"  - {p}" for p in self.problems)
             message = f"{len(self.problems)} invalid NeetoCal booking arguments:\n{lines}"
@@ -81,7 +108,14 @@ class NeetoCalConfigError(AirflowFailException, ValueError):
     def __init__(self, field: str, problem: str) -> None:
         self.field = field
         self.problem = problem
-        super().__init__(f"Invalid NeetoCal connection {field}: {problem}")
+        super().__init__(
+            _fitted(
+                f"Invalid NeetoCal connection {field}: {problem}",
+                short=f"Invalid NeetoCal connection {field}",
+                advice="fix the connection; nothing was sent",
+                details=f"{field}: {problem}",
+            )
+        )
 
 
 class NeetoCalBookingExistsError(AirflowFailException):

@@ -636,7 +636,8 @@ def test_refusal_of_a_skipped_wall_clock_time_names_the_time_and_the_date() -> N
     error = refusal(slot_date="2030-03-10", slot_start_time="02:30 AM", time_zone="America/New_York")
 
     assert str(error) == (
-        "Invalid NeetoCal booking argument slot_start_time='02:30 AM': 02:30 AM on 2030-03-10 does not exist in "
+        "Invalid NeetoCal booking argument slot_start_time='02:30 AM' — fix it; nothing was sent\n"
+        "slot_start_time='02:30 AM': 02:30 AM on 2030-03-10 does not exist in "
         "America/New_York: clocks jump from 02:00 to 03:00 on 2030-03-10; choose a time outside that gap, e.g. 03:00"
     )
 
@@ -868,7 +869,8 @@ def test_single_problem_message_names_field_value_and_expected_form() -> None:
     error = refusal(slot_date="2025-07-15", slot_start_time="25:00")
 
     assert str(error) == (
-        "Invalid NeetoCal booking argument slot_start_time='25:00': hour 25 does not exist on a 24-hour clock: "
+        "Invalid NeetoCal booking argument slot_start_time='25:00' — fix it; nothing was sent\n"
+        "slot_start_time='25:00': hour 25 does not exist on a 24-hour clock: "
         "expected 'hh:mm AM/PM' (e.g. '01:30 PM'), 'h:mm am/pm' or 24-hour 'HH:MM' (e.g. '13:30')"
     )
 

@@ -85,7 +85,8 @@ def test_empty_host_is_refused_saying_what_to_set(host: str | None) -> None:
     error = refusal(host)
 
     assert error.field == "host"
-    assert str(error).startswith("Invalid NeetoCal connection host: empty: set Workspace")
+    assert str(error).startswith("Invalid NeetoCal connection host: empty — fix the connection; nothing was sent\n")
+    assert "\nhost: empty: set Workspace" in str(error)
 
 
 # --- loopback addresses without a scheme ---------------------------------------------------------------
@@ -280,7 +281,8 @@ def test_bad_base_url_is_refused_naming_base_url() -> None:
     error = refusal("acme", None, "http://proxy.example.com")
 
     assert error.field == "base_url"
-    assert str(error).startswith("Invalid NeetoCal connection base_url: plain http://")
+    assert str(error).startswith("Invalid NeetoCal connection base_url — fix the connection; nothing was sent\n")
+    assert "\nbase_url: plain http://" in str(error)
 
 
 def test_config_error_fails_the_task_without_retries() -> None:
@@ -354,7 +356,10 @@ def test_refusal_message_word_for_word(host: str, base_url: object, message: str
     with pytest.raises(NeetoCalConfigError) as caught:
         api_root_url(host, None, base_url)
 
-    assert str(caught.value) == message
+    first, _, details = str(caught.value).partition("\n")
+    # One line when it fits the log viewer; else a first line that does, then the problem whole.
+    assert len(first) <= 120
+    assert (f"Invalid NeetoCal connection {details}" if details else first) == message
 
 
 # --- boundaries: the largest port, the longest label and host name ----------------------------------------
@@ -385,7 +390,8 @@ def test_host_name_label_of_64_characters_is_refused_in_a_url() -> None:
     label = "a" * 64
 
     assert str(refusal(f"https://{label}.example.com")) == (
-        f"Invalid NeetoCal connection host: '{label}.example.com' is not a valid host name"
+        "Invalid NeetoCal connection host — fix the connection; nothing was sent\n"
+        f"host: '{label}.example.com' is not a valid host name"
     )
 
 
@@ -400,7 +406,10 @@ def test_host_name_of_254_characters_is_refused() -> None:
     name = ".".join(["a" * 63] * 3 + ["b" * 62])
     assert len(name) == 254
 
-    assert str(refusal(f"https://{name}")) == f"Invalid NeetoCal connection host: {name!r} is not a valid host name"
+    assert str(refusal(f"https://{name}")) == (
+        "Invalid NeetoCal connection host — fix the connection; nothing was sent\n"
+        f"host: {name!r} is not a valid host name"
+    )
 
 
 def test_path_prefix_ending_in_capital_x_is_kept_whole() -> None:

@@ -510,3 +510,41 @@ def test_the_exactly_once_errors_lead_with_what_happened_and_what_to_do_in_a_lin
     assert len(first) <= FIRST_LINE_WIDTH, first
     assert " — " in first  # what happened — what to do
     assert details.strip()
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        NeetoCalValidationError(
+            [
+                FieldProblem(
+                    "slot_start_time", "25:00", "hour 25 does not exist on a 24-hour clock: expected " + "x" * 90
+                )
+            ]
+        ),
+        NeetoCalValidationError(
+            [FieldProblem("preferred_meeting_spot", "y" * 200, "not offered: expected one of a, b")]
+        ),
+        NeetoCalConfigError("host", "'acme corp' is not a workspace subdomain: expected " + "z" * 120),
+        NeetoCalConfigError("base_url", "w" * 200),
+    ],
+    ids=["validation", "validation-long-value", "config", "config-no-break"],
+)
+def test_a_long_argument_or_connection_refusal_fits_the_first_line_and_keeps_the_problem_whole(
+    error: Exception,
+) -> None:
+    first, details = str(error).split("\n")
+
+    assert len(first) <= FIRST_LINE_WIDTH, first
+    assert first.startswith(("Invalid NeetoCal booking argument ", "Invalid NeetoCal connection "))
+    assert first.endswith(("— fix it; nothing was sent", "— fix the connection; nothing was sent"))
+    problem = error.problems[0] if isinstance(error, NeetoCalValidationError) else error
+    assert details == (
+        str(problem) if isinstance(error, NeetoCalValidationError) else f"{error.field}: {error.problem}"
+    )
+
+
+def test_a_refusal_that_fits_stays_on_one_line() -> None:
+    error = NeetoCalValidationError([FieldProblem("slot_start_time", "25:00", "expected 'hh:mm AM/PM'")])
+
+    assert "\n" not in str(error)
