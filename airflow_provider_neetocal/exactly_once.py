@@ -921,10 +921,10 @@ class ExactlyOnce:
         if verdict is Verdict.REFUSED and last_error is not None:
             return last_error
         reason = lookup.reason if isinstance(lookup, Unknowable) else "no booking found (yet)"
+        # What NeetoCal (or the network) answered, in one line: it goes inside this message.
+        answer = last_error.cause if isinstance(last_error, NeetoCalOutcomeUnknownError) else last_error
         return NeetoCalBookingUnknownError(
-            reason=reason,
-            sent=verdict is Verdict.STILL_UNKNOWN,
-            cause=str(last_error) if last_error else None,
+            reason=reason, sent=verdict is Verdict.STILL_UNKNOWN, cause=answer.brief() if answer else None
         )
 
 

@@ -233,7 +233,9 @@ def test_the_failure_after_a_refused_risky_send_says_what_was_sent_and_refused(
         assert [p.status for p in posts(sandbox)] == [200]
         return
     assert run.state == "failed"
-    failure = next(line for line in log_output().splitlines() if "NeetoCalBookingUnknownError:" in line)
+    lines = log_output().splitlines()
+    at = next(i for i, line in enumerate(lines) if "NeetoCalBookingUnknownError:" in line)
+    failure = "\n".join(lines[at : at + 2])  # the first line, then the details
     assert "Nothing was sent" not in failure
     assert "set if_exists='create'" not in failure
     assert "The selected slot is not available" in failure

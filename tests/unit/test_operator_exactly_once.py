@@ -472,6 +472,10 @@ def test_an_unknown_outcome_with_nothing_found_is_not_sent_again_unless_one_on_o
     assert raised.value.sent is True
     assert "502 Bad Gateway" in str(raised.value)
     assert "Not sent again by this try" in str(raised.value)
+    # Two lines: what happened and what to do, then the lost answer (one line) and the look-up.
+    first, details = str(raised.value).split("\n")
+    assert len(first) <= 120
+    assert details.startswith("The answer: NeetoCal had a server error: non-JSON response: 502 Bad Gateway")
     assert methods(m) == ["GET /meetings", "GET /bookings", "POST /bookings", "GET /bookings", "GET /bookings"]
     assert sleeps == [3.0]
     assert context["ti"].xcoms == {}
