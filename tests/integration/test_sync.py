@@ -138,8 +138,14 @@ def test_second_sync_books_added_moves_changed_and_cancels_removed_rows(sandbox)
     with api(sandbox) as session:  # a host's own booking, same meeting: never the sync's
         foreign = session.post(
             f"{sandbox.api_url}/bookings",
-            json={"meeting_slug": "weekly-webinar", "name": "Zed", "email": "zed@example.com", "time_zone": "UTC",
-                  "slot_date": "2030-07-16", "slot_start_time": "01:00 PM"},
+            json={
+                "meeting_slug": "weekly-webinar",
+                "name": "Zed",
+                "email": "zed@example.com",
+                "time_zone": "UTC",
+                "slot_date": "2030-07-16",
+                "slot_start_time": "01:00 PM",
+            },
             timeout=10,
         ).json()
     before = len(writes(sandbox))
@@ -167,8 +173,13 @@ def test_bookings_changed_by_hand_are_respected_then_enforced(sandbox):
     with api(sandbox) as session:  # ann moved by hand
         session.patch(
             f"{sandbox.api_url}/bookings/{ann['sid']}",
-            json={"name": "Ann", "email": ann["email"], "time_zone": "Europe/London", "slot_date": "2030-07-19",
-                  "slot_start_time": "01:00 PM"},
+            json={
+                "name": "Ann",
+                "email": ann["email"],
+                "time_zone": "Europe/London",
+                "slot_date": "2030-07-19",
+                "slot_start_time": "01:00 PM",
+            },
             timeout=10,
         ).raise_for_status()
     sandbox.set_status(bob["sid"], "cancelled")  # bob cancelled by hand
@@ -292,8 +303,14 @@ def test_it_never_adopts_an_identical_booking_it_did_not_make(sandbox):
     with api(sandbox) as session:
         session.post(
             f"{sandbox.api_url}/bookings",
-            json={"meeting_slug": "weekly-webinar", "name": "Ann", "email": "ann@example.com",
-                  "time_zone": "Europe/London", "slot_date": "2030-07-15", "slot_start_time": "10:00 AM"},
+            json={
+                "meeting_slug": "weekly-webinar",
+                "name": "Ann",
+                "email": "ann@example.com",
+                "time_zone": "Europe/London",
+                "slot_date": "2030-07-15",
+                "slot_start_time": "10:00 AM",
+            },
             timeout=10,
         ).raise_for_status()
     sid = sync_id()
