@@ -611,28 +611,6 @@ def cancellation_limit(max_cancellations: int | float | None, owned: int) -> int
     return int(max_cancellations * owned)
 
 
-def checked_max_cancellations(value: Any) -> int | float | None:
-    """``None``, a whole number >= 0, or a fraction from 0 to 1; a DAG-parse-time error otherwise."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(
-            f"max_cancellations={value!r}: expected a whole number (at most that many cancellations), a fraction "
-            "from 0.0 to 1.0 of the owned bookings, or None for no limit"
-        )
-    if isinstance(value, int) and value < 0:
-        raise ValueError(f"max_cancellations={value!r}: expected a whole number >= 0")
-    if isinstance(value, float) and not 0.0 <= value <= 1.0:
-        raise ValueError(f"max_cancellations={value!r}: a fraction must be from 0.0 to 1.0 (use an int for a count)")
-    return value
-
-
-def checked_choice(name: str, value: Any, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise ValueError(f"{name}={value!r}: expected one of {', '.join(repr(c) for c in choices)}")
-    return str(value)
-
-
 def apply_outcome(
     owned: Mapping[str, Owned], step: Step, row: Desired | None, booking: Mapping[str, Any] | None
 ) -> dict[str, Owned]:

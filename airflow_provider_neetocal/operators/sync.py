@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_neetocal._compat import sync_asset
 from airflow_provider_neetocal.connection import DEFAULT_CONN_ID
 from airflow_provider_neetocal.operators.base import NeetoCalBaseOperator
-from airflow_provider_neetocal.operators.bulk import DEFAULT_MAX_CONCURRENCY, checked_concurrency
+from airflow_provider_neetocal.pacing import checked_rate
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -38,6 +38,12 @@ if TYPE_CHECKING:
     from airflow_provider_neetocal.sync import Desired, Owned, OwnershipStore, Plan, Step
 
 PLAN_XCOM_KEY = "plan"
+#: As for the bulk operator (kept here so that a DAG file importing this module does not load the bulk one).
+DEFAULT_MAX_CONCURRENCY = 4
+MAX_CONCURRENCY = 64
+ON_REMOVED_CHOICES = ("cancel", "keep")
+ON_DRIFT_CHOICES = ("respect", "enforce")
+MODE_CHOICES = ("plan", "apply")
 #: Writes recorded as one pending batch (one store write before, a few after).
 DEFAULT_BATCH_SIZE = 200
 #: Default guard: an apply may cancel at most half of the bookings the sync owns.
@@ -121,14 +127,6 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
         neetocal_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
-        from airflow_provider_neetocal.pacing import checked_rate
-        from airflow_provider_neetocal.sync import (
-            ON_DRIFT_CHOICES,
-            ON_REMOVED_CHOICES,
-            checked_choice,
-            checked_max_cancellations,
-        )
-
         if not isinstance(sync_id, str) or not _SYNC_ID.fullmatch(sync_id):
             raise ValueError(
                 f"sync_id={sync_id!r}: expected 1-100 letters, digits, '_', '.' or '-' starting with a letter or digit "
@@ -151,7 +149,11 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
         self.max_cancellations = checked_max_cancellations(max_cancellations)
         self.adopt_existing = bool(adopt_existing)
         self.cancel_reason = cancel_reason
-        self.max_concurrency = checked_concurrency(max_concurrency)
+        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or not 1 <= max_concurrency <= 64:
+            raise ValueError(
+                f"max_concurrency={max_concurrency!r}: expected a whole number from 1 to {MAX_CONCURRENCY}"
+            )
+        self.max_concurrency = max_concurrency
         self.max_requests_per_second = checked_rate(max_requests_per_second)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size={batch_size!r}: expected a whole number >= 1")
@@ -166,11 +168,9 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
         from airflow_provider_neetocal.exceptions import NeetoCalSyncError, NeetoCalSyncRefusedError
         from airflow_provider_neetocal.pacing import Pacer
         from airflow_provider_neetocal.sync import (
-            MODE_CHOICES,
             OwnershipStore,
             SyncStoreError,
             cancellation_limit,
-            checked_choice,
             desired_from_rows,
             fold_pending,
             plan_sync,
@@ -577,6 +577,29 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
         with ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="neetocal-sync") as pool:
             for future in [pool.submit(work, item) for item in items]:
                 future.result()
+
+
+def checked_max_cancellations(value: Any) -> int | float | None:
+    """``None``, a whole number >= 0, or a fraction from 0 to 1; a DAG-parse-time error otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(
+            f"max_cancellations={value!r}: expected a whole number (at most that many cancellations), a fraction "
+            "from 0.0 to 1.0 of the owned bookings, or None for no limit"
+        )
+    if isinstance(value, int) and value < 0:
+        raise ValueError(f"max_cancellations={value!r}: expected a whole number >= 0")
+    if isinstance(value, float) and not 0.0 <= value <= 1.0:
+        raise ValueError(f"max_cancellations={value!r}: a fraction must be from 0.0 to 1.0 (use an int for a count)")
+    return value
+
+
+def checked_choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    """``value`` if it is one of ``choices``; an error naming the argument and the choices otherwise."""
+    if value not in choices:
+        raise ValueError(f"{name}={value!r}: expected one of {', '.join(repr(c) for c in choices)}")
+    return str(value)
 
 
 def _row_error(error: Exception) -> bool:
