@@ -134,8 +134,11 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
             )
         self.asset = sync_asset(sync_asset_uri(neetocal_conn_id, sync_id))
         if self.asset is not None:
-            outlets = list(kwargs.pop("outlets", None) or [])
-            kwargs["outlets"] = [*outlets, self.asset] if self.asset not in outlets else outlets
+            # A plan only reads the ownership (an inlet); an apply changes it (an outlet: downstream
+            # DAGs scheduled on the asset run after an apply, not after a plan).
+            role = "inlets" if mode == "plan" else "outlets"
+            assets = list(kwargs.pop(role, None) or [])
+            kwargs[role] = [*assets, self.asset] if self.asset not in assets else assets
         super().__init__(neetocal_conn_id=neetocal_conn_id, **kwargs)
         self.rows = rows
         self.sync_id = sync_id
