@@ -405,11 +405,14 @@ class OwnershipStore:
                 for index in range(old[1]):
                     self._delete(chunk_key(old[0], index))
             return self.writes - before
+        changed = False
         for index, text in enumerate(texts):
             if text != self._written[index]:
                 self._set(chunk_key(self.generation, index), json.loads(text))
                 self._written[index] = text
-        self._set_meta(len(owned))
+                changed = True
+        if changed:
+            self._set_meta(len(owned))
         return self.writes - before
 
     def set_pending(self, record: Mapping[str, Any] | None) -> None:

@@ -29,6 +29,8 @@ with DAG(
     schedule="@daily",
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
+    # One apply at a time: two overlapping runs of one sync would both plan the same creates.
+    max_active_runs=1,
     tags=["neetocal", "example", "sync"],
     params={
         "rows_csv": Param(

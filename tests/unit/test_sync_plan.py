@@ -251,6 +251,7 @@ def test_one_changed_key_rewrites_one_chunk_and_the_meta():
     ownership.save(mine)
     mine["k5"] = owned("k5", "S5", T11)
     assert ownership.save(mine) == 2
+    assert ownership.save(mine) == 0, "saving an unchanged ownership wrote to the store"
 
 
 def test_growing_past_a_chunk_moves_to_a_new_generation_written_before_the_meta():
