@@ -376,6 +376,7 @@ class OwnershipStore:
         if not (isinstance(generation, int) and isinstance(buckets, int) and buckets >= 1):
             raise SyncStoreError(f"the ownership meta names no readable chunks: {meta!r}")
         owned: dict[str, Owned] = {}
+        sids: set[str] = set()
         written: list[str] = []
         for index in range(buckets):
             chunk = self._get(chunk_key(generation, index))
@@ -383,6 +384,9 @@ class OwnershipStore:
                 raise SyncStoreError(f"ownership chunk {chunk_key(generation, index)!r} is missing or not a mapping")
             for key, value in chunk.items():
                 owned[key] = Owned.from_json(key, value)
+                if owned[key].sid in sids:
+                    raise SyncStoreError(f"booking {owned[key].sid!r} is owned by two keys ({key!r} and another)")
+                sids.add(owned[key].sid)
             written.append(json.dumps(chunk, separators=(",", ":"), sort_keys=True))
         if meta.get("count") != len(owned):
             raise SyncStoreError(f"the ownership meta counts {meta.get('count')!r} keys, the chunks hold {len(owned)}")
@@ -585,6 +589,13 @@ def _owned_step(
         return Step(key, "drifted", sid, now, target, note=f"{gone} by someone else; left alone (respect)")
     if now is None:
         return Step(key, "unknown", sid, None, target, note="the booking has no readable starts_at")
+    attendee = booking.get("email") if booking is not None else None
+    if isinstance(attendee, str) and attendee.lower() != record.email:
+        # Not the attendee this sync booked (changed by hand, or a record that names the wrong booking):
+        # whatever on_drift says, a booking for someone else is never moved or cancelled.
+        return Step(
+            key, "drifted", sid, now, target, note="its attendee is not the one this sync booked; never touched"
+        )
     moved_by_hand = now not in ours
     if row is None:
         if on_removed == "keep":

@@ -292,3 +292,18 @@ def test_pending_without_meta_is_refused():
     with pytest.raises(SyncStoreError):
         OwnershipStore(store, sync_id="s", workspace="w").load()
     assert META_KEY not in store.values
+
+
+def test_a_booking_whose_attendee_is_not_the_one_booked_is_never_touched_even_under_enforce():
+    record = {"a": owned("a", "S1", T10)}
+    current = {"S1": {"sid": "S1", "starts_at": T12, "status": "confirmed", "email": "someone.else@example.com"}}
+    for on_drift in ("respect", "enforce"):
+        assert actions(plan_sync(rows_at(a=T11), record, current, on_drift=on_drift)) == {"a": "drifted"}
+        assert actions(plan_sync({}, record, current, on_drift=on_drift)) == {"a": "drifted"}
+
+
+def test_one_booking_owned_by_two_keys_is_refused_on_load():
+    store = FakeAssetStateStore()
+    OwnershipStore(store, sync_id="s", workspace="w").save({"a": owned("a", "S1", T10), "b": owned("b", "S1", T10)})
+    with pytest.raises(SyncStoreError, match="owned by two keys"):
+        OwnershipStore(store, sync_id="s", workspace="w").load()
