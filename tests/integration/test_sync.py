@@ -20,6 +20,7 @@ from airflow_provider_neetocal.operators.sync import NeetoCalSyncBookingsOperato
 from airflow_provider_neetocal.sync import OwnershipStore, SyncStoreError
 from tests.compat import DAG, xcoms_of
 from tests.conftest import TEST_API_KEY
+from tests.integration.conftest import API_SETUPS
 from tests.integration.runs import live_bookings, record_hook_waits, run_in_airflow, task_instances
 
 if TYPE_CHECKING:
@@ -130,6 +131,7 @@ def test_plan_sends_no_write_then_apply_books_each_row_once_and_a_rerun_sends_no
 
 
 @needs_store
+@pytest.mark.parametrize("sandbox", API_SETUPS, indirect=True)
 def test_second_sync_books_added_moves_changed_and_cancels_removed_rows(sandbox):
     sid = sync_id()
     assert sync(sid, FIRST).state == "success"
@@ -160,7 +162,10 @@ def test_second_sync_books_added_moves_changed_and_cancels_removed_rows(sandbox)
     assert bob_after["starts_at"] != bob_before["starts_at"]
     made = writes(sandbox)[before:]
     assert len(made) == 3, made  # one create, one move, one cancel
-    assert sandbox.booking(foreign["sid"] if "sid" in foreign else foreign["booking"]["sid"])["status"] == "confirmed"
+    assert foreign is not None
+    (zed,) = [b for b in sandbox.bookings if b["email"] == "zed@example.com"]
+    assert zed["status"] == "confirmed"
+    assert zed["starts_at"].startswith("2030-07-16T13:00")
     counts = plan_of(run)["counts"]
     assert (counts["create"], counts["reschedule"], counts["cancel"], counts["unchanged"]) == (1, 1, 1, 2)
 
