@@ -4,7 +4,9 @@ The sandbox runs in its own process (``--latency`` seconds per answer, none by d
 operator's ``execute`` runs in this process with a minimal task context whose asset state store is an
 in-memory dict with the real accessor's JSON round trip (no Airflow scheduler: the figures are the
 sync's own). Printed per step: wall time, HTTP requests by kind (reads / writes, counted at the hook),
-the plan's counts, and asset-store writes. Goal (issue 21): the changed day's reads proportional to
+the plan's counts, and asset-store writes; the operator's own split of its time (rows: reading and
+checking the table and loading ownership; reads: NeetoCal's state of the owned bookings; plan: the
+pure diff; apply: the writes and their ownership saves). Goal (issue 21): the changed day's reads proportional to
 the owned bookings and its writes equal to the changes; a re-run sends no write.
 
 Prints a table, asserts nothing. Usage:
@@ -138,15 +140,22 @@ def main() -> None:
         ):
             summary, elapsed = run(store, rows, mode=mode, concurrency=args.concurrency)
             counts = {k: v for k, v in summary["counts"].items() if v}
-            lines.append((label, elapsed, COUNTS["reads"], COUNTS["writes"], summary["store_writes"], counts))
+            parts = summary["seconds"]
+            lines.append((label, elapsed, parts, COUNTS["reads"], COUNTS["writes"], summary["store_writes"], counts))
     chunks = [len(v) for k, v in store.values.items() if k.startswith("neetocal.sync.owned.")]
     print(
         f"NeetoCal sync: {args.rows} rows, {changes} changed on day 2 ({len(moved)} moved, {len(removed)} removed, "
         f"{added} added), concurrency {args.concurrency}, sandbox latency {args.latency * 1000:.0f} ms"
     )
-    print(f"{'step':32} {'seconds':>8} {'reads':>6} {'writes':>6} {'store writes':>12}  plan")
-    for label, elapsed, reads, writes, store_writes, counts in lines:
-        print(f"{label:32} {elapsed:8.2f} {reads:6d} {writes:6d} {store_writes:12d}  {counts}")
+    print(
+        f"{'step':32} {'total s':>8} {'rows s':>7} {'reads s':>8} {'plan s':>7} {'apply s':>8} "
+        f"{'reads':>6} {'writes':>6} {'store writes':>12}  plan"
+    )
+    for label, elapsed, parts, reads, writes, store_writes, counts in lines:
+        print(
+            f"{label:32} {elapsed:8.2f} {parts['rows']:7.2f} {parts['reads']:8.2f} {parts['plan']:7.3f} "
+            f"{parts['apply']:8.2f} {reads:6d} {writes:6d} {store_writes:12d}  {counts}"
+        )
     print(
         f"ownership in the asset state store: {len(chunks)} chunks, largest {max(chunks)} bytes "
         f"(limit {MAX_CHUNK_BYTES}), {sum(chunks)} bytes in all"

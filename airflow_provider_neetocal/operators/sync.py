@@ -23,6 +23,7 @@ import io
 import json
 import re
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -187,6 +188,7 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
                 "sync owns are kept in the asset state store, and without it the sync could not tell its own bookings "
                 "from anyone else's. Nothing was sent."
             )
+        clock = [time.perf_counter()]
         rows = load_rows(self.rows)
         defaults = {
             "meeting_slug": self.meeting_slug,
@@ -217,7 +219,9 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
             owned, unresolved = self._resolve_pending_creates(owned, pending_creates)
             # Creates whose landing is still unknown stay pending in every later record, with their send time.
             self._carry = [create.to_op() for create in pending_creates if create.key in unresolved]
+        clock.append(time.perf_counter())  # rows read and checked, ownership loaded
         current = self._read_owned(owned)
+        clock.append(time.perf_counter())  # NeetoCal read
         plan = plan_sync(
             desired, owned, current, on_removed=self.on_removed, on_drift=self.on_drift, unresolved=unresolved
         )
@@ -229,6 +233,7 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
                 f"{self.max_cancellations!r} allows ({limit}); an empty or truncated table is the usual cause. "
                 "Check the rows, or raise max_cancellations for this run"
             )
+        clock.append(time.perf_counter())  # planned
         summary = plan.compact(mode=mode, sync_id=self.sync_id)
         summary["refused"] = refusal
         self.log.info("NeetoCal sync %r plan (%s, %d requests so far):", self.sync_id, mode, pacer.requests)
@@ -253,7 +258,11 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
                 pacer.requests,
                 ownership.writes,
             )
+        clock.append(time.perf_counter())
         summary["requests"] = pacer.requests
+        summary["seconds"] = {
+            name: round(clock[i + 1] - clock[i], 3) for i, name in enumerate(("rows", "reads", "plan", "apply"))
+        }
         context["ti"].xcom_push(key=PLAN_XCOM_KEY, value=summary)
         unknown = [
             {"key": s.key, "action": "unknown", "sid": s.sid, "error": s.note}
