@@ -71,8 +71,7 @@ def sync(sync_id: str, rows: Any, *, mode: str = "apply", **kwargs: Any) -> Any:
             mode=mode,
             meeting_slug="weekly-webinar",
             time_zone="Europe/London",
-            retries=0,
-            **kwargs,
+            **{"retries": 0, **kwargs},
         )
     return run_in_airflow(dag)
 
@@ -267,6 +266,31 @@ def test_a_crash_mid_apply_converges_on_the_next_run_without_duplicates(sandbox,
     assert len([w for w in writes(sandbox) if w == ("POST", "/bookings")]) == 4
     run = sync(sid, FIRST)
     assert plan_of(run)["counts"]["unchanged"] == 4
+
+
+@needs_store
+def test_a_retry_in_the_same_run_after_a_crash_mid_apply_books_the_rest_once(sandbox, monkeypatch):
+    import datetime as dt
+
+    from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
+
+    real_create = NeetoCalHook.create_booking
+    calls = {"n": 0}
+
+    def third_create_dies_once(self: NeetoCalHook, payload: dict[str, Any]) -> dict[str, Any]:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            real_create(self, payload)  # it lands, and the answer is lost with the worker
+            raise RuntimeError("the worker died")
+        return real_create(self, payload)
+
+    monkeypatch.setattr(NeetoCalHook, "create_booking", third_create_dies_once)
+    run = sync(sync_id(), FIRST, max_concurrency=1, retries=1, retry_delay=dt.timedelta(0))
+
+    assert run.state == "success", task_instances(run, "sync")
+    assert task_instances(run, "sync")[-1][1] == 2
+    assert per_key(sandbox) == {"ann": 1, "bob": 1, "cat": 1, "dan": 1}
+    assert len([w for w in writes(sandbox) if w == ("POST", "/bookings")]) == 4
 
 
 @needs_store

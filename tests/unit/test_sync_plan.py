@@ -307,3 +307,39 @@ def test_one_booking_owned_by_two_keys_is_refused_on_load():
     OwnershipStore(store, sync_id="s", workspace="w").save({"a": owned("a", "S1", T10), "b": owned("b", "S1", T10)})
     with pytest.raises(SyncStoreError, match="owned by two keys"):
         OwnershipStore(store, sync_id="s", workspace="w").load()
+
+
+# -- the operator's arguments (parse time) and rows -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("arguments", "match"),
+    [
+        ({"sync_id": "has spaces"}, "sync_id"),
+        ({"on_drift": "ignore"}, "on_drift"),
+        ({"on_removed": "delete"}, "on_removed"),
+        ({"max_cancellations": 1.5}, "max_cancellations"),
+        ({"max_cancellations": -1}, "max_cancellations"),
+        ({"max_concurrency": 0}, "max_concurrency"),
+        ({"batch_size": 0}, "batch_size"),
+    ],
+)
+def test_bad_arguments_fail_when_the_dag_is_parsed_naming_the_argument(arguments, match):
+    from airflow_provider_neetocal.operators.sync import NeetoCalSyncBookingsOperator
+
+    with pytest.raises(ValueError, match=match):
+        NeetoCalSyncBookingsOperator(**{"task_id": "s", "rows": [], "sync_id": "s", **arguments})
+
+
+def test_rows_come_from_a_csv_url_a_json_string_or_a_list(tmp_path):
+    from airflow_provider_neetocal.operators.sync import load_rows
+
+    table = tmp_path / "rows.csv"
+    table.write_text("row_id,name,email,host_email\n1,Ann,ann@example.com,\n", encoding="utf-8")
+    assert load_rows(table.as_uri()) == [{"row_id": "1", "name": "Ann", "email": "ann@example.com"}]
+    assert load_rows('[{"row_id": 1}]') == [{"row_id": 1}]
+    assert load_rows(({"row_id": 1},)) == [{"row_id": 1}]
+    with pytest.raises(NeetoCalValidationError, match="rows"):
+        load_rows("rows.csv")
+    with pytest.raises(NeetoCalValidationError, match="rows"):
+        load_rows({"row_id": 1})
