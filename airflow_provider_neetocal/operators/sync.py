@@ -390,6 +390,10 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
         for step in plan.steps:
             if step.action in ("unchanged", "forget"):
                 state["owned"] = apply_outcome(state["owned"], step, desired.get(step.key), current.get(step.sid or ""))
+            elif step.action == "create" and step.key in owned and owned[step.key].cancelling:
+                # This sync's own cancel landed: the key owns nothing now, whether or not the new booking
+                # is made (else a failed create would leave a cancelled booking that reads as drift).
+                state["owned"].pop(step.key, None)
         self._save(ownership, state["owned"])
         if had_pending:
             ownership.set_pending(self._pending_or_none([]))
@@ -586,9 +590,22 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
         from concurrent.futures import ThreadPoolExecutor
 
         self.hook.session  # noqa: B018 - built once here, before any worker could race to build it
+        stop = threading.Event()
+
+        def guarded(item: Any) -> None:
+            if not stop.is_set():
+                work(item)
+
         with ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="neetocal-sync") as pool:
-            for future in [pool.submit(work, item) for item in items]:
-                future.result()
+            futures = [pool.submit(guarded, item) for item in items]
+            try:
+                for future in futures:
+                    future.result()
+            except BaseException:
+                stop.set()
+                for future in futures:
+                    future.cancel()
+                raise
 
 
 def checked_max_cancellations(value: Any) -> int | float | None:

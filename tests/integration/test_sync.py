@@ -355,3 +355,28 @@ def test_before_airflow_3_3_it_refuses_clearly_and_sends_nothing(sandbox, caplog
     run = sync(sync_id(), FIRST)
     assert run.state == "failed"
     assert sandbox.requests == []
+
+
+@needs_store
+def test_a_row_back_after_a_cancel_whose_record_was_lost_is_booked_again_not_drift(sandbox, monkeypatch):
+    sid = sync_id()
+    assert sync(sid, FIRST).state == "success"
+    ann = booking_of(sandbox, "ann")
+    real_save = OwnershipStore.save
+
+    def save_fails_once_ann_is_gone(self: OwnershipStore, owned: Any) -> int:
+        if "ann" not in owned:  # the save after the cancel: the cancel landed, its record is lost
+            raise SyncStoreError("the supervisor went away")
+        return real_save(self, owned)
+
+    monkeypatch.setattr(OwnershipStore, "save", save_fails_once_ann_is_gone)
+    assert sync(sid, FIRST[1:]).state == "failed"
+    assert sandbox.booking(ann["sid"])["status"] == "cancelled"
+    monkeypatch.setattr(OwnershipStore, "save", real_save)
+
+    run = sync(sid, FIRST)
+
+    assert run.state == "success", task_instances(run, "sync")
+    assert per_key(sandbox) == {"ann": 1, "bob": 1, "cat": 1, "dan": 1}
+    assert booking_of(sandbox, "ann")["sid"] != ann["sid"]
+    assert plan_of(run)["counts"]["drifted"] == 0
