@@ -170,6 +170,7 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
         from airflow_provider_neetocal._compat import AIRFLOW_VERSION, asset_state_store_of
         from airflow_provider_neetocal.exactly_once import workspace_of
         from airflow_provider_neetocal.exceptions import NeetoCalSyncError, NeetoCalSyncRefusedError
+        from airflow_provider_neetocal.operators.bulk import check_rows_for_version
         from airflow_provider_neetocal.pacing import Pacer
         from airflow_provider_neetocal.sync import (
             OwnershipStore,
@@ -197,6 +198,8 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
         }
         desired = desired_from_rows(rows, key_field=self.key_field, defaults=defaults)
         hook = self.hook
+        # Fields the connection's API version does not take (v2's host_email on v1...): refused for every row now.
+        check_rows_for_version(hook.api_version, [d.payload for d in desired.values()])
         hook.pacer = pacer = Pacer(self.max_requests_per_second, sleep=hook._sleep)
         hook.pool_maxsize = max(hook.pool_maxsize, self.max_concurrency)
         ownership = OwnershipStore(store, sync_id=self.sync_id, workspace=workspace_of(hook.base_url).lower())

@@ -380,3 +380,12 @@ def test_a_row_back_after_a_cancel_whose_record_was_lost_is_booked_again_not_dri
     assert per_key(sandbox) == {"ann": 1, "bob": 1, "cat": 1, "dan": 1}
     assert booking_of(sandbox, "ann")["sid"] != ann["sid"]
     assert plan_of(run)["counts"]["drifted"] == 0
+
+
+@needs_store
+def test_a_field_the_api_version_does_not_take_is_refused_for_every_row_before_any_request(sandbox):
+    rows = [*FIRST, {**row("eve", "e"), "host_email": "oliver@example.com"}]  # host_email: API v2 only
+    run = sync(sync_id(), rows)
+    assert run.state == "failed"
+    assert [r for r in sandbox.requests if r.method != "GET"] == []
+    assert per_key(sandbox) == {}
