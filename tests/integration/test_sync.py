@@ -9,6 +9,7 @@ own asset, so its own ownership).
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -389,3 +390,46 @@ def test_a_field_the_api_version_does_not_take_is_refused_for_every_row_before_a
     assert run.state == "failed"
     assert [r for r in sandbox.requests if r.method != "GET"] == []
     assert per_key(sandbox) == {}
+
+
+@needs_store
+def test_ten_thousand_owned_keys_round_trip_through_airflows_asset_state_store():
+    """The real store (the task's supervisor, the metadata DB) keeps the chunks a 10,000-key sync writes."""
+    from airflow.sdk import Asset
+
+    from airflow_provider_neetocal.sync import MAX_CHUNK_BYTES, Owned
+    from tests.integration.runs import task
+
+    uri = f"neetocal://neetocal_default/sync/{sync_id()}"
+    asset = Asset(uri=uri, name=uri)
+    owned = {
+        f"customer-{i:06d}": Owned(
+            f"customer-{i:06d}", f"x{i:06d}", "onboarding-call", f"customer{i}@example.com", "2030-07-15T09:00:00+00:00"
+        )
+        for i in range(10_000)
+    }
+
+    with DAG(dag_id=f"sync_store_{uri.rsplit('/', 1)[-1]}", schedule=None, catchup=False) as dag:
+
+        @task(outlets=[asset])
+        def save(asset_state_store: Any = None) -> int:
+            ownership = OwnershipStore(asset_state_store[asset], sync_id="s", workspace="w")
+            ownership.save(owned)
+            return ownership.buckets
+
+        @task(inlets=[asset])
+        def load(asset_state_store: Any = None) -> list[Any]:
+            store = asset_state_store[asset]
+            loaded, _ = OwnershipStore(store, sync_id="s", workspace="w").load()
+            meta = store.get("neetocal.sync.meta")
+            sizes = [len(json.dumps(store.get(f"neetocal.sync.owned.0.{i}"))) for i in range(meta["chunks"])]
+            return [len(loaded), sorted(loaded) == sorted(owned), max(sizes), meta["chunks"]]
+
+        save() >> load()
+
+    run = run_in_airflow(dag)
+    assert run.state == "success"
+    count, same_keys, largest, chunks = xcoms_of(run.dag_id, run.run_id)[("load", -1, "return_value")]
+    assert (count, same_keys) == (10_000, True)
+    assert largest <= MAX_CHUNK_BYTES
+    assert chunks == xcoms_of(run.dag_id, run.run_id)[("save", -1, "return_value")]
