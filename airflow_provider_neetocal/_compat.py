@@ -87,6 +87,29 @@ def watcher_state_store(trigger: Any) -> Any:
     return getattr(trigger, "asset_state_store", None)
 
 
+def sync_asset(uri: str) -> Any:
+    """The asset a sync operator writes (its outlet, holding its ownership in the asset state store).
+
+    ``None`` before Airflow 3.3: there is no asset state store to keep ownership in, and the operator
+    refuses to run (see :func:`asset_state_store_of`).
+    """
+    if not ASSET_STATE_STORE_SUPPORTED:  # pragma: no cover - exercised by the Airflow 2.11 and 3.1 test matrix
+        return None
+    from airflow.sdk import Asset
+
+    return Asset(uri=uri, name=uri)
+
+
+def asset_state_store_of(context: Any, asset: Any) -> Any:
+    """The state store accessor of ``asset`` (an outlet of the running task), or ``None`` before 3.3."""
+    if not ASSET_STATE_STORE_SUPPORTED or asset is None:  # pragma: no cover - 2.11 and 3.1 matrix
+        return None
+    stores = context.get("asset_state_store") if hasattr(context, "get") else None
+    if stores is None:
+        return None
+    return stores[asset]
+
+
 if TYPE_CHECKING:
     from airflow.sdk import BaseHook, BaseSensorOperator, ObjectStoragePath, PokeReturnValue
     from airflow.sdk.types import TaskInstanceKey
@@ -168,11 +191,13 @@ __all__ = [
     "TaskInstanceKey",
     "TriggerEvent",
     "XCom",
+    "asset_state_store_of",
     "conf",
     "error_behind_soft_fail_skip",
     "mask_secret",
     "mask_secret_of_any_length",
     "object_storage_path",
+    "sync_asset",
     "task",
     "task_state_store_of",
     "watcher_state_store",

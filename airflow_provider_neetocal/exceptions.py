@@ -236,6 +236,27 @@ class NeetoCalBulkClientError(NeetoCalBulkError, AirflowFailException):
     """Every failed row was refused for good (4xx, already booked): retrying the task cannot help."""
 
 
+class NeetoCalSyncError(AirflowException):
+    """Some writes of a sync were not made, or some keys could not be read; the rest were applied.
+
+    Retryable: the sync's ownership records what was done, so a retry (or the next run) plans only what
+    is still to do. ``failures`` lists ``{"key", "action", "sid", "error"}``.
+    """
+
+    def __init__(self, failures: list[dict[str, Any]], *, sync_id: str) -> None:
+        self.failures = failures
+        lines = "\n".join(f"  - {f['key']} ({f['action']} {f.get('sid') or ''}): {f['error']}" for f in failures[:20])
+        more = f"\n  ... and {len(failures) - 20} more" if len(failures) > 20 else ""
+        super().__init__(f"NeetoCal sync {sync_id!r}: {len(failures)} key(s) not in step:\n{lines}{more}")
+
+
+class NeetoCalSyncRefusedError(AirflowFailException):
+    """The sync refused to apply (nothing was sent): its guard tripped, or its ownership is unreadable.
+
+    Retrying cannot change it: raise ``max_cancellations``, fix the rows, or repair the store.
+    """
+
+
 #: A single final period (not an ellipsis) of a sentence a dash is about to follow.
 _SENTENCE_END = re.compile(r"(?<!\.)\.\s*\Z")
 

@@ -110,6 +110,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_neetocal.operators.bulk",
                     "airflow_provider_neetocal.operators.lifecycle",
                     "airflow_provider_neetocal.operators.read",
+                    "airflow_provider_neetocal.operators.sync",
                 ],
             }
         ],

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["bench_parse_cost.py", "bench_hook_overhead.py", "bench_bulk.py", "bench_memory.py"]
+SCRIPTS = ["bench_parse_cost.py", "bench_hook_overhead.py", "bench_bulk.py", "bench_memory.py", "bench_sync.py"]
 
 if __name__ == "__main__":
     for script in SCRIPTS:

@@ -10,14 +10,15 @@ from unittest import mock
 import pendulum
 import pytest
 
+from airflow_provider_neetocal._compat import AIRFLOW_V_3_3_PLUS
 from airflow_provider_neetocal.links import NeetoCalBookingLink
-from tests.compat import ParamValidationError, dag_test, extra_link_url, xcoms_of
+from tests.compat import ParamValidationError, dag_test, extra_link_url, requires_airflow, xcoms_of
 from tests.conftest import TEST_API_KEY
 from tests.integration.conftest import EXAMPLE_DAGS
 
 pytestmark = pytest.mark.integration
 
-DAG_IDS = {"neetocal_manual_booking", "neetocal_scheduled_followup", "neetocal_pipeline"}
+DAG_IDS = {"neetocal_manual_booking", "neetocal_scheduled_followup", "neetocal_pipeline", "neetocal_daily_sync"}
 
 
 def run_dag(dagbag: Any, dag_id: str, **kwargs: Any) -> Any:
@@ -172,6 +173,47 @@ def test_pipeline_dag_reports_a_bad_row_as_failed_and_sends_nothing_for_it(dagba
     assert summary["failed"] == [{"email": "bad@example.com"}]
     posts = [r for r in sandbox.requests if r.method == "POST"]
     assert [p.json["email"] for p in posts] == ["good@example.com"]
+
+
+def forget_sync(uri: str) -> None:
+    """Delete a sync's ownership from the asset state store: each test's sandbox is a new workspace."""
+    from airflow.models.asset import AssetModel
+    from airflow.models.asset_state_store import AssetStateStoreModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        ids = [a.id for a in session.query(AssetModel).filter(AssetModel.uri == uri).all()]
+        if ids:
+            session.query(AssetStateStoreModel).filter(AssetStateStoreModel.asset_id.in_(ids)).delete()
+
+
+@requires_airflow("3.3.0", "the sync keeps its ownership in the asset state store")
+def test_daily_sync_dag_plans_checks_and_applies_then_a_second_day_sends_nothing(dagbag, sandbox):
+    forget_sync("neetocal://neetocal_default/sync/onboarding-calls")
+    run = run_dag(dagbag, "neetocal_daily_sync")
+    assert run.state == "success"
+    with (EXAMPLE_DAGS / "data" / "onboarding_calls.csv").open(encoding="utf-8") as handle:
+        emails = sorted(row["email"] for row in csv.DictReader(handle))
+    assert sorted(b["email"] for b in sandbox.bookings) == emails
+    xcoms = xcoms_of("neetocal_daily_sync", run.run_id)
+    assert xcoms[("plan", -1, "return_value")]["counts"]["create"] == len(emails)
+    assert xcoms[("apply", -1, "return_value")]["applied"] == {"writes": len(emails), "failed": 0}
+    writes = [r for r in sandbox.requests if r.method != "GET"]
+
+    run = run_dag(dagbag, "neetocal_daily_sync")
+
+    assert run.state == "success"
+    assert [r for r in sandbox.requests if r.method != "GET"] == writes
+    assert xcoms_of("neetocal_daily_sync", run.run_id)[("plan", -1, "return_value")]["counts"]["unchanged"] == len(
+        emails
+    )
+
+
+@pytest.mark.skipif(AIRFLOW_V_3_3_PLUS, reason="before Airflow 3.3 only")
+def test_daily_sync_dag_fails_before_airflow_3_3_having_sent_nothing(dagbag, sandbox):
+    run = run_dag(dagbag, "neetocal_daily_sync")
+    assert run.state == "failed"
+    assert sandbox.requests == []
 
 
 def test_running_the_dags_leaks_no_api_key_into_xcom(dagbag, sandbox):

@@ -24,6 +24,7 @@ MODULES = [
     "airflow_provider_neetocal.operators.bulk",
     "airflow_provider_neetocal.operators.lifecycle",
     "airflow_provider_neetocal.operators.read",
+    "airflow_provider_neetocal.operators.sync",
     "airflow_provider_neetocal.sensors.booking",
     "airflow_provider_neetocal.triggers.booking",
     "airflow_provider_neetocal.links",
@@ -96,6 +97,7 @@ LEAN_MODULES = [
     "airflow_provider_neetocal.operators.booking",
     "airflow_provider_neetocal.operators.read",
     "airflow_provider_neetocal.operators.lifecycle",
+    "airflow_provider_neetocal.operators.sync",
     "airflow_provider_neetocal.sensors.booking",
 ]
 
