@@ -13,6 +13,8 @@ Modes:
 
 * ``shared``: the provider as shipped: the triggers of one connection share one ``httpx.AsyncClient``
   per event loop (and one SSL context per verify setting).
+* ``bare-httpx`` (not run unless asked): no provider code, one ``httpx.AsyncClient`` and a GET per
+  poll: the floor that httpx itself costs, for reading the other rows.
 * ``per-trigger``: each trigger builds its own ``httpx.AsyncClient`` with its own SSL context (CA bundle
   loaded again), as the provider did before issue 19: the "before" column, measured side by side.
 
@@ -25,8 +27,10 @@ Usage: ``python benchmarks/bench_trigger_memory.py [--counts 100,500,1000] [--po
 from __future__ import annotations
 
 import argparse
+import contextlib
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 CHILD = r"""
@@ -34,6 +38,7 @@ import asyncio, gc, os, sys, time
 sys.path.insert(0, {here!r})
 MODE, COUNT, INTERVAL, ROUNDS, SID = {mode!r}, {count}, {interval}, {rounds}, {sid!r}
 PROFILE = {profile!r}
+LIMITS = {limits!r}
 
 import airflow.sdk  # what a triggerer has loaded anyway
 from airflow_provider_neetocal.triggers import booking as triggers
@@ -42,6 +47,8 @@ from airflow_provider_neetocal.hooks import neetocal_async
 if MODE == "per-trigger":
     from _old_client import install_per_trigger_clients
     install_per_trigger_clients()
+for name, value in LIMITS.items():
+    setattr(neetocal_async, name, value)
 
 polls = 0
 original_get_booking = neetocal_async.NeetoCalAsyncClient.get_booking
@@ -52,6 +59,17 @@ async def counted_get_booking(self, sid):
     return await original_get_booking(self, sid)
 
 neetocal_async.NeetoCalAsyncClient.get_booking = counted_get_booking
+
+import httpcore._async.connection as _connection
+connects = 0
+original_connect = _connection.AsyncHTTPConnection._connect
+
+async def counted_connect(self, request):
+    global connects
+    connects += 1
+    return await original_connect(self, request)
+
+_connection.AsyncHTTPConnection._connect = counted_connect
 
 def rss_kb():
     with open("/proc/self/status") as status:
@@ -72,15 +90,56 @@ def sockets():
             pass
     return count
 
+gc_seconds = 0.0
+_gc_started = 0.0
+
+def _gc_timer(phase, info):
+    global gc_seconds, _gc_started
+    if phase == "start":
+        _gc_started = time.process_time()
+    else:
+        gc_seconds += time.process_time() - _gc_started
+
+gc.callbacks.append(_gc_timer)
+
 def trigger():
     return triggers.NeetoCalBookingTrigger(booking_sid=SID, wait_for="start", poll_interval=INTERVAL)
+
+bare_http = None
+
+async def bare_wait():
+    # The floor: one shared httpx.AsyncClient, a GET and json() per poll, no provider code.
+    global bare_http, polls
+    if bare_http is None:
+        import json, httpx
+        conn = json.loads(os.environ["AIRFLOW_CONN_NEETOCAL_DEFAULT"])
+        bundle = conn.get("extra", {{}}).get("ca_bundle")
+        bare_http = httpx.AsyncClient(
+            verify=neetocal_async.ssl.create_default_context(cafile=bundle) if bundle else True,
+            headers={{"X-Api-Key": conn["password"]}},
+            limits=httpx.Limits(
+                max_connections=neetocal_async.MAX_CONNECTIONS,
+                max_keepalive_connections=neetocal_async.MAX_KEEPALIVE_CONNECTIONS,
+            ),
+            base_url=conn["host"] + "/api/external/v1",
+        )
+    while True:
+        polls += 1
+        response = await bare_http.get(f"/bookings/{{SID}}")
+        response.raise_for_status()
+        response.json()
+        await asyncio.sleep(INTERVAL)
+    yield
 
 async def drain(agen):
     async for _ in agen:
         raise SystemExit("a trigger ended: the benchmark's booking should never start")
 
+def wait():
+    return bare_wait() if MODE == "bare-httpx" else trigger().run()
+
 async def main():
-    first = asyncio.ensure_future(drain(trigger().run()))
+    first = asyncio.ensure_future(drain(wait()))
     while polls < 1:
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.5)
@@ -88,7 +147,7 @@ async def main():
     baseline = rss_kb()
     tasks = []
     for _ in range(COUNT):
-        tasks.append(asyncio.ensure_future(drain(trigger().run())))
+        tasks.append(asyncio.ensure_future(drain(wait())))
         await asyncio.sleep(INTERVAL / COUNT)
     while polls < COUNT + 1:
         await asyncio.sleep(0.05)
@@ -98,11 +157,11 @@ async def main():
     profiler = None
     if PROFILE:
         import cProfile
-        profiler = cProfile.Profile()
+        profiler = cProfile.Profile(time.process_time)
         profiler.enable()
-    cpu0, polls0 = cpu(), polls
+    cpu0, polls0, gc0, connects0 = cpu(), polls, gc_seconds, connects
     await asyncio.sleep(INTERVAL * ROUNDS)
-    cpu1, polls1 = cpu(), polls
+    cpu1, polls1, gc1, connects1 = cpu(), polls, gc_seconds, connects
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(PROFILE)
@@ -111,10 +170,25 @@ async def main():
         task.cancel()
     await asyncio.gather(first, *tasks, return_exceptions=True)
     per_poll_ms = (cpu1 - cpu0) * 1000 / max(polls1 - polls0, 1)
-    print(f"RESULT {{baseline}} {{held}} {{polls1 - polls0}} {{per_poll_ms:.3f}} {{open_sockets}}")
+    gc_ms = (gc1 - gc0) * 1000 / max(polls1 - polls0, 1)
+    figures = [baseline, held, polls1 - polls0, f"{{per_poll_ms:.3f}}", open_sockets, f"{{gc_ms:.3f}}"]
+    print("RESULT", *figures, connects1 - connects0)
 
 asyncio.run(main())
 """
+
+
+def https_flags(directory: str) -> tuple[list[str], dict[str, object]]:
+    """Sandbox flags for HTTPS, and the connection extra that trusts it: a CA bundle of certifi's
+    authorities plus the sandbox's certificate, so each SSL context loads as much as a real one."""
+    import certifi
+
+    from airflow_provider_neetocal.sandbox.tls import make_self_signed_cert
+
+    cert, key = make_self_signed_cert(directory)
+    bundle = Path(directory) / "bundle.pem"
+    bundle.write_bytes(Path(certifi.where()).read_bytes() + b"\n" + cert.read_bytes())
+    return ["--tls-cert", str(cert), "--tls-key", str(key)], {"ca_bundle": str(bundle)}
 
 
 def book_far_ahead() -> str:
@@ -137,13 +211,28 @@ def book_far_ahead() -> str:
 
 def run_child(here: str, mode: str, count: int, args: argparse.Namespace, sid: str) -> list[str]:
     profile = f"{args.profile}.{mode}.{count}" if args.profile else ""
+    limits = {}
+    if args.max_connections:
+        limits["MAX_CONNECTIONS"] = args.max_connections
+    if args.max_keepalive is not None:
+        limits["MAX_KEEPALIVE_CONNECTIONS"] = args.max_keepalive
     code = CHILD.format(
-        here=here, mode=mode, count=count, interval=args.poll_interval, rounds=args.rounds, sid=sid, profile=profile
+        here=here,
+        mode=mode,
+        count=count,
+        interval=args.poll_interval,
+        rounds=args.rounds,
+        sid=sid,
+        profile=profile,
+        limits=limits,
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    line = next((line for line in done.stdout.splitlines() if line.startswith("RESULT ")), None)
-    if line is None:
-        raise RuntimeError(f"{mode} x {count} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+    # The child's log goes to a file: a pipe nobody reads would fill and block its event loop.
+    with tempfile.TemporaryFile("w+") as log:
+        done = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=log, text=True, check=False)
+        line = next((line for line in done.stdout.splitlines() if line.startswith("RESULT ")), None)
+        if line is None:
+            log.seek(0)
+            raise RuntimeError(f"{mode} x {count} failed:\n{done.stdout[-2000:]}\n{log.read()[-4000:]}")
     return line.split()[1:]
 
 
@@ -154,6 +243,11 @@ def main() -> None:
     parser.add_argument("--poll-interval", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=2, help="poll intervals over which CPU is measured")
     parser.add_argument("--latency", type=float, default=0.05, help="seconds the sandbox adds to every answer")
+    parser.add_argument("--plain-http", action="store_true", help="talk http:// to the sandbox (default: https://)")
+    parser.add_argument("--max-connections", type=int, help="shared mode: MAX_CONNECTIONS instead of the default")
+    parser.add_argument(
+        "--max-keepalive", type=int, help="shared mode: MAX_KEEPALIVE_CONNECTIONS instead of the default"
+    )
     parser.add_argument("--profile", default="", help="write cProfile stats of the CPU window to PREFIX.mode.N")
     args = parser.parse_args()
     here = str(Path(__file__).resolve().parent)
@@ -164,21 +258,29 @@ def main() -> None:
     modes = args.modes.split(",")
     print(
         f"Deferred waits in one event loop: NeetoCalBookingTrigger, poll every {args.poll_interval:g} s, "
-        f"sandbox latency {args.latency * 1000:g} ms, CPU over {args.rounds} poll intervals"
+        f"sandbox latency {args.latency * 1000:g} ms, {'http' if args.plain_http else 'https'}, "
+        f"CPU over {args.rounds} poll intervals"
     )
     print(
         f"{'triggers':>8}  {'mode':<12}{'baseline MB':>12}{'RSS +MB':>9}{'KB/trigger':>11}"
-        f"{'polls':>7}{'CPU ms/poll':>12}{'sockets':>8}"
+        f"{'polls':>7}{'CPU ms/poll':>12}{'of GC':>8}{'connects':>10}{'sockets':>8}"
     )
-    with sandbox_process("--latency", str(args.latency)):
+    with contextlib.ExitStack() as stack:
+        flags: list[str] = ["--latency", str(args.latency)]
+        extra: dict[str, object] | None = None
+        if not args.plain_http:
+            tls_flags, extra = https_flags(stack.enter_context(tempfile.TemporaryDirectory()))
+            flags += tls_flags
+        stack.enter_context(sandbox_process(*flags, conn_extra=extra))
         sid = book_far_ahead()
         for count in counts:
             for mode in modes:
-                baseline, held, polls, per_poll, sockets = run_child(here, mode, count, args, sid)
+                baseline, held, polls, per_poll, sockets, gc_ms, connects = run_child(here, mode, count, args, sid)
                 above = int(held) - int(baseline)
                 print(
                     f"{count:>8}  {mode:<12}{int(baseline) / 1024:>12.1f}{above / 1024:>9.1f}"
-                    f"{above / count:>11.1f}{polls:>7}{float(per_poll):>12.2f}{sockets:>8}",
+                    f"{above / count:>11.1f}{polls:>7}{float(per_poll):>12.2f}{float(gc_ms):>8.2f}"
+                    f"{connects:>10}{sockets:>8}",
                     flush=True,
                 )
 
