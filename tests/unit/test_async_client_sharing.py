@@ -153,6 +153,7 @@ def test_the_key_is_in_no_repr(neetocal_conn: Any) -> None:
         assert client._shared is not None
         shown = [
             repr(client),
+            repr(await client.settings()),
             repr(shared_clients),
             repr(client._shared),
             repr(shared_clients.clients()),
