@@ -306,13 +306,18 @@ class NeetoCalAsyncClient:
         """The HTTP client to send with, and the gate that bounds its requests in flight (shared clients)."""
         if self._client is not None:
             return self._client, None
+        loop = asyncio.get_running_loop()
         shared = self._shared
-        if shared is None or shared.loop is not asyncio.get_running_loop():
-            if shared is not None:  # used from another event loop than before: never its client
-                self._shared = None
-                await shared_clients.release(shared)
-            shared = self._shared = shared_clients.acquire(await self.settings())
-        return shared.client, shared.gate
+        if shared is not None and shared.loop is loop:
+            return shared.client, shared.gate
+        settings = await self.settings()
+        earlier = self._shared  # read again: another coroutine may have borrowed meanwhile
+        if earlier is None or earlier.loop is not loop:
+            self._shared = shared_clients.acquire(settings)
+            if earlier is not None:  # borrowed in another event loop: never used here
+                await shared_clients.release(earlier)
+        assert self._shared is not None
+        return self._shared.client, self._shared.gate
 
     async def _wait_for_turn(self, gate: asyncio.Semaphore, call: contract.Call) -> None:
         """A free place among the shared client's :data:`MAX_CONNECTIONS`; by the deadline at the latest."""

@@ -42,6 +42,19 @@ def test_clients_of_one_connection_share_one_http_client_in_a_loop(neetocal_conn
     asyncio.run(go())
 
 
+def test_one_client_borrowed_by_two_coroutines_at_once_is_counted_once(neetocal_conn: Any) -> None:
+    neetocal_conn(host="http://127.0.0.1:9")
+
+    async def go() -> None:
+        client = NeetoCalAsyncClient()
+        first, second = await asyncio.gather(borrowed(client), borrowed(client))
+        assert first is second
+        await client.aclose()
+        assert first.is_closed  # one borrow counted, one release: closed
+
+    asyncio.run(go())
+
+
 def test_the_last_user_closes_the_shared_client(neetocal_conn: Any) -> None:
     neetocal_conn(host="http://127.0.0.1:9")
 
