@@ -8,6 +8,7 @@ tests/integration/test_trigger_client_sharing.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from typing import Any
 
@@ -200,12 +201,17 @@ def test_requests_beyond_the_limit_wait_their_turn_and_all_complete(neetocal_con
     neetocal_conn(host="http://127.0.0.1:9")
     in_flight = 0
     most = 0
+    full: asyncio.Event | None = None
 
     async def handler(request: httpx.Request) -> httpx.Response:
-        nonlocal in_flight, most
+        nonlocal in_flight, most, full
+        full = full or asyncio.Event()
         in_flight += 1
         most = max(most, in_flight)
-        await asyncio.sleep(0.01)
+        if in_flight >= MAX_CONNECTIONS:
+            full.set()
+        with contextlib.suppress(asyncio.TimeoutError):  # the first answers wait until the limit is reached
+            await asyncio.wait_for(full.wait(), timeout=30)
         in_flight -= 1
         return httpx.Response(200, json={"sid": request.url.path.rsplit("/", 1)[-1], "status": "confirmed"})
 
