@@ -14,10 +14,11 @@ API_KEY = "bench-key-0123456789"
 
 
 @contextmanager
-def sandbox_process(*flags: str) -> Iterator[str]:
+def sandbox_process(*flags: str, conn_extra: dict[str, object] | None = None) -> Iterator[str]:
     """Start ``python -m airflow_provider_neetocal.sandbox`` on a free 127.0.0.1 port; yield its URL.
 
-    ``neetocal_default`` (``AIRFLOW_CONN_NEETOCAL_DEFAULT``) points at it while it runs.
+    ``neetocal_default`` (``AIRFLOW_CONN_NEETOCAL_DEFAULT``) points at it while it runs, with
+    ``conn_extra`` as its extras (e.g. the ``ca_bundle`` of an HTTPS sandbox).
     """
     process = subprocess.Popen(
         [sys.executable, "-m", "airflow_provider_neetocal.sandbox", "--port", "0", "--api-key", API_KEY, *flags],
@@ -33,9 +34,10 @@ def sandbox_process(*flags: str) -> Iterator[str]:
             raise RuntimeError(f"the sandbox did not start: {line!r}")
         url = match.group(1)
         previous = os.environ.get("AIRFLOW_CONN_NEETOCAL_DEFAULT")
-        os.environ["AIRFLOW_CONN_NEETOCAL_DEFAULT"] = json.dumps(
-            {"conn_type": "neetocal", "host": url, "password": API_KEY}
-        )
+        conn: dict[str, object] = {"conn_type": "neetocal", "host": url, "password": API_KEY}
+        if conn_extra:
+            conn["extra"] = conn_extra
+        os.environ["AIRFLOW_CONN_NEETOCAL_DEFAULT"] = json.dumps(conn)
         try:
             yield url
         finally:

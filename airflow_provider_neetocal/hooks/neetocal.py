@@ -156,6 +156,12 @@ class _ConnectionSettings(NamedTuple):
     verify: str | bool
     api_version: contract.ApiVersion
 
+    def __repr__(self) -> str:  # the key and the proxy (which may carry a password) are never shown
+        return (
+            f"_ConnectionSettings(base_url={self.base_url!r}, api_key='***', timeout={self.timeout!r}, "
+            f"proxy={'***' if self.proxy else None}, verify={self.verify!r}, api_version={self.api_version!r})"
+        )
+
 
 class NeetoCalHook(BaseHook):
     """Talk to NeetoCal's external API (v1 or v2) with the credentials of a ``neetocal`` connection.

@@ -211,6 +211,16 @@ class NeetoCalSandbox:
         """Every request received (except health checks), oldest first. The API key is never kept."""
         return self._journal.items()
 
+    def connection_counts(self, *, reset: bool = False) -> dict[str, int]:
+        """TCP connections clients made: ``opened`` since start (or the last reset), ``open`` now and
+        ``most_open`` at once (so a test can bound how many a client pool holds).
+
+        :param reset: start counting afresh after this read (``most_open`` from the connections open now).
+        """
+        if self._server is None:
+            raise RuntimeError("The sandbox is not running")
+        return self._server.connection_counts(reset=reset)
+
     @property
     def meetings(self) -> list[dict[str, Any]]:
         """The meetings as ``GET /meetings`` shows them (unlisted ones left out)."""

@@ -161,6 +161,9 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         self.stopping = stopping
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        #: TCP connections accepted since start (or :meth:`reset_connection_counts`), and most open at once.
+        self.connections_opened = 0
+        self.most_open_connections = 0
         self._stop_requested = threading.Event()
         self._serving = threading.Event()
         self._stopped = threading.Event()
@@ -220,8 +223,23 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         with self._connections_lock:
             if alive:
                 self._connections.add(connection)
+                self.connections_opened += 1
+                self.most_open_connections = max(self.most_open_connections, len(self._connections))
             else:
                 self._connections.discard(connection)
+
+    def connection_counts(self, *, reset: bool = False) -> dict[str, int]:
+        """``opened`` (accepted), ``open`` (now) and ``most_open`` (at once) client connections."""
+        with self._connections_lock:
+            counts = {
+                "opened": self.connections_opened,
+                "open": len(self._connections),
+                "most_open": self.most_open_connections,
+            }
+            if reset:
+                self.connections_opened = 0
+                self.most_open_connections = len(self._connections)
+            return counts
 
     def close_connections(self) -> None:
         """Shut down every open client connection (keep-alive threads would otherwise wait on them)."""

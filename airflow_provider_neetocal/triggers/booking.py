@@ -206,6 +206,7 @@ class NeetoCalBookingTrigger(BaseTrigger):
         except NeetoCalValidationError as error:
             return error_event(error, sid)
         client = _client(self.neetocal_conn_id, self.api_version, self.deadline)
+        logged = ""
         try:
             while True:
                 try:
@@ -235,7 +236,9 @@ class NeetoCalBookingTrigger(BaseTrigger):
                         message=judgement.message,
                     )
                     return error_event(unknowable, sid)
-                self.log.info("NeetoCal %s; next look in %.0f s", judgement.message, self.poll_interval)
+                if judgement.message != logged:  # not every poll: a triggerer holds a thousand of these
+                    self.log.info("NeetoCal %s; looking again every %.0f s", judgement.message, self.poll_interval)
+                    logged = judgement.message
                 pause: float = self.poll_interval
                 if self.deadline is not None:
                     left = self.deadline - time.time()

@@ -154,3 +154,18 @@ def test_stop_twice_is_harmless() -> None:
     sandbox.stop()
     sandbox.stop()
     assert not sandbox.running
+
+
+def test_connections_are_counted_opened_open_and_most_at_once(sandbox: NeetoCalSandbox) -> None:
+    headers = {"X-Api-Key": API_KEY}
+    before = sandbox.connection_counts(reset=True)
+    assert before["opened"] >= 0
+    with requests.Session() as session:  # keep-alive: two requests, one connection
+        for _ in range(2):
+            assert session.get(sandbox.api_url + "/meetings", headers=headers, timeout=TIMEOUT).status_code == 200
+        with requests.Session() as other:
+            assert other.get(sandbox.api_url + "/meetings", headers=headers, timeout=TIMEOUT).status_code == 200
+            counts = sandbox.connection_counts()
+    assert counts == {"opened": 2, "open": 2, "most_open": 2}
+    assert sandbox.connection_counts(reset=True)["opened"] == 2
+    assert sandbox.connection_counts()["opened"] == 0
