@@ -13,11 +13,12 @@ from airflow_provider_neetocal import examples
 REPO_EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
 
 
-def test_lists_every_example_dag_and_the_pipeline_csv():
+def test_lists_every_example_dag_and_the_csvs_they_read():
     names = [str(name) for name in examples.example_files()]
+    data = [f"data/{path.name}" for path in REPO_EXAMPLES.glob("data/*.csv")]
 
-    assert names == sorted([*(path.name for path in REPO_EXAMPLES.glob("neetocal_*.py")), "data/attendees.csv"])
-    assert "neetocal_pipeline.py" in names
+    assert names == sorted([*(path.name for path in REPO_EXAMPLES.glob("neetocal_*.py")), *data])
+    assert {"neetocal_pipeline.py", "data/attendees.csv", "neetocal_daily_sync.py", "data/onboarding_calls.csv"} <= set(names)
 
 
 def test_copy_writes_the_files_unchanged_into_the_dags_folder(tmp_path: Path):
