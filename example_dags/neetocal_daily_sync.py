@@ -43,7 +43,12 @@ with DAG(
                 "time_zone."
             ),
         ),
-        "meeting_slug": Param("weekly-webinar", type="string", title="Meeting"),
+        "meeting_slug": Param(
+            "weekly-webinar",
+            type="string",
+            title="Meeting",
+            description="The slug of the NeetoCal meeting every row is booked on (a group meeting in the sandbox).",
+        ),
     },
     doc_md="""
 ### Keep NeetoCal in step with a table
