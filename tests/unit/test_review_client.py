@@ -88,7 +88,7 @@ def test_a_replaced_ca_bundle_is_read_again_even_with_the_same_size_and_mtime(tm
 class _Quiet(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: the client keeps the connection in its pool
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         body = b'{"booking": {"sid": "b1", "status": "confirmed"}}'
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
