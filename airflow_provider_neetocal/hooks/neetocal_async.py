@@ -187,17 +187,26 @@ async def _within(seconds: float, awaitable: Awaitable[_T]) -> _T:
 
 
 def _verify_identity(verify: str | bool) -> tuple[Any, ...]:
-    """A CA setting plus, for a bundle file, its size and modification time (a replaced bundle is re-read)."""
+    """A CA setting plus, for a bundle file, what tells one file's content from another's.
+
+    The inode and device name a file replaced atomically (``os.replace``, ``cp`` of a prepared file);
+    the change time (which no tool can set back, unlike the modification time that ``cp -p`` or
+    ``rsync -t`` keep) and the size a file rewritten in place. Any of them changing means the bundle is
+    read again.
+    """
     if isinstance(verify, str):
         try:
             stat = os.stat(verify)
         except OSError:
-            return (verify, None, None)
-        return (verify, stat.st_mtime_ns, stat.st_size)
+            return (verify, None)
+        return (verify, stat.st_dev, stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size)
     return (verify,)
 
 
-_ssl_contexts: dict[tuple[Any, ...], ssl.SSLContext] = {}
+#: The SSL context of each CA setting, with the bundle identity it was read from: only the latest
+#: reading of a setting is kept (a bundle touched a thousand times costs one context, not a thousand;
+#: a client still holding an older one keeps it alive by its own reference).
+_ssl_contexts: dict[str | bool, tuple[tuple[Any, ...], ssl.SSLContext]] = {}
 _ssl_lock = threading.Lock()
 
 
@@ -205,13 +214,14 @@ def _ssl_context(verify: str | bool) -> ssl.SSLContext:
     """One SSL context per CA setting in the process (contexts are thread-safe and loop-free)."""
     identity = _verify_identity(verify)
     with _ssl_lock:
-        context = _ssl_contexts.get(identity)
-        if context is None:
-            if isinstance(verify, str):
-                context = ssl.create_default_context(cafile=verify)
-            else:
-                context = httpx.create_ssl_context(verify=verify, trust_env=False)
-            _ssl_contexts[identity] = context
+        cached = _ssl_contexts.get(verify)
+        if cached is not None and cached[0] == identity:
+            return cached[1]
+        if isinstance(verify, str):
+            context = ssl.create_default_context(cafile=verify)
+        else:
+            context = httpx.create_ssl_context(verify=verify, trust_env=False)
+        _ssl_contexts[verify] = (identity, context)
         return context
 
 
