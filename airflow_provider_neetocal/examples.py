@@ -2,7 +2,8 @@
 
 ``python -m airflow_provider_neetocal.examples copy <dags_folder>`` copies every example DAG and the
 sample CSVs they read from beside their own files (``data/attendees.csv`` for ``neetocal_pipeline``,
-``data/onboarding_calls.csv`` for ``neetocal_daily_sync``) into ``<dags_folder>``; ``list`` names them and ``path`` prints where they are installed.
+``data/onboarding_calls.csv`` for ``neetocal_daily_sync``) into ``<dags_folder>``; ``list`` names
+them and ``path`` prints where they are installed.
 
 In a built wheel they live in this package, under ``example_dags/`` (the build copies the repository's
 root ``example_dags/`` there, see ``pyproject.toml``). In a checkout installed in editable mode that
