@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_neetocal._compat import BaseEventTrigger, BaseTrigger, TriggerEvent, watcher_state_store
 from airflow_provider_neetocal.booking_changes import (
+    CHANGE_KINDS,
+    GONE_AFTER,
     BookingChangeTracker,
     WatcherMemory,
     checked_kinds,
@@ -49,9 +51,10 @@ from airflow_provider_neetocal.exceptions import (
     NeetoCalServerError,
     NeetoCalValidationError,
 )
+from airflow_provider_neetocal.listing import MAX_WALKS, Walk, proven
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Hashable
+    from collections.abc import AsyncIterator, Callable, Hashable
 
     from airflow_provider_neetocal.hooks.neetocal_async import NeetoCalAsyncClient
 
@@ -325,6 +328,10 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
     MAX_ERROR_PAUSE = 900.0
     #: How often an unchanged memory is saved again (seconds), to keep its time current.
     WATERMARK_REFRESH = 600.0
+    #: 401 answers in a row (a pause between them) before the watcher parks: one may be spurious.
+    REFUSALS_TO_PARK = 2
+    #: Pages of bookings that already started read at a baseline (see :meth:`_baseline`).
+    STARTED_PAGES = 5
 
     def __init__(
         self,
@@ -343,7 +350,9 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         super().__init__()
         self.neetocal_conn_id = _checked_conn_id(neetocal_conn_id)
         self.api_version = _checked_api_version(api_version)
-        self.changes = sorted(checked_kinds(changes)) if changes is not None else None
+        kinds = checked_kinds(changes)
+        # Every kind written out is the default: one watch, one serialised form, one memory.
+        self.changes = None if kinds == frozenset(CHANGE_KINDS) else sorted(kinds)
         self.meeting_slug = _checked_slug(meeting_slug)
         self.host_email = host_email
         self.poll_interval = _checked_seconds("poll_interval", poll_interval, positive=True)
@@ -398,6 +407,7 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         meeting_id: str | None = None
         saved: dict[str, Any] | None = None
         failures = 0
+        refusals = 0
         try:
             while True:
                 try:
@@ -407,9 +417,11 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
                         memory, saved, store = await self._recall(store, kinds, meeting_id)
                     await self._poll(client, memory)
                 except NeetoCalAuthError as error:
-                    if error.status != 401:
+                    refusals = refusals + 1 if error.status == 401 else 0
+                    if refusals < self.REFUSALS_TO_PARK:
                         failures = await self._pause_after_error(error, failures + 1)
                         continue
+                    refusals = 0
                     client = await self._park(client, error)
                     continue
                 except (NeetoCalConfigError, NeetoCalValidationError) as error:
@@ -421,7 +433,7 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
                 except Exception as error:  # e.g. the connection is gone: Airflow would restart run() in a loop
                     failures = await self._pause_after_error(error, failures + 1)
                     continue
-                failures = 0
+                failures = refusals = 0
                 saved = await self._remember(store, memory, saved)
                 if memory.outbox:
                     yield TriggerEvent({"changes": list(memory.outbox), "more": memory.tracker.held_back > 0})
@@ -463,28 +475,32 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         watcher = cls(**kwargs)
         client = _client(watcher.neetocal_conn_id, watcher.api_version)
         failures = 0
+        refusals = 0
         try:
             while True:
                 try:
-                    listing, complete = await client.list_bookings(
-                        watcher._listing_filters(), max_pages=watcher.max_pages
+                    walk, complete, date = await watcher._walk(
+                        client, await watcher._listing_filters(client), max_pages=watcher.max_pages
                     )
                 except (NeetoCalAuthError, NeetoCalConfigError, NeetoCalValidationError) as error:
-                    if isinstance(error, NeetoCalAuthError) and error.status != 401:
+                    refusals = refusals + 1 if isinstance(error, NeetoCalAuthError) and error.status == 401 else 0
+                    if isinstance(error, NeetoCalAuthError) and refusals < watcher.REFUSALS_TO_PARK:
                         failures += 1
                         yield {"kind": "failed", "message": str(error)}
                         await watcher._pause_after_error(error, failures)
                         continue
+                    refusals = 0
                     yield {"kind": "refused", "message": str(error)}
                     client = await watcher._park(client, error)
+                    yield {"kind": "resumed"}  # a changed connection: each watcher re-reads it too
                     continue
                 except Exception as error:  # NeetoCal's errors, or a connection that is gone: never end the stream
                     failures += 1
                     yield {"kind": "failed", "message": str(error)}
                     await watcher._pause_after_error(error, failures)
                     continue
-                failures = 0
-                yield {"kind": "listing", "bookings": listing, "complete": complete}
+                failures = refusals = 0
+                yield {"kind": "listing", "bookings": list(walk.bookings.values()), "complete": complete, "date": date}
                 await asyncio.sleep(watcher.poll_interval)
         finally:
             await client.aclose()
@@ -505,23 +521,39 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         emitted = False
         self.log.info("NeetoCal watcher %s reads the shared poll of its workspace", self.memory_key())
         refused = False
+        stale = False
         try:
             async for raw in shared_stream:
+                if isinstance(raw, dict) and raw.get("kind") in ("refused", "resumed"):
+                    stale = True  # the connection may have changed (a new key): re-read it
                 if refused or not isinstance(raw, dict) or raw.get("kind") != "listing":
                     continue
                 if emitted and memory is not None:
                     memory.outbox = []
                     emitted = False
+                if stale:
+                    await client.aclose()
+                    client = _client(self.neetocal_conn_id, self.api_version)
+                    stale = False
                 try:
                     if self.meeting_slug and meeting_id is None:
                         meeting_id = await client.meeting_id(self.meeting_slug)
                     if memory is None:
                         memory, saved, store = await self._recall(store, kinds, meeting_id)
-                    await self._observe(client, memory, raw["bookings"], bool(raw["complete"]))
+                    if memory.tracker.baselined:
+                        await self._observe(client, memory, raw["bookings"], bool(raw["complete"]))
+                    else:
+                        listed = (raw["bookings"], bool(raw["complete"]), raw.get("date"))
+                        await self._baseline(client, memory, listed=listed)
                 except NeetoCalValidationError as error:
                     if not refused:
                         self.log.error("NeetoCal watcher cannot watch (it ignores the listings from now on): %s", error)
                     refused = True
+                    continue
+                except NeetoCalAuthError as error:
+                    if error.status == 401:
+                        stale = True  # the shared poll was answered, its own client was not: an old key?
+                    self.log.warning("NeetoCal watcher skips this listing (the next one tries again): %s", error)
                     continue
                 except Exception as error:  # NeetoCal's errors, the store, a connection that is gone
                     self.log.warning("NeetoCal watcher skips this listing (the next one tries again): %s", error)
@@ -539,25 +571,161 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         Raises only when the listing cannot be read (nothing recorded then). A re-check that fails is
         put back in the queue, so one unreadable booking neither stops the poll nor is forgotten.
         """
-        listing, complete = await client.list_bookings(self._listing_filters(), max_pages=self.max_pages)
+        if not memory.tracker.baselined:
+            await self._baseline(client, memory)
+            return
+        listing, complete = await client.list_bookings(await self._listing_filters(client), max_pages=self.max_pages)
         await self._observe(client, memory, listing, complete)
 
-    def _listing_filters(self) -> dict[str, Any]:
-        return {"type": "upcoming", "host_email": self.host_email}
+    async def _listing_filters(self, client: NeetoCalAsyncClient, **extra: Any) -> dict[str, Any]:
+        """The upcoming listing's query: by start time (v2 says so; v1 has no sort parameter)."""
+        filters: dict[str, Any] = {"type": "upcoming", "host_email": self.host_email}
+        if (await client.settings()).api_version == "v2":
+            filters.update(sorting_key="starts_at", sorting_order="asc")
+        filters.update(extra)
+        return filters
 
-    async def _observe(
-        self, client: NeetoCalAsyncClient, memory: WatcherMemory, listing: list[dict[str, Any]], complete: bool
+    async def _walk(
+        self,
+        client: NeetoCalAsyncClient,
+        filters: dict[str, Any],
+        *,
+        max_pages: int,
+        enough: Callable[[list[dict[str, Any]]], bool] | None = None,
+    ) -> tuple[Walk, bool, str | None]:
+        """Pages of ``GET /bookings`` with ``filters``: the walk, whether it was complete (not cut by
+        ``max_pages``; ``enough`` may end it early, complete for its purpose), and the first answer's
+        ``Date`` (NeetoCal's time when the walk began)."""
+        from airflow_provider_neetocal import api_contract as contract
+        from airflow_provider_neetocal.hooks.neetocal import MAX_PAGE_SIZE, _page_items
+
+        version = (await client.settings()).api_version
+        walk = Walk()
+        first_date: str | None = None
+        for page in range(1, max_pages + 1):
+            call = contract.list_bookings(version, page_number=page, page_size=MAX_PAGE_SIZE, filters=filters)
+            data = await client.request(call)
+            if first_date is None:
+                first_date = client.last_server_date
+            if not isinstance(data, dict):
+                raise NeetoCalServerError(
+                    method="GET", endpoint=call.path, status=None, message="expected a JSON object in the answer"
+                )
+            found = _page_items(data, "bookings", call.path)
+            raw = data.get("pagination")
+            pagination: dict[str, Any] = raw if isinstance(raw, dict) else {}
+            walk.add_page(found, pagination)
+            total = pagination.get("total_pages")
+            if not found or (isinstance(total, int) and page >= total) or len(found) < MAX_PAGE_SIZE:
+                return walk, True, first_date
+            if enough is not None and enough(found):
+                return walk, True, first_date
+        return walk, False, first_date
+
+    async def _baseline(
+        self,
+        client: NeetoCalAsyncClient,
+        memory: WatcherMemory,
+        *,
+        listed: tuple[list[dict[str, Any]], bool, str | None] | None = None,
     ) -> None:
-        """Compare one listing with the memory, then re-check the known bookings missing from it."""
-        tracker = memory.tracker
+        """The first poll of a watcher without memory: what is known from now on, nothing emitted.
+
+        * The upcoming listing is walked until two walks in a row agree
+          (:func:`~airflow_provider_neetocal.listing.proven`, at most ``MAX_WALKS``): a booking
+          skipped by a page shift during one walk would otherwise be unknown until it is listed
+          again. A watcher of a shared poll (``listed``: the shared listing, its completeness and
+          ``Date``) takes that one walk instead.
+        * NeetoCal's time when the walk began (``Date`` of its first answer, less a second) is the
+          tracker's ``since``: a booking listed later that was made before it is not ``created``
+          (awaiting approval or started then, beyond the page cap, skipped by a page shift).
+        * Up to :attr:`STARTED_PAGES` pages of ``type=past`` (on v2 the latest start first; v1 has no
+          sort parameter, so whichever NeetoCal lists first): remembered as retired, so one of them
+          moved to a later slot is ``rescheduled``.
+        """
+        if listed is not None:
+            bookings, complete, first_date = listed
+        else:
+            bookings, complete, first_date = await self._proven_listing(client)
+        started_filters = {"type": "past", "host_email": self.host_email}
+        if (await client.settings()).api_version == "v2":
+            started_filters.update(sorting_key="starts_at", sorting_order="desc")
+        started, _complete, _date = await self._walk(
+            client, started_filters, max_pages=min(self.STARTED_PAGES, self.max_pages)
+        )
+        since = parse_instant_header(first_date)
+        memory.tracker.observe_listing(
+            bookings,
+            complete=complete,
+            since=since - dt.timedelta(seconds=1) if since else None,
+            started=list(started.bookings.values()),
+        )
         if not complete:
             self.log.warning(
                 "More than %d upcoming NeetoCal bookings: watching the first %d by start time (raise max_pages)",
                 self.max_pages * 100,
                 self.max_pages * 100,
             )
+
+    async def _proven_listing(self, client: NeetoCalAsyncClient) -> tuple[list[dict[str, Any]], bool, str | None]:
+        """The upcoming listing walked until two walks agree (see :meth:`_baseline`), whether the page
+        cap cut it, and the ``Date`` of its first answer."""
+        filters = await self._listing_filters(client)
+        previous: Walk | None = None
+        walk, complete, first_date = await self._walk(client, filters, max_pages=self.max_pages)
+        seen = dict(walk.bookings)
+        tries = 1
+        while complete and not proven(previous, walk) and tries < MAX_WALKS:
+            previous = walk
+            walk, complete, _date = await self._walk(client, filters, max_pages=self.max_pages)
+            seen.update(walk.bookings)
+            tries += 1
+        if complete and not proven(previous, walk):
+            self.log.warning(
+                "NeetoCal's upcoming listing changed during each of %d walks (%s): the baseline knows every "
+                "booking any walk read",
+                tries,
+                walk.why_raced(),
+            )
+            return list(seen.values()), complete, first_date
+        return list(walk.bookings.values()), complete, first_date
+
+    async def _newest(self, client: NeetoCalAsyncClient, tracker: BookingChangeTracker) -> list[dict[str, Any]]:
+        """On v2, beyond a cut listing: upcoming bookings newest first, until a page reaches one that is
+        known or was made before the baseline (so it costs the pages of new bookings, usually one)."""
+        if (await client.settings()).api_version != "v2":
+            return []
+
+        def reached_known(page: list[dict[str, Any]]) -> bool:
+            for booking in page:
+                sid = booking.get("sid")
+                created = parse_instant(booking.get("created_at"))
+                if sid in tracker.known or sid in tracker.retired:
+                    return True
+                if created is not None and tracker.since is not None and created < tracker.since:
+                    return True
+            return False
+
+        filters = await self._listing_filters(client, sorting_key="created_at", sorting_order="desc")
+        walk, _complete, _date = await self._walk(client, filters, max_pages=self.max_pages, enough=reached_known)
+        return list(walk.bookings.values())
+
+    async def _observe(
+        self, client: NeetoCalAsyncClient, memory: WatcherMemory, listing: list[dict[str, Any]], complete: bool
+    ) -> None:
+        """Compare one listing with the memory, then re-check the known bookings missing from it."""
+        tracker = memory.tracker
+        newest: list[dict[str, Any]] = []
+        if not complete:
+            newest = await self._newest(client, tracker)
+            self.log.warning(
+                "More than %d upcoming NeetoCal bookings: watching the first %d by start time%s (raise max_pages)",
+                self.max_pages * 100,
+                self.max_pages * 100,
+                ", and new ones (read newest first)" if newest else "",
+            )
         room = max(self.max_changes_per_event - len(memory.outbox), 0)
-        changes = tracker.observe_listing(listing, complete=complete, limit=room)
+        changes = tracker.observe_listing(listing, complete=complete, limit=room, newest=newest)
         memory.add(changes)
         room -= len(changes)
         if tracker.held_back:
@@ -575,6 +743,10 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
                 tracker.defer_recheck(sid)
                 self.log.warning("NeetoCal booking %s could not be re-read, trying again next poll: %s", sid, error)
                 continue
+            if booking is None:
+                self.log.warning(
+                    "NeetoCal answered 404 for known booking %s: kept until %d polls in a row say so", sid, GONE_AFTER
+                )
             neetocal_now = server_now(client.last_server_date, dt.datetime.now(dt.timezone.utc))
             memory.add(tracker.observe_recheck(sid, booking, now=neetocal_now))
 
@@ -678,6 +850,14 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
                 self.log.info("NeetoCal connection %r changed: the watcher polls again", self.neetocal_conn_id)
                 return candidate
             await candidate.aclose()
+
+
+def parse_instant_header(date_header: str | None) -> dt.datetime | None:
+    """NeetoCal's time from an answer's ``Date`` header; ``None`` when there is none to read."""
+    if not date_header:
+        return None
+    moment = server_now(date_header, dt.datetime.min)
+    return None if moment == dt.datetime.min else moment
 
 
 def _without_time(value: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_neetocal.booking_changes import BookingChangeTracker, checked_kinds
+from airflow_provider_neetocal.booking_changes import GONE_AFTER, BookingChangeTracker, checked_kinds
 from airflow_provider_neetocal.exceptions import NeetoCalValidationError
 
 
@@ -64,7 +64,10 @@ def test_a_booking_that_started_or_vanished_is_forgotten_silently() -> None:
     tracker.observe_listing([booking("a"), booking("b")])
     tracker.observe_listing([])
     assert tracker.observe_recheck("a", booking("a"), now=AFTER_START) == []
-    assert tracker.observe_recheck("b", None, now=AFTER_START) == []
+    for _poll in range(GONE_AFTER):  # a 404 is believed only once GONE_AFTER polls in a row say so
+        assert set(tracker.known) == {"b"}
+        tracker.observe_listing([])
+        assert tracker.observe_recheck("b", None, now=AFTER_START) == []
     assert tracker.known == {}
 
 
@@ -114,8 +117,8 @@ def test_rechecks_beyond_the_cap_wait_for_the_next_poll() -> None:
     tracker.observe_listing([booking(s) for s in "abc"])
     tracker.observe_listing([])
     assert tracker.next_rechecks(2) == ["a", "b"]
-    tracker.observe_recheck("a", None, now=BEFORE_START)
-    tracker.observe_recheck("b", None, now=BEFORE_START)
+    tracker.observe_recheck("a", booking("a", status="cancelled"), now=BEFORE_START)
+    tracker.observe_recheck("b", booking("b", status="cancelled"), now=BEFORE_START)
     tracker.observe_listing([])
     assert tracker.next_rechecks(2) == ["c"]
 
@@ -247,11 +250,17 @@ def test_a_value_that_is_not_this_formats_memory_gives_a_fresh_baseline_and_why(
         ("saved_at", None),
         ("baselined", False),
         ("known", {"a": "confirmed"}),
-        ("known", {"a": ["confirmed", 5]}),
+        ("known", {"a": ["confirmed", "2030-01-08T10:00:00.000Z"]}),  # format 1's entry
+        ("known", {"a": 5}),
         ("known", []),
         ("pending_rechecks", [1]),
         ("horizon", "soon"),
-        ("retired", [["", "confirmed", None]]),
+        ("since", "at the start"),
+        ("not_found", {"a": 0}),
+        ("not_found", []),
+        ("moves", {"a": "1"}),
+        ("retired", [["", None]]),
+        ("retired", [["r", "confirmed", "2030-01-08T10:00:00.000Z"]]),  # format 1's entry
         ("retired", {}),
         ("outbox", [{"change": "exploded"}]),
         ("outbox", "all"),
