@@ -4,12 +4,19 @@ NeetoCal v1 has no webhooks in its external API, and ``GET /bookings`` has no so
 since" filter. So ``NeetoCalBookingEventTrigger`` polls, and this module turns polls into changes:
 
 1. Each poll lists ``GET /bookings?type=upcoming`` (every page up to a cap). The first poll of a
-   trigger's life is the **baseline**: what it lists is known, nothing is emitted.
-2. A listed booking not known before is ``created``; a known one whose ``starts_at`` moved is
-   ``rescheduled``.
+   trigger's life is the **baseline**: what it lists is known, nothing is emitted. It also notes
+   NeetoCal's time then (:attr:`BookingChangeTracker.since`) and remembers the bookings that had
+   already started (as far as they were read) as *retired* (see 4).
+2. A listed booking not known before is ``created`` if NeetoCal made it at or after the baseline
+   (its ``created_at`` against ``since``; when either cannot be read, unless it came into view from
+   beyond a cut listing). One made before was outside the baseline's listing (awaiting approval,
+   started, beyond the page cap, skipped by a page shift): it becomes known, no event. A known one
+   whose ``starts_at`` moved is ``rescheduled``.
 3. A known booking missing from a listing is re-read with ``GET /bookings/{sid}`` (at most
    ``max_rechecks`` per poll, the rest next poll). Cancelled or rejected is a ``cancelled`` change;
-   a moved start is ``rescheduled``; gone (404) is forgotten silently. Otherwise the booking is the
+   a moved start is ``rescheduled``. A 404 is believed only when :data:`GONE_AFTER` polls in a row
+   answer it (one 404 may be transient; until then the booking stays known and is re-read); then it
+   is forgotten silently. Otherwise the booking is the
    same as before, and whether it may be forgotten depends on **NeetoCal's clock** (the answer's
    ``Date`` header, :func:`~airflow_provider_neetocal.booking_wait.server_now`):
 
@@ -21,10 +28,11 @@ since" filter. So ``NeetoCalBookingEventTrigger`` polls, and this module turns p
      boundary, so one booking can be skipped or listed twice), or it is awaiting approval (not
      ``confirmed``, so not "upcoming"). When it is listed again it is not new: no event.
 
-4. A listed booking the tracker *retired* (forgotten as started; the last ``RETIRED_MEMORY`` of
-   them) is known again, not ``created``: NeetoCal's "upcoming" may still list a booking at its
-   start instant, and a started booking can be moved to a later slot (``rescheduled`` then).
-   So a ``created`` event is only ever emitted for a booking this tracker never knew.
+4. A listed booking the tracker *retired* (forgotten as started, or already started at the
+   baseline; the last ``RETIRED_MEMORY`` of them) is known again, not ``created``: NeetoCal's
+   "upcoming" may still list a booking at its start instant, and a started booking can be moved to a
+   later slot (``rescheduled`` then). So a ``created`` event is only ever emitted for a booking this
+   tracker never knew, made after its baseline.
 
 Exactly once within one tracker: a change is recorded in :attr:`BookingChangeTracker.known` in the
 same step that returns it, so one tracker never returns a change twice.
@@ -46,6 +54,10 @@ Cost per poll, for N upcoming bookings (after filters) and R known bookings miss
 (including those still awaiting approval, re-read each poll until they are listed again or end):
 ``max(1, ceil(N / 100))`` listing requests (capped at ``max_pages``) plus
 ``min(R, max_rechecks)`` single-booking reads. ``benchmarks/bench_event_trigger_poll.py`` measures it.
+The baseline (once per watcher's life on Airflow 3.3+) costs a second walk when the listing has
+several pages (two walks that agree prove it), and up to 5 pages of ``type=past``. On API v2, when
+the cap cuts the listing, new bookings are also read newest first (``sorting_key=created_at``) until
+a page reaches a known booking: one more page per poll, usually.
 """
 
 from __future__ import annotations
