@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pendulum
 import pytest
 
-from airflow_provider_neetocal._compat import ASSET_STATE_STORE_SUPPORTED
+from airflow_provider_neetocal._compat import AIRFLOW_V_3_3_PLUS, ASSET_STATE_STORE_SUPPORTED
 from airflow_provider_neetocal.booking_changes import MEMORY_FORMAT
 from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
 from airflow_provider_neetocal.triggers.booking import NeetoCalBookingEventTrigger
@@ -307,6 +307,7 @@ def _shared_payloads(
     return out
 
 
+@pytest.mark.skipif(not AIRFLOW_V_3_3_PLUS, reason="shared trigger streams: Airflow 3.3+")
 def test_after_a_key_rotation_shared_watchers_emit_again(
     sandbox: NeetoCalSandbox, moving_clock: list, monkeypatch: pytest.MonkeyPatch
 ) -> None:
