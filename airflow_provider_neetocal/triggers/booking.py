@@ -290,7 +290,8 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
     any other answer to the listing (a 403 or 404 among good answers, say), is retried inside the
     trigger after a pause that doubles from ``poll_interval`` up to 15 minutes, keeping everything it
     knows: an unknown answer is never read as "nothing changed" nor as a reason to start over. Only
-    a **401** (the key refused) and a connection that cannot be used stop the polling: one error in
+    a **401** (the key refused) confirmed by a second one after that pause (one may be spurious), and
+    a connection that cannot be used, stop the polling: one error in
     the log, then the trigger waits without calling NeetoCal and re-reads the connection every
     ``poll_interval``, resuming by itself when its key or URL changes (an argument NeetoCal's paths
     refuse, such as a ``meeting_slug`` with a ``/``, also stops it with one error, until the DAG
@@ -308,7 +309,8 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
     :param host_email: only bookings this team member hosts (a ``GET /bookings`` filter).
     :param poll_interval: seconds between polls (a finite number above 0).
     :param max_pages: pages of 100 upcoming bookings read per poll at most (cost bound; a workspace
-        with more upcoming bookings is watched for its first ``max_pages * 100`` by start time).
+        with more upcoming bookings is watched for its first ``max_pages * 100`` by start time, and on
+        API v2 for new bookings too, read newest first until a known one).
     :param max_rechecks: single-booking reads per poll at most; the rest wait for the next poll.
     :param max_changes_per_event: changes one event carries at most; the others stay unrecorded and
         are found again by the next poll (while the booking is still upcoming).
@@ -453,6 +455,10 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         listing, so watchers differing only in those share it. Each keeps its own memory and reads
         its own re-checks (``GET /bookings/{sid}``, only for known bookings missing from the listing).
         Airflow before 3.3 never calls this: each trigger then polls alone (:meth:`run`).
+
+        The key names the connection, not its key or URL (reading them here would block the
+        triggerer's loop): after a key rotation the shared poll resumes with the new key (see
+        :meth:`open_shared_stream`) and each watcher re-reads the connection for its own reads.
         """
         return (
             BOOKING_EVENT_TRIGGER,
@@ -465,12 +471,15 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
 
     @classmethod
     async def open_shared_stream(cls, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
-        """The shared poll of one key: ``{"kind": "listing", "bookings", "complete"}`` per poll.
+        """The shared poll of one key: ``{"kind": "listing", "bookings", "complete", "date"}`` per poll
+        (``date``: the ``Date`` header of its first page, for a watcher's baseline).
 
         Airflow fails every subscriber when this raises or returns, and a failed watcher trigger is
         re-created a second later; so NeetoCal's errors are items of the stream (``{"kind": "failed"}``,
-        then a doubling pause; ``{"kind": "refused"}`` for a 401, then the park of :meth:`run`), and
-        the loop only ends when Airflow cancels it. The bookings stay in the triggerer's memory.
+        then a doubling pause; ``{"kind": "refused"}`` for a confirmed 401, then the park of
+        :meth:`run`, then ``{"kind": "resumed"}`` once the connection changed: each watcher then re-reads
+        the connection for its own reads), and the loop only ends when Airflow cancels it. The
+        bookings stay in the triggerer's memory.
         """
         watcher = cls(**kwargs)
         client = _client(watcher.neetocal_conn_id, watcher.api_version)
@@ -653,7 +662,7 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         started, _complete, _date = await self._walk(
             client, started_filters, max_pages=min(self.STARTED_PAGES, self.max_pages)
         )
-        since = parse_instant_header(first_date)
+        since = _date_header_time(first_date)
         memory.tracker.observe_listing(
             bookings,
             complete=complete,
@@ -852,7 +861,7 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
             await candidate.aclose()
 
 
-def parse_instant_header(date_header: str | None) -> dt.datetime | None:
+def _date_header_time(date_header: str | None) -> dt.datetime | None:
     """NeetoCal's time from an answer's ``Date`` header; ``None`` when there is none to read."""
     if not date_header:
         return None
