@@ -203,10 +203,7 @@ class BookingChangeTracker:
         if not self.baselined:
             self.known = {sid: _state(b) for sid, b in {**extra, **listed}.items()}
             self.since = since
-            for booking in sorted(started, key=lambda b: str(b.get("starts_at") or "")):
-                sid = booking.get("sid")
-                if isinstance(sid, str) and sid and sid not in self.known and self._wanted(booking):
-                    self._retire(sid, _state(booking))
+            self.remember_started(started)
             self.baselined = True
             return []
         changes: list[Change] = []
@@ -243,6 +240,15 @@ class BookingChangeTracker:
                     continue
             self.pending_rechecks.append(sid)
         return changes
+
+    def remember_started(self, started: Iterable[Mapping[str, Any]]) -> None:
+        """Remember bookings that had started when the watcher began (as retired, rule 4), so one
+        moved to a later slot is ``rescheduled``. A booking known already is left as it is."""
+        for booking in sorted(started, key=lambda b: str(b.get("starts_at") or "")):
+            sid = booking.get("sid")
+            fresh = isinstance(sid, str) and sid and sid not in self.known and sid not in self.retired
+            if fresh and self._wanted(booking):
+                self._retire(str(sid), _state(booking))
 
     def _new(self, booking: Mapping[str, Any], previous_horizon: dt.datetime | None) -> bool:
         """Whether a listed booking this tracker never knew is new (see :attr:`since`).

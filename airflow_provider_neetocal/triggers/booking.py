@@ -334,6 +334,8 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
     REFUSALS_TO_PARK = 2
     #: Pages of bookings that already started read at a baseline (see :meth:`_baseline`).
     STARTED_PAGES = 5
+    #: Whether the baseline's look at started bookings is still to be done (see :meth:`_read_started`).
+    _started_unread = False
 
     def __init__(
         self,
@@ -650,31 +652,49 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
           (awaiting approval or started then, beyond the page cap, skipped by a page shift).
         * Up to :attr:`STARTED_PAGES` pages of ``type=past`` (on v2 the latest start first; v1 has no
           sort parameter, so whichever NeetoCal lists first): remembered as retired, so one of them
-          moved to a later slot is ``rescheduled``.
+          moved to a later slot is ``rescheduled``. Read after the baseline is taken; when that read
+          fails, the baseline stands and the read is tried again before each poll until it succeeds.
         """
         if listed is not None:
             bookings, complete, first_date = listed
         else:
             bookings, complete, first_date = await self._proven_listing(client)
-        started_filters = {"type": "past", "host_email": self.host_email}
-        if (await client.settings()).api_version == "v2":
-            started_filters.update(sorting_key="starts_at", sorting_order="desc")
-        started, _complete, _date = await self._walk(
-            client, started_filters, max_pages=min(self.STARTED_PAGES, self.max_pages)
-        )
         since = _date_header_time(first_date)
         memory.tracker.observe_listing(
-            bookings,
-            complete=complete,
-            since=since - dt.timedelta(seconds=1) if since else None,
-            started=list(started.bookings.values()),
+            bookings, complete=complete, since=since - dt.timedelta(seconds=1) if since else None
         )
+        self._started_unread = True
+        await self._read_started(client, memory.tracker)
         if not complete:
             self.log.warning(
                 "More than %d upcoming NeetoCal bookings: watching the first %d by start time (raise max_pages)",
                 self.max_pages * 100,
                 self.max_pages * 100,
             )
+
+    async def _read_started(self, client: NeetoCalAsyncClient, tracker: BookingChangeTracker) -> None:
+        """The baseline's look at bookings that had already started (see :meth:`_baseline`), until it
+        succeeds once: a failed read is logged and tried again before the next poll's comparison (the
+        baseline itself stands). A 401 is raised, as for any read."""
+        if not self._started_unread:
+            return
+        filters: dict[str, Any] = {"type": "past", "host_email": self.host_email}
+        if (await client.settings()).api_version == "v2":
+            filters.update(sorting_key="starts_at", sorting_order="desc")
+        try:
+            started, _complete, _date = await self._walk(
+                client, filters, max_pages=min(self.STARTED_PAGES, self.max_pages)
+            )
+        except NeetoCalAuthError as error:
+            if error.status == 401:
+                raise
+            self.log.warning("NeetoCal's started bookings could not be read, trying again next poll: %s", error)
+            return
+        except NeetoCalApiError as error:
+            self.log.warning("NeetoCal's started bookings could not be read, trying again next poll: %s", error)
+            return
+        tracker.remember_started(started.bookings.values())
+        self._started_unread = False
 
     async def _proven_listing(self, client: NeetoCalAsyncClient) -> tuple[list[dict[str, Any]], bool, str | None]:
         """The upcoming listing walked until two walks agree (see :meth:`_baseline`), whether the page
@@ -724,6 +744,7 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
     ) -> None:
         """Compare one listing with the memory, then re-check the known bookings missing from it."""
         tracker = memory.tracker
+        await self._read_started(client, tracker)
         newest: list[dict[str, Any]] = []
         if not complete:
             newest = await self._newest(client, tracker)

@@ -110,3 +110,24 @@ def test_beyond_the_page_cap_v2_reads_only_the_pages_of_new_bookings_newest_firs
     newest = [r for r in sandbox.requests if r.path == "/bookings" and r.query.get("sorting_key") == "created_at"]
     assert [r.query.get("sorting_order") for r in newest] == ["desc"] * 3  # one page a poll after the baseline
     assert all(r.query.get("page_number") == "1" for r in newest)
+
+
+def test_a_failed_read_of_started_bookings_keeps_the_baseline_and_is_tried_again_next_poll(
+    sandbox: NeetoCalSandbox, moving_clock: list
+) -> None:
+    known = book(sandbox, days=2, at="09:00 AM", email="known@example.com")
+    sandbox.advance_clock(60)
+
+    def forbid_the_next_listing() -> None:  # the baseline's next listing is its look at started bookings
+        sandbox.inject("raw", method="GET", path="/bookings", status=403, body='{"error": "Forbidden"}')
+
+    sandbox.after_page(forbid_the_next_listing, page=1)
+    payloads = drive(
+        NeetoCalBookingEventTrigger(poll_interval=30.0),
+        moving_clock,
+        [lambda: NeetoCalHook().cancel_booking(known["sid"], cancel_reason="after the baseline"), None],
+        store=FakeAssetStateStore(),
+    )
+    assert changes(payloads) == [[("cancelled", known["sid"])]]  # the baseline stood: known was known
+    past = [r.status for r in sandbox.requests if r.path == "/bookings" and r.query.get("type") == "past"]
+    assert past == [403, 200]  # tried again with the next poll, then not again
