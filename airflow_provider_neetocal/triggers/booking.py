@@ -473,8 +473,9 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
 
     @classmethod
     async def open_shared_stream(cls, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
-        """The shared poll of one key: ``{"kind": "listing", "bookings", "complete", "date"}`` per poll
-        (``date``: the ``Date`` header of its first page, for a watcher's baseline).
+        """The shared poll of one key: ``{"kind": "listing", "bookings", "complete", "date", "started"}``
+        per poll (``date``: the ``Date`` header of its first page; ``started``: bookings that had
+        started, read once per stream, ``None`` until that read succeeds; both for a watcher's baseline).
 
         Airflow fails every subscriber when this raises or returns, and a failed watcher trigger is
         re-created a second later; so NeetoCal's errors are items of the stream (``{"kind": "failed"}``,
@@ -487,12 +488,15 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         client = _client(watcher.neetocal_conn_id, watcher.api_version)
         failures = 0
         refusals = 0
+        started: list[dict[str, Any]] | None = None
         try:
             while True:
                 try:
                     walk, complete, date = await watcher._walk(
                         client, await watcher._listing_filters(client), max_pages=watcher.max_pages
                     )
+                    if started is None:  # once per stream, for the baselines of its watchers
+                        started = await watcher._started_bookings(client)
                 except (NeetoCalAuthError, NeetoCalConfigError, NeetoCalValidationError) as error:
                     refusals = refusals + 1 if isinstance(error, NeetoCalAuthError) and error.status == 401 else 0
                     if isinstance(error, NeetoCalAuthError) and refusals < watcher.REFUSALS_TO_PARK:
@@ -511,7 +515,13 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
                     await watcher._pause_after_error(error, failures)
                     continue
                 failures = refusals = 0
-                yield {"kind": "listing", "bookings": list(walk.bookings.values()), "complete": complete, "date": date}
+                yield {
+                    "kind": "listing",
+                    "bookings": list(walk.bookings.values()),
+                    "complete": complete,
+                    "date": date,
+                    "started": started,
+                }
                 await asyncio.sleep(watcher.poll_interval)
         finally:
             await client.aclose()
@@ -555,7 +565,7 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
                         await self._observe(client, memory, raw["bookings"], bool(raw["complete"]))
                     else:
                         listed = (raw["bookings"], bool(raw["complete"]), raw.get("date"))
-                        await self._baseline(client, memory, listed=listed)
+                        await self._baseline(client, memory, listed=listed, started=raw.get("started"))
                 except NeetoCalValidationError as error:
                     if not refused:
                         self.log.error("NeetoCal watcher cannot watch (it ignores the listings from now on): %s", error)
@@ -639,6 +649,7 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         memory: WatcherMemory,
         *,
         listed: tuple[list[dict[str, Any]], bool, str | None] | None = None,
+        started: list[dict[str, Any]] | None = None,
     ) -> None:
         """The first poll of a watcher without memory: what is known from now on, nothing emitted.
 
@@ -646,7 +657,7 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
           (:func:`~airflow_provider_neetocal.listing.proven`, at most ``MAX_WALKS``): a booking
           skipped by a page shift during one walk would otherwise be unknown until it is listed
           again. A watcher of a shared poll (``listed``: the shared listing, its completeness and
-          ``Date``) takes that one walk instead.
+          ``Date``; ``started``: the shared poll's read of started bookings) takes those instead.
         * NeetoCal's time when the walk began (``Date`` of its first answer, less a second) is the
           tracker's ``since``: a booking listed later that was made before it is not ``created``
           (awaiting approval or started then, beyond the page cap, skipped by a page shift).
@@ -663,8 +674,11 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         memory.tracker.observe_listing(
             bookings, complete=complete, since=since - dt.timedelta(seconds=1) if since else None
         )
-        self._started_unread = True
-        await self._read_started(client, memory.tracker)
+        if started is not None:
+            memory.tracker.remember_started(started)
+        else:
+            self._started_unread = True
+            await self._read_started(client, memory.tracker)
         if not complete:
             self.log.warning(
                 "More than %d upcoming NeetoCal bookings: watching the first %d by start time (raise max_pages)",
@@ -678,6 +692,14 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         baseline itself stands). A 401 is raised, as for any read."""
         if not self._started_unread:
             return
+        started = await self._started_bookings(client)
+        if started is not None:
+            tracker.remember_started(started)
+            self._started_unread = False
+
+    async def _started_bookings(self, client: NeetoCalAsyncClient) -> list[dict[str, Any]] | None:
+        """Up to :attr:`STARTED_PAGES` pages of bookings that already started (``None``, logged, when
+        they could not be read; a 401 is raised)."""
         filters: dict[str, Any] = {"type": "past", "host_email": self.host_email}
         if (await client.settings()).api_version == "v2":
             filters.update(sorting_key="starts_at", sorting_order="desc")
@@ -689,12 +711,11 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
             if error.status == 401:
                 raise
             self.log.warning("NeetoCal's started bookings could not be read, trying again next poll: %s", error)
-            return
+            return None
         except NeetoCalApiError as error:
             self.log.warning("NeetoCal's started bookings could not be read, trying again next poll: %s", error)
-            return
-        tracker.remember_started(started.bookings.values())
-        self._started_unread = False
+            return None
+        return list(started.bookings.values())
 
     async def _proven_listing(self, client: NeetoCalAsyncClient) -> tuple[list[dict[str, Any]], bool, str | None]:
         """The upcoming listing walked until two walks agree (see :meth:`_baseline`), whether the page
