@@ -54,7 +54,8 @@ def test_a_started_booking_moved_back_to_an_earlier_slot_gets_a_change_id_not_us
     # It starts at C (day 9): missing from the upcoming listing, re-read, started -> retired.
     tracker.observe_listing([])
     tracker.observe_recheck(sid, _booking(sid, _at(9)), now=dt.datetime(2030, 1, 9, 10, 5, tzinfo=UTC))
-    assert sid not in tracker.known and sid in tracker.retired
+    assert sid not in tracker.known
+    assert sid in tracker.retired
     ids += [c.payload()["change_id"] for c in tracker.observe_listing([_booking(sid, _at(8))])]
     assert len(ids) == 3
     assert len(set(ids)) == 3, ids
@@ -100,7 +101,8 @@ def test_a_default_watcher_catching_up_keeps_its_memory_within_the_store_limit()
     """The saved memory must stay within ~60 KB (the change's claim; Airflow warns above 64 KB).
 
     ``memory_value`` trims only retired bookings; the outbox (up to ``max_changes_per_event`` = 100
-    full change payloads during a catch-up) is saved whole. 500 known bookings (half of what ``max_pages=10`` watches) and one full catch-up
+    full change payloads during a catch-up) is saved whole. 500 known bookings (half of what
+    ``max_pages=10`` watches) and one full catch-up
     event with ordinary names and e-mails already exceed Airflow's default limit, so every save of a
     catch-up logs Airflow's oversize warning (and with a custom store backend may be refused).
     """
