@@ -21,12 +21,14 @@ import hashlib
 import json
 import math
 import time
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_neetocal._compat import BaseEventTrigger, BaseTrigger, TriggerEvent, watcher_state_store
 from airflow_provider_neetocal.booking_changes import (
     CHANGE_KINDS,
     GONE_AFTER,
+    RETIRED_MEMORY,
     BookingChangeTracker,
     WatcherMemory,
     checked_kinds,
@@ -54,7 +56,7 @@ from airflow_provider_neetocal.exceptions import (
 from airflow_provider_neetocal.listing import MAX_WALKS, Walk, proven
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Hashable
+    from collections.abc import AsyncIterator, Callable, Hashable, Iterable
 
     from airflow_provider_neetocal.hooks.neetocal_async import NeetoCalAsyncClient
 
@@ -475,7 +477,8 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
     async def open_shared_stream(cls, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
         """The shared poll of one key: ``{"kind": "listing", "bookings", "complete", "date", "started"}``
         per poll (``date``: the ``Date`` header of its first page; ``started``: bookings that had
-        started, read once per stream, ``None`` until that read succeeds; both for a watcher's baseline).
+        started, read once per stream, plus those that left the stream's listing since (see
+        :func:`_left_listing`), ``None`` until that read succeeds; both for a watcher's baseline).
 
         Airflow fails every subscriber when this raises or returns, and a failed watcher trigger is
         re-created a second later; so NeetoCal's errors are items of the stream (``{"kind": "failed"}``,
@@ -489,6 +492,8 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         failures = 0
         refusals = 0
         started: list[dict[str, Any]] | None = None
+        listed_before: dict[str, dict[str, Any]] = {}
+        left: OrderedDict[str, dict[str, Any]] = OrderedDict()
         try:
             while True:
                 try:
@@ -497,6 +502,7 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
                     )
                     if started is None:  # once per stream, for the baselines of its watchers
                         started = await watcher._started_bookings(client)
+                    listed_before = _left_listing(listed_before, walk.bookings.values(), left)
                 except (NeetoCalAuthError, NeetoCalConfigError, NeetoCalValidationError) as error:
                     refusals = refusals + 1 if isinstance(error, NeetoCalAuthError) and error.status == 401 else 0
                     if isinstance(error, NeetoCalAuthError) and refusals < watcher.REFUSALS_TO_PARK:
@@ -520,7 +526,7 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
                     "bookings": list(walk.bookings.values()),
                     "complete": complete,
                     "date": date,
-                    "started": started,
+                    "started": None if started is None else [*started, *left.values()],
                 }
                 await asyncio.sleep(watcher.poll_interval)
         finally:
@@ -909,6 +915,29 @@ def _date_header_time(date_header: str | None) -> dt.datetime | None:
         return None
     moment = server_now(date_header, dt.datetime.min)
     return None if moment == dt.datetime.min else moment
+
+
+def _left_listing(
+    before: dict[str, dict[str, Any]], listing: Iterable[Any], left: OrderedDict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """The shared poll's memory of bookings that left its upcoming listing (started, mostly): ``left``
+    gains those listed ``before`` and not now (the newest last, at most :data:`RETIRED_MEMORY`) and loses
+    those listed again; returns the listing by sid, the ``before`` of the next poll.
+
+    A watcher that joins the poll later takes them with the stream's look at started bookings (read
+    once, when the stream began): a booking that started since was listed as upcoming by an earlier
+    poll, so it is in ``left``, and moved to a later slot it is ``rescheduled`` for that watcher too.
+    """
+    now = {str(b["sid"]): b for b in listing if isinstance(b, dict) and isinstance(b.get("sid"), str)}
+    for sid, booking in before.items():
+        if sid not in now:
+            left.pop(sid, None)
+            left[sid] = booking
+    for sid in now:
+        left.pop(sid, None)
+    while len(left) > RETIRED_MEMORY:
+        left.popitem(last=False)
+    return now
 
 
 def _without_time(value: dict[str, Any]) -> dict[str, Any]:

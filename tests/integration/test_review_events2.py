@@ -105,7 +105,6 @@ def _watcher() -> NeetoCalBookingEventTrigger:
 
 
 @needs_shared
-@pytest.mark.xfail(strict=True, reason="review events2: the shared poll hands late watchers a stale started list")
 @pytest.mark.parametrize("sandbox", [pytest.param(("v2", "bare"), id="v2")], indirect=True)
 def test_a_watcher_joining_a_running_shared_poll_sees_a_booking_that_started_before_it_moved_later(
     sandbox: NeetoCalSandbox, moving_clock: list
