@@ -476,7 +476,9 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
     @classmethod
     async def open_shared_stream(cls, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
         """The shared poll of one key: ``{"kind": "listing", "bookings", "complete", "date", "started"}``
-        per poll (``date``: the ``Date`` header of its first page; ``started``: bookings that had
+        per poll (``date``: the ``Date`` header of its first page; ``proven``: whether it agrees with the
+        stream's walk before it (:func:`~airflow_provider_neetocal.listing.proven`; the stream's first
+        listing is walked until two walks agree), else a watcher's baseline walks by itself; ``started``: bookings that had
         started, read once per stream, plus those that left the stream's listing since (see
         :func:`_left_listing`), ``None`` until that read succeeds; both for a watcher's baseline).
 
@@ -493,13 +495,20 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         refusals = 0
         started: list[dict[str, Any]] | None = None
         listed_before: dict[str, dict[str, Any]] = {}
+        previous: Walk | None = None
+        first = True
         left: OrderedDict[str, dict[str, Any]] = OrderedDict()
         try:
             while True:
                 try:
-                    walk, complete, date = await watcher._walk(
-                        client, await watcher._listing_filters(client), max_pages=watcher.max_pages
-                    )
+                    filters = await watcher._listing_filters(client)
+                    walk, complete, date = await watcher._walk(client, filters, max_pages=watcher.max_pages)
+                    walks = 1
+                    while first and complete and not proven(previous, walk) and walks < MAX_WALKS:
+                        previous, walks = walk, walks + 1  # the stream's first listing: until two walks agree
+                        walk, complete, _date = await watcher._walk(client, filters, max_pages=watcher.max_pages)
+                    is_proven = not complete or proven(previous, walk)
+                    previous, first = walk, False
                     if started is None:  # once per stream, for the baselines of its watchers
                         started = await watcher._started_bookings(client)
                     listed_before = _left_listing(listed_before, walk.bookings.values(), left)
@@ -526,6 +535,7 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
                     "bookings": list(walk.bookings.values()),
                     "complete": complete,
                     "date": date,
+                    "proven": is_proven,
                     "started": None if started is None else [*started, *left.values()],
                 }
                 await asyncio.sleep(watcher.poll_interval)
@@ -570,8 +580,11 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
                     if memory.tracker.baselined:
                         await self._observe(client, memory, raw["bookings"], bool(raw["complete"]))
                     else:
+                        # An unproven shared listing (it changed since the previous one, which a page
+                        # shift may hide): the watcher's baseline walks by itself until two walks agree.
                         listed = (raw["bookings"], bool(raw["complete"]), raw.get("date"))
-                        await self._baseline(client, memory, listed=listed, started=raw.get("started"))
+                        usable = listed if raw.get("proven", True) else None
+                        await self._baseline(client, memory, listed=usable, started=raw.get("started"))
                 except NeetoCalValidationError as error:
                     if not refused:
                         self.log.error("NeetoCal watcher cannot watch (it ignores the listings from now on): %s", error)

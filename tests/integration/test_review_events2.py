@@ -144,7 +144,6 @@ def test_a_watcher_joining_a_running_shared_poll_sees_a_booking_that_started_bef
 
 
 @needs_shared
-@pytest.mark.xfail(strict=True, reason="review events2: a shared watcher's baseline is one unproven walk")
 def test_a_shared_watcher_baseline_knows_a_booking_hidden_by_a_page_shift_its_cancellation_is_emitted(
     sandbox: NeetoCalSandbox, moving_clock: list
 ) -> None:
