@@ -478,9 +478,9 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         """The shared poll of one key: ``{"kind": "listing", "bookings", "complete", "date", "started"}``
         per poll (``date``: the ``Date`` header of its first page; ``proven``: whether it agrees with the
         stream's walk before it (:func:`~airflow_provider_neetocal.listing.proven`; the stream's first
-        listing is walked until two walks agree), else a watcher's baseline walks by itself; ``started``: bookings that had
-        started, read once per stream, plus those that left the stream's listing since (see
-        :func:`_left_listing`), ``None`` until that read succeeds; both for a watcher's baseline).
+        listing is walked until two walks agree), else a watcher's baseline walks by itself;
+        ``started``: bookings that had started, read once per stream, plus those that left the stream's
+        listing since (see :func:`_left_listing`), ``None`` until that read succeeds; both for a watcher's baseline).
 
         Airflow fails every subscriber when this raises or returns, and a failed watcher trigger is
         re-created a second later; so NeetoCal's errors are items of the stream (``{"kind": "failed"}``,
