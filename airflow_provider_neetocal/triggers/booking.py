@@ -625,6 +625,24 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         filters.update(extra)
         return filters
 
+    async def _page(
+        self, client: NeetoCalAsyncClient, filters: dict[str, Any], page: int
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """One page of ``GET /bookings`` with ``filters``: its bookings and its ``pagination``."""
+        from airflow_provider_neetocal import api_contract as contract
+        from airflow_provider_neetocal.hooks.neetocal import MAX_PAGE_SIZE, _page_items
+
+        version = (await client.settings()).api_version
+        call = contract.list_bookings(version, page_number=page, page_size=MAX_PAGE_SIZE, filters=filters)
+        data = await client.request(call)
+        if not isinstance(data, dict):
+            raise NeetoCalServerError(
+                method="GET", endpoint=call.path, status=None, message="expected a JSON object in the answer"
+            )
+        found = _page_items(data, "bookings", call.path)
+        raw = data.get("pagination")
+        return found, (raw if isinstance(raw, dict) else {})
+
     async def _walk(
         self,
         client: NeetoCalAsyncClient,
@@ -636,24 +654,14 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         """Pages of ``GET /bookings`` with ``filters``: the walk, whether it was complete (not cut by
         ``max_pages``; ``enough`` may end it early, complete for its purpose), and the first answer's
         ``Date`` (NeetoCal's time when the walk began)."""
-        from airflow_provider_neetocal import api_contract as contract
-        from airflow_provider_neetocal.hooks.neetocal import MAX_PAGE_SIZE, _page_items
+        from airflow_provider_neetocal.hooks.neetocal import MAX_PAGE_SIZE
 
-        version = (await client.settings()).api_version
         walk = Walk()
         first_date: str | None = None
         for page in range(1, max_pages + 1):
-            call = contract.list_bookings(version, page_number=page, page_size=MAX_PAGE_SIZE, filters=filters)
-            data = await client.request(call)
+            found, pagination = await self._page(client, filters, page)
             if first_date is None:
                 first_date = client.last_server_date
-            if not isinstance(data, dict):
-                raise NeetoCalServerError(
-                    method="GET", endpoint=call.path, status=None, message="expected a JSON object in the answer"
-                )
-            found = _page_items(data, "bookings", call.path)
-            raw = data.get("pagination")
-            pagination: dict[str, Any] = raw if isinstance(raw, dict) else {}
             walk.add_page(found, pagination)
             total = pagination.get("total_pages")
             if not found or (isinstance(total, int) and page >= total) or len(found) < MAX_PAGE_SIZE:
@@ -681,7 +689,8 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
           tracker's ``since``: a booking listed later that was made before it is not ``created``
           (awaiting approval or started then, beyond the page cap, skipped by a page shift).
         * Up to :attr:`STARTED_PAGES` pages of ``type=past`` (on v2 the latest start first; v1 has no
-          sort parameter, so whichever NeetoCal lists first): remembered as retired, so one of them
+          sort parameter nor date filter, so its first page and its last ones: the latest starts are at
+          one end whichever way NeetoCal orders them): remembered as retired, so one of them
           moved to a later slot is ``rescheduled``. Read after the baseline is taken; when that read
           fails, the baseline stands and the read is tried again before each poll until it succeeds.
         """
@@ -720,12 +729,20 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         """Up to :attr:`STARTED_PAGES` pages of bookings that already started (``None``, logged, when
         they could not be read; a 401 is raised)."""
         filters: dict[str, Any] = {"type": "past", "host_email": self.host_email}
-        if (await client.settings()).api_version == "v2":
+        v2 = (await client.settings()).api_version == "v2"
+        if v2:
             filters.update(sorting_key="starts_at", sorting_order="desc")
+        pages = min(self.STARTED_PAGES, self.max_pages)
         try:
-            started, _complete, _date = await self._walk(
-                client, filters, max_pages=min(self.STARTED_PAGES, self.max_pages)
-            )
+            started, complete, _date = await self._walk(client, filters, max_pages=1 if not v2 else pages)
+            if not v2 and not complete and pages > 1:
+                # v1 has no sort parameter: read the first page and the last ones, so whichever end
+                # NeetoCal lists the latest starts at (the last, by start ascending, as the sandbox does),
+                # they are read.
+                total = max((t for _r, t in started.announced if isinstance(t, int)), default=1)
+                for page in range(max(2, total - pages + 2), total + 1):
+                    found, pagination = await self._page(client, filters, page)
+                    started.add_page(found, pagination)
         except NeetoCalAuthError as error:
             if error.status == 401:
                 raise

@@ -186,7 +186,6 @@ def test_a_booking_made_while_the_baseline_is_walked_reaches_a_created_event(
     assert changes(payloads) == [[("created", new[0]["sid"])]]
 
 
-@pytest.mark.xfail(strict=True, reason="review events2: on v1 the 5 pages of past bookings are the oldest ones")
 def test_on_v1_a_booking_that_just_started_and_is_moved_later_is_rescheduled_in_a_workspace_with_history(
     sandbox: NeetoCalSandbox, moving_clock: list
 ) -> None:
