@@ -24,7 +24,13 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_neetocal._compat import BaseEventTrigger, BaseTrigger, TriggerEvent, watcher_state_store
+from airflow_provider_neetocal._compat import (
+    BaseEventTrigger,
+    BaseTrigger,
+    TriggerEvent,
+    cancelled_by_user_action,
+    watcher_state_store,
+)
 from airflow_provider_neetocal.booking_changes import (
     CHANGE_KINDS,
     GONE_AFTER,
@@ -283,10 +289,13 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
     trigger's life is a baseline, as before: changes made while no triggerer ran are not emitted.
 
     **At least once across a triggerer crash.** The memory is saved *before* the event is yielded,
-    with the event's changes in its outbox, and the outbox is emptied only one poll interval after
-    the yield (by then the triggerer has handed the event to Airflow's database). A triggerer that dies
-    in between is restarted with the outbox and emits those changes again with the next event: a
-    change can reach two DAG runs then (same ``change_id``), never none.
+    with the event's changes in its outbox, and the outbox is emptied one poll interval after
+    the yield (by then the triggerer has handed the event to Airflow's database), or when the watcher
+    is stopped cleanly after the triggerer took the event (a DAG paused; a triggerer shut down more
+    than :attr:`HANDOVER` seconds after it): that empty outbox is saved as it stops. A triggerer that
+    dies in between (or shuts down within :attr:`HANDOVER` seconds of the event, before it may have sent
+    it on) is restarted with the outbox and emits those changes again with the next event: a change
+    can reach two DAG runs then (same ``change_id``), never none.
 
     **Errors.** 429, 5xx and network errors are first retried by the client; whatever is left, and
     any other answer to the listing (a 403 or 404 among good answers, say), is retried inside the
@@ -414,6 +423,7 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         saved: dict[str, Any] | None = None
         failures = 0
         refusals = 0
+        handed: float | None = None  # when the triggerer took the last event (it resumed this generator)
         try:
             while True:
                 try:
@@ -443,11 +453,42 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
                 saved = await self._remember(store, memory, saved)
                 if memory.outbox:
                     yield TriggerEvent({"changes": list(memory.outbox), "more": memory.tracker.held_back > 0})
+                    handed = time.monotonic()
                 await asyncio.sleep(self.poll_interval)
                 # A poll interval after the yield, the triggerer has handed the event to Airflow.
                 memory.outbox = []
+                handed = None
+        except BaseException as stop:
+            if memory is not None and handed is not None and self._handed_over(stop, handed):
+                memory.outbox = []
+                await self._confirm_on_stop(store, memory, saved)
+            raise
         finally:
             await client.aclose()
+
+    #: Seconds after the triggerer took an event by which it has sent it on (its loop syncs every second).
+    HANDOVER = 5.0
+
+    def _handed_over(self, stop: BaseException, handed: float) -> bool:
+        """Whether an event the triggerer took at ``handed`` (monotonic) has surely reached Airflow when
+        the watcher stops with ``stop``: the triggerer queues an event before it resumes the trigger,
+        and sends its queue every second while it runs. So yes for a cancellation by user action (a DAG
+        paused: the triggerer goes on) or anything but a cancellation, and for a shutdown's cancellation
+        once :attr:`HANDOVER` seconds passed; no for a shutdown right after the event (its queue may
+        not have been sent: the event goes out again, at least once)."""
+        if not isinstance(stop, asyncio.CancelledError) or cancelled_by_user_action(stop):
+            return not isinstance(stop, GeneratorExit)
+        return time.monotonic() - handed >= self.HANDOVER
+
+    async def _confirm_on_stop(self, store: Any, memory: WatcherMemory, saved: dict[str, Any] | None) -> None:
+        """Save the memory with its outbox emptied as the watcher stops (a clean stop after an event
+        does not emit it again); bounded, and a failure only means the event may go out again."""
+        try:
+            await asyncio.wait_for(self._remember(store, memory, saved), timeout=self.HANDOVER)
+        except BaseException as error:  # cancelled again, timed out: at least once still holds
+            self.log.warning(
+                "NeetoCal watcher memory not confirmed on stop (its last event may go out again): %r", error
+            )
 
     # -- one poll per workspace (Airflow 3.3+: shared streams) ----------------------------------------
 
@@ -559,6 +600,7 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         self.log.info("NeetoCal watcher %s reads the shared poll of its workspace", self.memory_key())
         refused = False
         stale = False
+        handed: float | None = None
         try:
             async for raw in shared_stream:
                 if isinstance(raw, dict) and raw.get("kind") in ("refused", "resumed"):
@@ -567,7 +609,7 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
                     continue
                 if emitted and memory is not None:
                     memory.outbox = []
-                    emitted = False
+                    emitted, handed = False, None
                 if stale:
                     await client.aclose()
                     client = _client(self.neetocal_conn_id, self.api_version)
@@ -601,7 +643,12 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
                 saved = await self._remember(store, memory, saved)
                 if memory.outbox:
                     yield TriggerEvent({"changes": list(memory.outbox), "more": memory.tracker.held_back > 0})
-                    emitted = True
+                    emitted, handed = True, time.monotonic()
+        except BaseException as stop:
+            if memory is not None and emitted and handed is not None and self._handed_over(stop, handed):
+                memory.outbox = []
+                await self._confirm_on_stop(store, memory, saved)
+            raise
         finally:
             await client.aclose()
 

@@ -220,7 +220,6 @@ def test_on_v1_a_booking_that_just_started_and_is_moved_later_is_rescheduled_in_
     assert changes(payloads) == [[("rescheduled", recent["sid"])]]
 
 
-@pytest.mark.xfail(strict=True, reason="review events2: a pause after an event re-emits it (not only a crash)")
 def test_a_watcher_stopped_cleanly_after_an_event_does_not_emit_it_again_when_re_enabled(
     sandbox: NeetoCalSandbox, moving_clock: list
 ) -> None:
