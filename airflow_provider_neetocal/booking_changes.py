@@ -162,6 +162,9 @@ class BookingChangeTracker:
     not_found: dict[str, int] = field(default_factory=dict)
     #: How many moves of each known booking this tracker saw (for :func:`change_id`); absent: none.
     moves: dict[str, int] = field(default_factory=dict)
+    #: Whether the baseline's look at bookings that had started is still to be done (it failed; the
+    #: trigger tries it again before each poll, and the memory keeps this across a restart).
+    started_owed: bool = False
 
     def observe_listing(
         self,
@@ -385,6 +388,7 @@ def memory_value(memory: WatcherMemory, *, watch: str, now: dt.datetime) -> dict
         "not_found": {sid: n for sid, n in tracker.not_found.items() if sid in tracker.known},
         "moves": {sid: n for sid, n in tracker.moves.items() if sid in tracker.known},
         "horizon": tracker.horizon.astimezone(dt.timezone.utc).isoformat() if tracker.horizon else None,
+        "started_owed": tracker.started_owed,
         "retired": [],
         "outbox": [dict(item) for item in memory.outbox],
     }
@@ -470,6 +474,9 @@ def _read_memory(
         if not isinstance(item, list) or len(item) != 2:
             raise _UnreadableMemoryError("a retired entry is not [sid, starts_at]")
         retired[_sid(item[0], "retired")] = _known_state(item[0], item[1], "retired")
+    started_owed = value.get("started_owed", False)  # absent: a memory saved before it was kept
+    if not isinstance(started_owed, bool):
+        raise _UnreadableMemoryError("started_owed is not true or false")
     outbox = value.get("outbox")
     if not isinstance(outbox, list) or not all(_outbox_item(item, kinds) for item in outbox):
         raise _UnreadableMemoryError("outbox is not a list of change payloads")
@@ -484,6 +491,7 @@ def _read_memory(
         since=_instant(value.get("since"), "since"),
         not_found=not_found,
         moves=moves,
+        started_owed=started_owed,
     )
     return WatcherMemory(tracker=tracker, outbox=[dict(item) for item in outbox], saved_at=saved_at), saved_at
 

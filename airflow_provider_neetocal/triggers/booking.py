@@ -345,8 +345,6 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
     REFUSALS_TO_PARK = 2
     #: Pages of bookings that already started read at a baseline (see :meth:`_baseline`).
     STARTED_PAGES = 5
-    #: Whether the baseline's look at started bookings is still to be done (see :meth:`_read_started`).
-    _started_unread = False
 
     def __init__(
         self,
@@ -752,7 +750,7 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         if started is not None:
             memory.tracker.remember_started(started)
         else:
-            self._started_unread = True
+            memory.tracker.started_owed = True
             await self._read_started(client, memory.tracker)
         if not complete:
             self.log.warning(
@@ -764,13 +762,14 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
     async def _read_started(self, client: NeetoCalAsyncClient, tracker: BookingChangeTracker) -> None:
         """The baseline's look at bookings that had already started (see :meth:`_baseline`), until it
         succeeds once: a failed read is logged and tried again before the next poll's comparison (the
-        baseline itself stands). A 401 is raised, as for any read."""
-        if not self._started_unread:
+        baseline itself stands; the tracker's ``started_owed``, saved in the memory, so a restart too).
+        A 401 is raised, as for any read."""
+        if not tracker.started_owed:
             return
         started = await self._started_bookings(client)
         if started is not None:
             tracker.remember_started(started)
-            self._started_unread = False
+            tracker.started_owed = False
 
     async def _started_bookings(self, client: NeetoCalAsyncClient) -> list[dict[str, Any]] | None:
         """Up to :attr:`STARTED_PAGES` pages of bookings that already started (``None``, logged, when

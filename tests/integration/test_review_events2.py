@@ -271,7 +271,6 @@ def test_on_v2_a_burst_of_new_bookings_beyond_the_page_cap_larger_than_the_cap_a
     assert {b["sid"] for b in new} - created == set()
 
 
-@pytest.mark.xfail(strict=True, reason="review events2: the pending look at started bookings is not in the memory")
 def test_a_restart_before_the_retried_look_at_started_bookings_still_reads_them(
     sandbox: NeetoCalSandbox, moving_clock: list
 ) -> None:
