@@ -81,6 +81,9 @@ RETIRED_MEMORY = 10_000
 SAVED_RETIRED = 500
 #: The format tag of the memory :func:`memory_value` writes; a value with another tag is not read.
 MEMORY_FORMAT = "neetocal-booking-changes/2"
+#: The format provider versions before 2 wrote: read too, with safe defaults for what it lacks (no
+#: baseline time, no 404s counted, no moves counted), so an upgrade catches up instead of starting over.
+PREVIOUS_MEMORY_FORMAT = "neetocal-booking-changes/1"
 #: How many polls in a row the re-check of a known booking must answer 404 before it is forgotten as
 #: gone: one 404 may be transient (a proxy, a replica behind), and forgetting on it loses the
 #: booking's cancellation and makes it ``created`` when it is listed again.
@@ -448,6 +451,8 @@ def _read_memory(
 ) -> tuple[WatcherMemory, dt.datetime]:
     if not isinstance(value, dict):
         raise _UnreadableMemoryError(f"expected a JSON object, got {type(value).__name__}")
+    if value.get("format") == PREVIOUS_MEMORY_FORMAT:
+        value = _upgraded(value)
     if value.get("format") != MEMORY_FORMAT:
         raise _UnreadableMemoryError(f"format is not {MEMORY_FORMAT!r}")
     if value.get("watch") != watch:
@@ -494,6 +499,29 @@ def _read_memory(
         started_owed=started_owed,
     )
     return WatcherMemory(tracker=tracker, outbox=[dict(item) for item in outbox], saved_at=saved_at), saved_at
+
+
+def _upgraded(value: dict[str, Any]) -> dict[str, Any]:
+    """A :data:`PREVIOUS_MEMORY_FORMAT` value in the current form: ``[status, starts_at]`` per known
+    booking and ``[sid, status, starts_at]`` per retired one become starts only (the status was never
+    used once read back); ``since`` unknown (the older rule for new bookings), no 404s and no moves
+    counted (the next move of a booking is ``#1`` again: a DAG that keys on ``change_id`` sees the id
+    of a move it may have seen under the older provider, which wrote no ``#`` at all)."""
+    known = value.get("known")
+    retired = value.get("retired")
+    if not isinstance(known, dict) or not all(isinstance(item, list) and len(item) == 2 for item in known.values()):
+        raise _UnreadableMemoryError("known (format 1) is not an object of [status, starts_at]")
+    if not isinstance(retired, list) or not all(isinstance(item, list) and len(item) == 3 for item in retired):
+        raise _UnreadableMemoryError("retired (format 1) is not a list of [sid, status, starts_at]")
+    return {
+        **value,
+        "format": MEMORY_FORMAT,
+        "known": {sid: item[1] for sid, item in known.items()},
+        "retired": [[item[0], item[2]] for item in retired],
+        "since": None,
+        "not_found": {},
+        "moves": {},
+    }
 
 
 def _sid(sid: Any, where: str) -> str:
@@ -587,6 +615,7 @@ def checked_kinds(value: Any) -> frozenset[str]:
 __all__ = [
     "CHANGE_KINDS",
     "MEMORY_FORMAT",
+    "PREVIOUS_MEMORY_FORMAT",
     "RETIRED_MEMORY",
     "SAVED_RETIRED",
     "BookingChangeTracker",

@@ -116,7 +116,6 @@ def test_a_default_watcher_catching_up_keeps_its_memory_within_the_store_limit()
     assert len(json.dumps(value)) <= MAX_VALUE_STORAGE_BYTES
 
 
-@pytest.mark.xfail(strict=True, reason="review events2: a /1 memory is discarded, not upgraded")
 def test_a_memory_saved_by_the_previous_provider_version_is_caught_up_from_not_discarded() -> None:
     """Upgrading the provider must not lose the changes made while the triggerer was down for it.
 
