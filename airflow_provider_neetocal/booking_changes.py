@@ -213,7 +213,9 @@ class BookingChangeTracker:
             self.baselined = True
             return []
         changes: list[Change] = []
-        for sid, booking in {**listed, **extra}.items():
+        # ``newest`` comes newest first; compared oldest first, so the ones a ``limit`` holds back are
+        # the newest: the next poll's newest-first read reaches them before any booking it knows.
+        for sid, booking in [*listed.items(), *reversed(extra.items())]:
             before = self.known.get(sid)
             if before is None:
                 before = self.retired.get(sid)

@@ -343,6 +343,10 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
     WATERMARK_REFRESH = 600.0
     #: 401 answers in a row (a pause between them) before the watcher parks: one may be spurious.
     REFUSALS_TO_PARK = 2
+    #: On v2, beyond a cut listing, new bookings are read newest first for up to this many times
+    #: ``max_pages`` pages (a burst of new bookings larger than the listing's cap is read whole, up to
+    #: that bound), until a page reaches a known one (see :meth:`_newest`).
+    NEWEST_PAGES_FACTOR = 10
     #: Pages of bookings that already started read at a baseline (see :meth:`_baseline`).
     STARTED_PAGES = 5
 
@@ -824,7 +828,8 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
 
     async def _newest(self, client: NeetoCalAsyncClient, tracker: BookingChangeTracker) -> list[dict[str, Any]]:
         """On v2, beyond a cut listing: upcoming bookings newest first, until a page reaches one that is
-        known or was made before the baseline (so it costs the pages of new bookings, usually one)."""
+        known or was made before the baseline (so it costs the pages of new bookings, usually one), at
+        most ``NEWEST_PAGES_FACTOR * max_pages`` pages."""
         if (await client.settings()).api_version != "v2":
             return []
 
@@ -839,7 +844,14 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
             return False
 
         filters = await self._listing_filters(client, sorting_key="created_at", sorting_order="desc")
-        walk, _complete, _date = await self._walk(client, filters, max_pages=self.max_pages, enough=reached_known)
+        pages = self.NEWEST_PAGES_FACTOR * self.max_pages
+        walk, reached, _date = await self._walk(client, filters, max_pages=pages, enough=reached_known)
+        if not reached:
+            self.log.warning(
+                "More than %d NeetoCal bookings made since the last poll: the oldest of them are seen once they "
+                "come into view by start time",
+                pages * 100,
+            )
         return list(walk.bookings.values())
 
     async def _observe(

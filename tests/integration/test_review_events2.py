@@ -244,7 +244,6 @@ def test_a_watcher_stopped_cleanly_after_an_event_does_not_emit_it_again_when_re
     assert changes(again) == []
 
 
-@pytest.mark.xfail(strict=True, reason="review events2: newest-first stops at page 1 once it holds a known booking")
 @pytest.mark.parametrize("sandbox", [pytest.param(("v2", "bare"), id="v2")], indirect=True)
 def test_on_v2_a_burst_of_new_bookings_beyond_the_page_cap_larger_than_the_cap_all_reach_events(
     sandbox: NeetoCalSandbox, moving_clock: list
