@@ -310,8 +310,10 @@ class BookingChangeTracker:
             return []
         start = parse_instant(state.starts_at)
         if start is not None and start <= now:
-            # Started: it left the upcoming listing for good. Anything else is kept (rule 3).
-            self._forget(sid)
+            # Started: it left the upcoming listing for good. Anything else is kept (rule 3). Its move
+            # count stays (a later move of it, rule 4, gets the next number: change ids never repeat).
+            self.known.pop(sid, None)
+            self.not_found.pop(sid, None)
             self._retire(sid, state)
         return []
 
@@ -330,7 +332,9 @@ class BookingChangeTracker:
         self.retired.pop(sid, None)
         self.retired[sid] = state
         while len(self.retired) > RETIRED_MEMORY:
-            self.retired.popitem(last=False)
+            gone = self.retired.popitem(last=False)[0]
+            if gone not in self.known:
+                self.moves.pop(gone, None)
 
     def _wanted(self, booking: Mapping[str, Any]) -> bool:
         return self.meeting_id is None or str(booking.get("meeting_id")) == self.meeting_id
@@ -391,7 +395,7 @@ def memory_value(memory: WatcherMemory, *, watch: str, now: dt.datetime) -> dict
         "known": {sid: state.starts_at for sid, state in tracker.known.items()},
         "pending_rechecks": list(tracker.pending_rechecks),
         "not_found": {sid: n for sid, n in tracker.not_found.items() if sid in tracker.known},
-        "moves": {sid: n for sid, n in tracker.moves.items() if sid in tracker.known},
+        "moves": {sid: n for sid, n in tracker.moves.items() if sid in tracker.known},  # + kept retired, below
         "horizon": tracker.horizon.astimezone(dt.timezone.utc).isoformat() if tracker.horizon else None,
         "started_owed": tracker.started_owed,
         "retired": [],
@@ -406,6 +410,9 @@ def memory_value(memory: WatcherMemory, *, watch: str, now: dt.datetime) -> dict
             break
         kept.append(entry)
     value["retired"] = kept[::-1]
+    for sid, _start in kept:  # the move counts of the retired bookings kept (a few bytes each)
+        if sid in tracker.moves:
+            value["moves"][sid] = tracker.moves[sid]
     return value
 
 
@@ -469,7 +476,6 @@ def _read_memory(
         raise _UnreadableMemoryError("known is not an object")
     known = {sid: _known_state(sid, item, "known") for sid, item in known_raw.items()}
     not_found = _counts(value.get("not_found"), "not_found", known)
-    moves = _counts(value.get("moves"), "moves", known)
     pending = value.get("pending_rechecks")
     if not isinstance(pending, list) or not all(isinstance(sid, str) for sid in pending):
         raise _UnreadableMemoryError("pending_rechecks is not a list of sids")
@@ -484,6 +490,7 @@ def _read_memory(
     started_owed = value.get("started_owed", False)  # absent: a memory saved before it was kept
     if not isinstance(started_owed, bool):
         raise _UnreadableMemoryError("started_owed is not true or false")
+    moves = _counts(value.get("moves"), "moves", {**known, **retired})
     outbox = value.get("outbox")
     if not isinstance(outbox, list) or not all(_outbox_item(item, kinds) for item in outbox):
         raise _UnreadableMemoryError("outbox is not a list of change payloads")

@@ -37,7 +37,6 @@ def _booking(sid: str, starts_at: str, created_at: str | None = None) -> dict[st
     return out
 
 
-@pytest.mark.xfail(strict=True, reason="review events2: move counter reset when a booking retires; ids collide")
 def test_a_started_booking_moved_back_to_an_earlier_slot_gets_a_change_id_not_used_before() -> None:
     """Change ids must be unique per change (README: a DAG keys on ``change_id`` to drop re-deliveries).
 
