@@ -88,6 +88,14 @@ PREVIOUS_MEMORY_FORMAT = "neetocal-booking-changes/1"
 #: gone: one 404 may be transient (a proxy, a replica behind), and forgetting on it loses the
 #: booking's cancellation and makes it ``created`` when it is listed again.
 GONE_AFTER = 3
+#: How far before the baseline time (:attr:`BookingChangeTracker.since`, from the first answer's
+#: ``Date``) a booking's ``created_at`` may be and the booking still count as made after it:
+#: ``created_at`` is written by NeetoCal's application clock, ``Date`` by whatever answers (a proxy,
+#: a CDN), and the two may disagree by a few seconds. A booking made after the baseline is
+#: ``created`` while that skew stays under this margin. The cost: a booking made within it *before*
+#: the baseline and missing from the baseline's listing (awaiting approval, beyond the page cap) is
+#: ``created`` when it is listed later (an event rather than a loss).
+SINCE_MARGIN = dt.timedelta(seconds=30)
 #: The most bytes :func:`memory_value` aims for: Airflow's ``[state_store] max_value_storage_bytes``
 #: is 64 KB by default. Above it, retired bookings are dropped, oldest first (see :func:`memory_value`).
 MEMORY_BUDGET = 60_000
@@ -267,7 +275,7 @@ class BookingChangeTracker:
         """
         created = parse_instant(booking.get("created_at"))
         if created is not None and self.since is not None:
-            return created >= self.since
+            return created >= self.since - SINCE_MARGIN  # a Date clock ahead of created_at's: still new
         start = parse_instant(booking.get("starts_at"))
         return previous_horizon is None or (start is not None and start <= previous_horizon)
 
@@ -627,6 +635,7 @@ __all__ = [
     "PREVIOUS_MEMORY_FORMAT",
     "RETIRED_MEMORY",
     "SAVED_RETIRED",
+    "SINCE_MARGIN",
     "BookingChangeTracker",
     "Change",
     "ChangeKind",

@@ -35,6 +35,7 @@ from airflow_provider_neetocal.booking_changes import (
     CHANGE_KINDS,
     GONE_AFTER,
     RETIRED_MEMORY,
+    SINCE_MARGIN,
     BookingChangeTracker,
     WatcherMemory,
     checked_kinds,
@@ -734,7 +735,8 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
           skipped by a page shift during one walk would otherwise be unknown until it is listed
           again. A watcher of a shared poll (``listed``: the shared listing, its completeness and
           ``Date``; ``started``: the shared poll's read of started bookings) takes those instead.
-        * NeetoCal's time when the walk began (``Date`` of its first answer, less a second) is the
+        * NeetoCal's time when the walk began (``Date`` of its first answer, less a
+          second; compared with a margin of :data:`~airflow_provider_neetocal.booking_changes.SINCE_MARGIN`) is the
           tracker's ``since``: a booking listed later that was made before it is not ``created``
           (awaiting approval or started then, beyond the page cap, skipped by a page shift).
         * Up to :attr:`STARTED_PAGES` pages of ``type=past`` (on v2 the latest start first; v1 has no
@@ -839,7 +841,7 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
                 created = parse_instant(booking.get("created_at"))
                 if sid in tracker.known or sid in tracker.retired:
                     return True
-                if created is not None and tracker.since is not None and created < tracker.since:
+                if created is not None and tracker.since is not None and created < tracker.since - SINCE_MARGIN:
                     return True
             return False
 
