@@ -383,7 +383,8 @@ def memory_value(memory: WatcherMemory, *, watch: str, now: dt.datetime) -> dict
     """``memory`` as the JSON value the asset state store keeps (also ``memory.saved_at = now``).
 
     Bounded to about :data:`MEMORY_BUDGET` bytes: what must be kept (known bookings, pending
-    re-checks, the outbox) always is; retired bookings (those that started, at most
+    re-checks, the outbox) always is, the outbox's bookings cut to sid, status, start and end when
+    the whole would not fit; retired bookings (those that started, at most
     :data:`SAVED_RETIRED`) fill the room left, newest first, and the oldest are dropped. A dropped one
     that is listed again is not ``created`` (it was made before the baseline) but a move of it to a
     later slot then reaches no ``rescheduled`` event. A known part above the budget on its own (more
@@ -410,6 +411,15 @@ def memory_value(memory: WatcherMemory, *, watch: str, now: dt.datetime) -> dict
         "outbox": [dict(item) for item in memory.outbox],
     }
     room = MEMORY_BUDGET - len(json.dumps(value))
+    if room < 0 and memory.outbox:
+        # The outbox alone may be 100 full bookings: saved with each booking cut to what names the
+        # change (sid, status, starts_at, ends_at), so a change re-emitted after a crash still goes
+        # out (its DAG can read the rest with the booking's sid); the events from RAM are whole.
+        value["outbox"] = [
+            {**item, "booking": {k: v for k, v in item["booking"].items() if k in _OUTBOX_FIELDS}}
+            for item in memory.outbox
+        ]
+        room = MEMORY_BUDGET - len(json.dumps(value))
     kept: list[list[Any]] = []
     for sid, state in reversed(list(tracker.retired.items())[-SAVED_RETIRED:]):
         entry = [sid, state.starts_at]
@@ -422,6 +432,10 @@ def memory_value(memory: WatcherMemory, *, watch: str, now: dt.datetime) -> dict
         if sid in tracker.moves:
             value["moves"][sid] = tracker.moves[sid]
     return value
+
+
+#: The booking fields an outbox entry keeps when the memory is over :data:`MEMORY_BUDGET`.
+_OUTBOX_FIELDS = frozenset({"sid", "status", "starts_at", "ends_at"})
 
 
 class _UnreadableMemoryError(ValueError):

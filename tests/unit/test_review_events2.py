@@ -10,8 +10,6 @@ import datetime as dt
 import json
 from typing import Any
 
-import pytest
-
 from airflow_provider_neetocal.booking_changes import (
     BookingChangeTracker,
     Change,
@@ -94,7 +92,6 @@ def _payload(i: int) -> dict[str, Any]:
     return Change("created", booking).payload()
 
 
-@pytest.mark.xfail(strict=True, reason="review events2: the outbox is outside the 60 KB memory budget")
 def test_a_default_watcher_catching_up_keeps_its_memory_within_the_store_limit() -> None:
     """The saved memory must stay within ~60 KB (the change's claim; Airflow warns above 64 KB).
 
