@@ -176,6 +176,10 @@ class BookingChangeTracker:
     #: Whether the baseline's look at bookings that had started is still to be done (it failed; the
     #: trigger tries it again before each poll, and the memory keeps this across a restart).
     started_owed: bool = False
+    #: Bookings the baseline listed that NeetoCal made at or after :attr:`since` (during its walks,
+    #: or within the second before): known (so a cancellation is seen), and ``created`` by the next
+    #: listing that shows them.
+    fresh: list[str] = field(default_factory=list)
 
     def observe_listing(
         self,
@@ -186,6 +190,8 @@ class BookingChangeTracker:
         since: dt.datetime | None = None,
         started: Iterable[Mapping[str, Any]] = (),
         newest: Iterable[Mapping[str, Any]] = (),
+        present: Iterable[str] | None = None,
+        grown: int = 0,
     ) -> list[Change]:
         """Read one poll's upcoming listing; returns the changes it shows.
 
@@ -199,6 +205,12 @@ class BookingChangeTracker:
             they were read); remembered as retired, so one moved to a later slot is ``rescheduled``.
         :param newest: bookings read newest first beyond a cut listing (API v2): compared like listed
             ones, but they do not move the cut (a known booking missing from them is not re-checked).
+        :param present: for the baseline: the sids its first answer listed (they existed then).
+        :param grown: for the baseline: how many bookings its listing gained (net) after its first
+            answer, so at least that many were made during its walks. That many of the listed
+            bookings beyond ``present`` made at or after ``since``, the latest made first, are
+            :attr:`fresh`: ``created`` by the next listing (``created_at`` alone cannot tell one made
+            during the walk from one made in the same second before it: ``Date`` counts seconds).
         """
         self.held_back = 0
         listed: dict[str, Mapping[str, Any]] = {}
@@ -215,7 +227,12 @@ class BookingChangeTracker:
             if isinstance(sid, str) and sid and sid not in listed and self._wanted(booking):
                 extra[sid] = booking
         if not self.baselined:
-            self.known = {sid: _state(b) for sid, b in {**extra, **listed}.items()}
+            taken = {**extra, **listed}
+            self.known = {sid: _state(b) for sid, b in taken.items()}
+            existed = set(present or ())
+            candidates = [(str(b.get("created_at")), sid) for sid, b in taken.items() if sid not in existed]
+            candidates = [(made, sid) for made, sid in candidates if _made_since(taken[sid], since)]
+            self.fresh = [sid for _made, sid in sorted(candidates, reverse=True)[: max(grown, 0)]]
             self.since = since
             self.remember_started(started)
             self.baselined = True
@@ -229,8 +246,8 @@ class BookingChangeTracker:
                 before = self.retired.get(sid)
             now = _state(booking)
             change: Change | None = None
-            if before is None:
-                if self._new(booking, previous_horizon):
+            if before is None or sid in self.fresh:
+                if before is not None or self._new(booking, previous_horizon):
                     change = Change("created", booking)
                 # else: it existed before the baseline, outside what was listed then: not new
             elif before.starts_at != now.starts_at:
@@ -244,6 +261,8 @@ class BookingChangeTracker:
                 changes.append(change)
             if change is not None and change.kind == "rescheduled":
                 self.moves[sid] = change.move
+            if sid in self.fresh:
+                self.fresh.remove(sid)
             self.retired.pop(sid, None)
             self.not_found.pop(sid, None)
             self.known[sid] = now
@@ -322,6 +341,8 @@ class BookingChangeTracker:
             # count stays (a later move of it, rule 4, gets the next number: change ids never repeat).
             self.known.pop(sid, None)
             self.not_found.pop(sid, None)
+            if sid in self.fresh:
+                self.fresh.remove(sid)
             self._retire(sid, state)
         return []
 
@@ -332,6 +353,8 @@ class BookingChangeTracker:
             self.pending_rechecks.append(sid)
 
     def _forget(self, sid: str) -> None:
+        if sid in self.fresh:
+            self.fresh.remove(sid)
         self.known.pop(sid, None)
         self.not_found.pop(sid, None)
         self.moves.pop(sid, None)
@@ -346,6 +369,11 @@ class BookingChangeTracker:
 
     def _wanted(self, booking: Mapping[str, Any]) -> bool:
         return self.meeting_id is None or str(booking.get("meeting_id")) == self.meeting_id
+
+
+def _made_since(booking: Mapping[str, Any], since: dt.datetime | None) -> bool:
+    created = parse_instant(booking.get("created_at"))
+    return since is not None and created is not None and created >= since
 
 
 def _state(booking: Mapping[str, Any]) -> _Known:
@@ -407,6 +435,7 @@ def memory_value(memory: WatcherMemory, *, watch: str, now: dt.datetime) -> dict
         "moves": {sid: n for sid, n in tracker.moves.items() if sid in tracker.known},  # + kept retired, below
         "horizon": tracker.horizon.astimezone(dt.timezone.utc).isoformat() if tracker.horizon else None,
         "started_owed": tracker.started_owed,
+        "fresh": [sid for sid in tracker.fresh if sid in tracker.known],
         "retired": [],
         "outbox": [dict(item) for item in memory.outbox],
     }
@@ -509,6 +538,9 @@ def _read_memory(
         if not isinstance(item, list) or len(item) != 2:
             raise _UnreadableMemoryError("a retired entry is not [sid, starts_at]")
         retired[_sid(item[0], "retired")] = _known_state(item[0], item[1], "retired")
+    fresh = value.get("fresh", [])  # absent: a memory saved before it was kept
+    if not isinstance(fresh, list) or not all(isinstance(sid, str) for sid in fresh):
+        raise _UnreadableMemoryError("fresh is not a list of sids")
     started_owed = value.get("started_owed", False)  # absent: a memory saved before it was kept
     if not isinstance(started_owed, bool):
         raise _UnreadableMemoryError("started_owed is not true or false")
@@ -528,6 +560,7 @@ def _read_memory(
         not_found=not_found,
         moves=moves,
         started_owed=started_owed,
+        fresh=[sid for sid in dict.fromkeys(fresh) if sid in known],
     )
     return WatcherMemory(tracker=tracker, outbox=[dict(item) for item in outbox], saved_at=saved_at), saved_at
 

@@ -547,6 +547,7 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
                 try:
                     filters = await watcher._listing_filters(client)
                     walk, complete, date = await watcher._walk(client, filters, max_pages=watcher.max_pages)
+                    first_walk = walk
                     walks = 1
                     while first and complete and not proven(previous, walk) and walks < MAX_WALKS:
                         previous, walks = walk, walks + 1  # the stream's first listing: until two walks agree
@@ -580,6 +581,8 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
                     "complete": complete,
                     "date": date,
                     "proven": is_proven,
+                    "first_page": first_walk.first_page,
+                    "grown": first_walk.made_since_first_page(len(walk.bookings)) if complete and is_proven else 0,
                     "started": None if started is None else [*started, *left.values()],
                 }
                 await asyncio.sleep(watcher.poll_interval)
@@ -627,7 +630,13 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
                     else:
                         # An unproven shared listing (it changed since the previous one, which a page
                         # shift may hide): the watcher's baseline walks by itself until two walks agree.
-                        listed = (raw["bookings"], bool(raw["complete"]), raw.get("date"))
+                        listed = (
+                            raw["bookings"],
+                            bool(raw["complete"]),
+                            raw.get("date"),
+                            raw.get("first_page"),
+                            raw.get("grown", 0),
+                        )
                         usable = listed if raw.get("proven", True) else None
                         await self._baseline(client, memory, listed=usable, started=raw.get("started"))
                 except NeetoCalValidationError as error:
@@ -725,7 +734,7 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         client: NeetoCalAsyncClient,
         memory: WatcherMemory,
         *,
-        listed: tuple[list[dict[str, Any]], bool, str | None] | None = None,
+        listed: tuple[list[dict[str, Any]], bool, str | None, list[str] | None, int] | None = None,
         started: list[dict[str, Any]] | None = None,
     ) -> None:
         """The first poll of a watcher without memory: what is known from now on, nothing emitted.
@@ -746,12 +755,16 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
           fails, the baseline stands and the read is tried again before each poll until it succeeds.
         """
         if listed is not None:
-            bookings, complete, first_date = listed
+            bookings, complete, first_date, present, grown = listed
         else:
-            bookings, complete, first_date = await self._proven_listing(client)
+            bookings, complete, first_date, present, grown = await self._proven_listing(client)
         since = _date_header_time(first_date)
         memory.tracker.observe_listing(
-            bookings, complete=complete, since=since - dt.timedelta(seconds=1) if since else None
+            bookings,
+            complete=complete,
+            since=since - dt.timedelta(seconds=1) if since else None,
+            present=present,
+            grown=grown,
         )
         if started is not None:
             memory.tracker.remember_started(started)
@@ -805,12 +818,16 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
             return None
         return list(started.bookings.values())
 
-    async def _proven_listing(self, client: NeetoCalAsyncClient) -> tuple[list[dict[str, Any]], bool, str | None]:
+    async def _proven_listing(
+        self, client: NeetoCalAsyncClient
+    ) -> tuple[list[dict[str, Any]], bool, str | None, list[str], int]:
         """The upcoming listing walked until two walks agree (see :meth:`_baseline`), whether the page
-        cap cut it, and the ``Date`` of its first answer."""
+        cap cut it, the ``Date`` of its first answer, the sids that answer listed and how many bookings
+        the listing gained since it (net)."""
         filters = await self._listing_filters(client)
         previous: Walk | None = None
         walk, complete, first_date = await self._walk(client, filters, max_pages=self.max_pages)
+        first = walk
         seen = dict(walk.bookings)
         tries = 1
         while complete and not proven(previous, walk) and tries < MAX_WALKS:
@@ -825,8 +842,9 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
                 tries,
                 walk.why_raced(),
             )
-            return list(seen.values()), complete, first_date
-        return list(walk.bookings.values()), complete, first_date
+            return list(seen.values()), complete, first_date, first.first_page, 0
+        final = list(walk.bookings.values())
+        return final, complete, first_date, first.first_page, first.made_since_first_page(len(final)) if complete else 0
 
     async def _newest(self, client: NeetoCalAsyncClient, tracker: BookingChangeTracker) -> list[dict[str, Any]]:
         """On v2, beyond a cut listing: upcoming bookings newest first, until a page reaches one that is

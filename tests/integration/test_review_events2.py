@@ -166,7 +166,6 @@ def test_a_shared_watcher_baseline_knows_a_booking_hidden_by_a_page_shift_its_ca
     assert ("cancelled", hidden["sid"]) in seen  # (made[0], cancelled after its page was read, may be too)
 
 
-@pytest.mark.xfail(strict=True, reason="review events2: a booking made during the baseline walk is never created")
 def test_a_booking_made_while_the_baseline_is_walked_reaches_a_created_event(
     sandbox: NeetoCalSandbox, moving_clock: list
 ) -> None:

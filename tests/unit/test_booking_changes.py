@@ -425,3 +425,20 @@ def test_the_saved_memory_drops_the_oldest_started_bookings_first_to_stay_in_its
     memory, why = restore(value)
     assert why == ""
     assert len(memory.tracker.known) == 1300  # known bookings are never dropped
+
+
+def test_bookings_the_baseline_walk_gained_are_created_by_the_next_listing_the_latest_made_first() -> None:
+    tracker = BookingChangeTracker()
+    during = booking("during", created_at="2030-01-07T12:00:00.400Z")  # made while the pages were read
+    just_before = booking("before", created_at="2030-01-07T12:00:00.100Z")  # same second, before it
+    # The first answer listed "a"; the listing gained one booking (net) by the end of the walks.
+    tracker.observe_listing([booking("a"), just_before, during], since=SINCE, present=["a"], grown=1)
+    assert tracker.fresh == ["during"]
+    assert kinds(tracker.observe_listing([booking("a"), just_before, during])) == [("created", "during")]
+    assert kinds(tracker.observe_listing([booking("a"), just_before, during])) == []  # once
+
+
+def test_without_evidence_of_growth_no_booking_of_the_baseline_is_created() -> None:
+    tracker = BookingChangeTracker()
+    tracker.observe_listing([booking("a", created_at="2030-01-07T12:00:00.400Z")], since=SINCE, present=[], grown=0)
+    assert kinds(tracker.observe_listing([booking("a", created_at="2030-01-07T12:00:00.400Z")])) == []
