@@ -6,7 +6,9 @@ since" filter. So ``NeetoCalBookingEventTrigger`` polls, and this module turns p
 1. Each poll lists ``GET /bookings?type=upcoming`` (every page up to a cap). The first poll of a
    trigger's life is the **baseline**: what it lists is known, nothing is emitted. It also notes
    NeetoCal's time then (:attr:`BookingChangeTracker.since`) and remembers the bookings that had
-   already started (as far as they were read) as *retired* (see 4).
+   already started (as far as they were read) as *retired* (see 4). Bookings made during its walks
+   (the listing's count grew after its first answer) are known but *fresh*: ``created`` by the next
+   listing (:attr:`BookingChangeTracker.fresh`).
 2. A listed booking not known before is ``created`` if NeetoCal made it at or after the baseline
    (its ``created_at`` against ``since``; when either cannot be read, unless it came into view from
    beyond a cut listing). One made before was outside the baseline's listing (awaiting approval,
