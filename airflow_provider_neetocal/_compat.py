@@ -110,6 +110,21 @@ def asset_state_store_of(context: Any, asset: Any) -> Any:
     return stores[asset]
 
 
+def cancelled_by_user_action(error: BaseException) -> bool:
+    """Whether ``error`` is the triggerer's cancellation of a trigger for a user action (a DAG paused,
+    a task cleared): the triggerer goes on running then, and sends the events it queued. Its shutdown
+    cancels without that message (and may not send them). Airflow before 3.3 has no such message here."""
+    import asyncio
+
+    if not isinstance(error, asyncio.CancelledError) or not error.args:
+        return False
+    try:
+        from airflow.jobs.triggerer_job_runner import _USER_ACTION_CANCEL_MSG
+    except ImportError:  # pragma: no cover - Airflow versions without it
+        return False
+    return bool(error.args[0] == _USER_ACTION_CANCEL_MSG)
+
+
 if TYPE_CHECKING:
     from airflow.sdk import BaseHook, BaseSensorOperator, ObjectStoragePath, PokeReturnValue
     from airflow.sdk.types import TaskInstanceKey

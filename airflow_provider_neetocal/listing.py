@@ -42,16 +42,29 @@ class Walk:
     pages: int = 0
     repeated: list[str] = field(default_factory=list)
     announced: set[tuple[Any, Any]] = field(default_factory=set)
+    #: The sids its first page listed (bookings that existed when the walk's first answer was given).
+    first_page: list[str] = field(default_factory=list)
+    #: ``total_records`` as the first page announced it (``None`` when it did not).
+    first_total: int | None = None
 
     def add_page(self, items: list[Any], pagination: dict[str, Any]) -> None:
         """Take one page's bookings and what it announced (``total_records``, ``total_pages``)."""
         self.pages += 1
+        if self.pages == 1:
+            self.first_page = [item["sid"] for item in items if booking_key(item).startswith("sid:")]
+            total = pagination.get("total_records")
+            self.first_total = total if isinstance(total, int) and not isinstance(total, bool) else None
         self.announced.add((pagination.get("total_records"), pagination.get("total_pages")))
         for item in items:
             key = booking_key(item)
             if key in self.bookings:
                 self.repeated.append(key)
             self.bookings[key] = item
+
+    def made_since_first_page(self, final: int) -> int:
+        """How many bookings the listing gained (net) between this walk's first answer and a final
+        count of ``final``: at least that many were made (or approved) meanwhile; 0 when unknown."""
+        return max(0, final - self.first_total) if self.first_total is not None else 0
 
     @property
     def raced(self) -> bool:

@@ -21,10 +21,21 @@ import hashlib
 import json
 import math
 import time
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_neetocal._compat import BaseEventTrigger, BaseTrigger, TriggerEvent, watcher_state_store
+from airflow_provider_neetocal._compat import (
+    BaseEventTrigger,
+    BaseTrigger,
+    TriggerEvent,
+    cancelled_by_user_action,
+    watcher_state_store,
+)
 from airflow_provider_neetocal.booking_changes import (
+    CHANGE_KINDS,
+    GONE_AFTER,
+    RETIRED_MEMORY,
+    SINCE_MARGIN,
     BookingChangeTracker,
     WatcherMemory,
     checked_kinds,
@@ -49,9 +60,10 @@ from airflow_provider_neetocal.exceptions import (
     NeetoCalServerError,
     NeetoCalValidationError,
 )
+from airflow_provider_neetocal.listing import MAX_WALKS, Walk, proven
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Hashable
+    from collections.abc import AsyncIterator, Callable, Hashable, Iterable
 
     from airflow_provider_neetocal.hooks.neetocal_async import NeetoCalAsyncClient
 
@@ -281,16 +293,20 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
     trigger's life is a baseline, as before: changes made while no triggerer ran are not emitted.
 
     **At least once across a triggerer crash.** The memory is saved *before* the event is yielded,
-    with the event's changes in its outbox, and the outbox is emptied only one poll interval after
-    the yield (by then the triggerer has handed the event to Airflow's database). A triggerer that dies
-    in between is restarted with the outbox and emits those changes again with the next event: a
-    change can reach two DAG runs then (same ``change_id``), never none.
+    with the event's changes in its outbox, and the outbox is emptied one poll interval after
+    the yield (by then the triggerer has handed the event to Airflow's database), or when the watcher
+    is stopped cleanly after the triggerer took the event (a DAG paused; a triggerer shut down more
+    than :attr:`HANDOVER` seconds after it): that empty outbox is saved as it stops. A triggerer that
+    dies in between (or shuts down within :attr:`HANDOVER` seconds of the event, before it may have sent
+    it on) is restarted with the outbox and emits those changes again with the next event: a change
+    can reach two DAG runs then (same ``change_id``), never none.
 
     **Errors.** 429, 5xx and network errors are first retried by the client; whatever is left, and
     any other answer to the listing (a 403 or 404 among good answers, say), is retried inside the
     trigger after a pause that doubles from ``poll_interval`` up to 15 minutes, keeping everything it
     knows: an unknown answer is never read as "nothing changed" nor as a reason to start over. Only
-    a **401** (the key refused) and a connection that cannot be used stop the polling: one error in
+    a **401** (the key refused) confirmed by a second one after that pause (one may be spurious), and
+    a connection that cannot be used, stop the polling: one error in
     the log, then the trigger waits without calling NeetoCal and re-reads the connection every
     ``poll_interval``, resuming by itself when its key or URL changes (an argument NeetoCal's paths
     refuse, such as a ``meeting_slug`` with a ``/``, also stops it with one error, until the DAG
@@ -308,7 +324,8 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
     :param host_email: only bookings this team member hosts (a ``GET /bookings`` filter).
     :param poll_interval: seconds between polls (a finite number above 0).
     :param max_pages: pages of 100 upcoming bookings read per poll at most (cost bound; a workspace
-        with more upcoming bookings is watched for its first ``max_pages * 100`` by start time).
+        with more upcoming bookings is watched for its first ``max_pages * 100`` by start time, and on
+        API v2 for new bookings too, read newest first until a known one).
     :param max_rechecks: single-booking reads per poll at most; the rest wait for the next poll.
     :param max_changes_per_event: changes one event carries at most; the others stay unrecorded and
         are found again by the next poll (while the booking is still upcoming).
@@ -328,6 +345,14 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
     MAX_ERROR_PAUSE = 900.0
     #: How often an unchanged memory is saved again (seconds), to keep its time current.
     WATERMARK_REFRESH = 600.0
+    #: 401 answers in a row (a pause between them) before the watcher parks: one may be spurious.
+    REFUSALS_TO_PARK = 2
+    #: On v2, beyond a cut listing, new bookings are read newest first for up to this many times
+    #: ``max_pages`` pages (a burst of new bookings larger than the listing's cap is read whole, up to
+    #: that bound), until a page reaches a known one (see :meth:`_newest`).
+    NEWEST_PAGES_FACTOR = 10
+    #: Pages of bookings that already started read at a baseline (see :meth:`_baseline`).
+    STARTED_PAGES = 5
 
     def __init__(
         self,
@@ -346,7 +371,9 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         super().__init__()
         self.neetocal_conn_id = _checked_conn_id(neetocal_conn_id)
         self.api_version = _checked_api_version(api_version)
-        self.changes = sorted(checked_kinds(changes)) if changes is not None else None
+        kinds = checked_kinds(changes)
+        # Every kind written out is the default: one watch, one serialised form, one memory.
+        self.changes = None if kinds == frozenset(CHANGE_KINDS) else sorted(kinds)
         self.meeting_slug = _checked_slug(meeting_slug)
         self.host_email = host_email
         self.poll_interval = _checked_seconds("poll_interval", poll_interval, positive=True)
@@ -401,6 +428,8 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         meeting_id: str | None = None
         saved: dict[str, Any] | None = None
         failures = 0
+        refusals = 0
+        handed: float | None = None  # when the triggerer took the last event (it resumed this generator)
         try:
             while True:
                 try:
@@ -410,9 +439,11 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
                         memory, saved, store = await self._recall(store, kinds, meeting_id)
                     await self._poll(client, memory)
                 except NeetoCalAuthError as error:
-                    if error.status != 401:
+                    refusals = refusals + 1 if error.status == 401 else 0
+                    if refusals < self.REFUSALS_TO_PARK:
                         failures = await self._pause_after_error(error, failures + 1)
                         continue
+                    refusals = 0
                     client = await self._park(client, error)
                     continue
                 except (NeetoCalConfigError, NeetoCalValidationError) as error:
@@ -424,15 +455,46 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
                 except Exception as error:  # e.g. the connection is gone: Airflow would restart run() in a loop
                     failures = await self._pause_after_error(error, failures + 1)
                     continue
-                failures = 0
+                failures = refusals = 0
                 saved = await self._remember(store, memory, saved)
                 if memory.outbox:
                     yield TriggerEvent({"changes": list(memory.outbox), "more": memory.tracker.held_back > 0})
+                    handed = time.monotonic()
                 await asyncio.sleep(self.poll_interval)
                 # A poll interval after the yield, the triggerer has handed the event to Airflow.
                 memory.outbox = []
+                handed = None
+        except BaseException as stop:
+            if memory is not None and handed is not None and self._handed_over(stop, handed):
+                memory.outbox = []
+                await self._confirm_on_stop(store, memory, saved)
+            raise
         finally:
             await client.aclose()
+
+    #: Seconds after the triggerer took an event by which it has sent it on (its loop syncs every second).
+    HANDOVER = 5.0
+
+    def _handed_over(self, stop: BaseException, handed: float) -> bool:
+        """Whether an event the triggerer took at ``handed`` (monotonic) has surely reached Airflow when
+        the watcher stops with ``stop``: the triggerer queues an event before it resumes the trigger,
+        and sends its queue every second while it runs. So yes for a cancellation by user action (a DAG
+        paused: the triggerer goes on) or anything but a cancellation, and for a shutdown's cancellation
+        once :attr:`HANDOVER` seconds passed; no for a shutdown right after the event (its queue may
+        not have been sent: the event goes out again, at least once)."""
+        if not isinstance(stop, asyncio.CancelledError) or cancelled_by_user_action(stop):
+            return not isinstance(stop, GeneratorExit)
+        return time.monotonic() - handed >= self.HANDOVER
+
+    async def _confirm_on_stop(self, store: Any, memory: WatcherMemory, saved: dict[str, Any] | None) -> None:
+        """Save the memory with its outbox emptied as the watcher stops (a clean stop after an event
+        does not emit it again); bounded, and a failure only means the event may go out again."""
+        try:
+            await asyncio.wait_for(self._remember(store, memory, saved), timeout=self.HANDOVER)
+        except BaseException as error:  # cancelled again, timed out: at least once still holds
+            self.log.warning(
+                "NeetoCal watcher memory not confirmed on stop (its last event may go out again): %r", error
+            )
 
     # -- one poll per workspace (Airflow 3.3+: shared streams) ----------------------------------------
 
@@ -444,6 +506,10 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         listing, so watchers differing only in those share it. Each keeps its own memory and reads
         its own re-checks (``GET /bookings/{sid}``, only for known bookings missing from the listing).
         Airflow before 3.3 never calls this: each trigger then polls alone (:meth:`run`).
+
+        The key names the connection, not its key or URL (reading them here would block the
+        triggerer's loop): after a key rotation the shared poll resumes with the new key (see
+        :meth:`open_shared_stream`) and each watcher re-reads the connection for its own reads.
         """
         return (
             BOOKING_EVENT_TRIGGER,
@@ -456,38 +522,72 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
 
     @classmethod
     async def open_shared_stream(cls, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
-        """The shared poll of one key: ``{"kind": "listing", "bookings", "complete"}`` per poll.
+        """The shared poll of one key: ``{"kind": "listing", "bookings", "complete", "date", "started"}``
+        per poll (``date``: the ``Date`` header of its first page; ``proven``: whether it agrees with the
+        stream's walk before it (:func:`~airflow_provider_neetocal.listing.proven`; the stream's first
+        listing is walked until two walks agree), else a watcher's baseline walks by itself;
+        ``started``: bookings that had started, read once per stream, plus those that left the stream's
+        listing since (see :func:`_left_listing`), ``None`` until that read succeeds; both for a watcher's baseline).
 
         Airflow fails every subscriber when this raises or returns, and a failed watcher trigger is
         re-created a second later; so NeetoCal's errors are items of the stream (``{"kind": "failed"}``,
-        then a doubling pause; ``{"kind": "refused"}`` for a 401, then the park of :meth:`run`), and
-        the loop only ends when Airflow cancels it. The bookings stay in the triggerer's memory.
+        then a doubling pause; ``{"kind": "refused"}`` for a confirmed 401, then the park of
+        :meth:`run`, then ``{"kind": "resumed"}`` once the connection changed: each watcher then re-reads
+        the connection for its own reads), and the loop only ends when Airflow cancels it. The
+        bookings stay in the triggerer's memory.
         """
         watcher = cls(**kwargs)
         client = _client(watcher.neetocal_conn_id, watcher.api_version)
         failures = 0
+        refusals = 0
+        started: list[dict[str, Any]] | None = None
+        listed_before: dict[str, dict[str, Any]] = {}
+        previous: Walk | None = None
+        first = True
+        left: OrderedDict[str, dict[str, Any]] = OrderedDict()
         try:
             while True:
                 try:
-                    listing, complete = await client.list_bookings(
-                        watcher._listing_filters(), max_pages=watcher.max_pages
-                    )
+                    filters = await watcher._listing_filters(client)
+                    walk, complete, date = await watcher._walk(client, filters, max_pages=watcher.max_pages)
+                    first_walk = walk
+                    walks = 1
+                    while first and complete and not proven(previous, walk) and walks < MAX_WALKS:
+                        previous, walks = walk, walks + 1  # the stream's first listing: until two walks agree
+                        walk, complete, _date = await watcher._walk(client, filters, max_pages=watcher.max_pages)
+                    is_proven = not complete or proven(previous, walk)
+                    previous, first = walk, False
+                    if started is None:  # once per stream, for the baselines of its watchers
+                        started = await watcher._started_bookings(client)
+                    listed_before = _left_listing(listed_before, walk.bookings.values(), left)
                 except (NeetoCalAuthError, NeetoCalConfigError, NeetoCalValidationError) as error:
-                    if isinstance(error, NeetoCalAuthError) and error.status != 401:
+                    refusals = refusals + 1 if isinstance(error, NeetoCalAuthError) and error.status == 401 else 0
+                    if isinstance(error, NeetoCalAuthError) and refusals < watcher.REFUSALS_TO_PARK:
                         failures += 1
                         yield {"kind": "failed", "message": str(error)}
                         await watcher._pause_after_error(error, failures)
                         continue
+                    refusals = 0
                     yield {"kind": "refused", "message": str(error)}
                     client = await watcher._park(client, error)
+                    yield {"kind": "resumed"}  # a changed connection: each watcher re-reads it too
                     continue
                 except Exception as error:  # NeetoCal's errors, or a connection that is gone: never end the stream
                     failures += 1
                     yield {"kind": "failed", "message": str(error)}
                     await watcher._pause_after_error(error, failures)
                     continue
-                failures = 0
-                yield {"kind": "listing", "bookings": listing, "complete": complete}
+                failures = refusals = 0
+                yield {
+                    "kind": "listing",
+                    "bookings": list(walk.bookings.values()),
+                    "complete": complete,
+                    "date": date,
+                    "proven": is_proven,
+                    "first_page": first_walk.first_page,
+                    "grown": first_walk.made_since_first_page(len(walk.bookings)) if complete and is_proven else 0,
+                    "started": None if started is None else [*started, *left.values()],
+                }
                 await asyncio.sleep(watcher.poll_interval)
         finally:
             await client.aclose()
@@ -508,23 +608,49 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         emitted = False
         self.log.info("NeetoCal watcher %s reads the shared poll of its workspace", self.memory_key())
         refused = False
+        stale = False
+        handed: float | None = None
         try:
             async for raw in shared_stream:
+                if isinstance(raw, dict) and raw.get("kind") in ("refused", "resumed"):
+                    stale = True  # the connection may have changed (a new key): re-read it
                 if refused or not isinstance(raw, dict) or raw.get("kind") != "listing":
                     continue
                 if emitted and memory is not None:
                     memory.outbox = []
-                    emitted = False
+                    emitted, handed = False, None
+                if stale:
+                    await client.aclose()
+                    client = _client(self.neetocal_conn_id, self.api_version)
+                    stale = False
                 try:
                     if self.meeting_slug and meeting_id is None:
                         meeting_id = await client.meeting_id(self.meeting_slug)
                     if memory is None:
                         memory, saved, store = await self._recall(store, kinds, meeting_id)
-                    await self._observe(client, memory, raw["bookings"], bool(raw["complete"]))
+                    if memory.tracker.baselined:
+                        await self._observe(client, memory, raw["bookings"], bool(raw["complete"]))
+                    else:
+                        # An unproven shared listing (it changed since the previous one, which a page
+                        # shift may hide): the watcher's baseline walks by itself until two walks agree.
+                        listed = (
+                            raw["bookings"],
+                            bool(raw["complete"]),
+                            raw.get("date"),
+                            raw.get("first_page"),
+                            raw.get("grown", 0),
+                        )
+                        usable = listed if raw.get("proven", True) else None
+                        await self._baseline(client, memory, listed=usable, started=raw.get("started"))
                 except NeetoCalValidationError as error:
                     if not refused:
                         self.log.error("NeetoCal watcher cannot watch (it ignores the listings from now on): %s", error)
                     refused = True
+                    continue
+                except NeetoCalAuthError as error:
+                    if error.status == 401:
+                        stale = True  # the shared poll was answered, its own client was not: an old key?
+                    self.log.warning("NeetoCal watcher skips this listing (the next one tries again): %s", error)
                     continue
                 except Exception as error:  # NeetoCal's errors, the store, a connection that is gone
                     self.log.warning("NeetoCal watcher skips this listing (the next one tries again): %s", error)
@@ -532,7 +658,12 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
                 saved = await self._remember(store, memory, saved)
                 if memory.outbox:
                     yield TriggerEvent({"changes": list(memory.outbox), "more": memory.tracker.held_back > 0})
-                    emitted = True
+                    emitted, handed = True, time.monotonic()
+        except BaseException as stop:
+            if memory is not None and emitted and handed is not None and self._handed_over(stop, handed):
+                memory.outbox = []
+                await self._confirm_on_stop(store, memory, saved)
+            raise
         finally:
             await client.aclose()
 
@@ -542,25 +673,227 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         Raises only when the listing cannot be read (nothing recorded then). A re-check that fails is
         put back in the queue, so one unreadable booking neither stops the poll nor is forgotten.
         """
-        listing, complete = await client.list_bookings(self._listing_filters(), max_pages=self.max_pages)
+        if not memory.tracker.baselined:
+            await self._baseline(client, memory)
+            return
+        listing, complete = await client.list_bookings(await self._listing_filters(client), max_pages=self.max_pages)
         await self._observe(client, memory, listing, complete)
 
-    def _listing_filters(self) -> dict[str, Any]:
-        return {"type": "upcoming", "host_email": self.host_email}
+    async def _listing_filters(self, client: NeetoCalAsyncClient, **extra: Any) -> dict[str, Any]:
+        """The upcoming listing's query: by start time (v2 says so; v1 has no sort parameter)."""
+        filters: dict[str, Any] = {"type": "upcoming", "host_email": self.host_email}
+        if (await client.settings()).api_version == "v2":
+            filters.update(sorting_key="starts_at", sorting_order="asc")
+        filters.update(extra)
+        return filters
 
-    async def _observe(
-        self, client: NeetoCalAsyncClient, memory: WatcherMemory, listing: list[dict[str, Any]], complete: bool
+    async def _page(
+        self, client: NeetoCalAsyncClient, filters: dict[str, Any], page: int
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """One page of ``GET /bookings`` with ``filters``: its bookings and its ``pagination``."""
+        from airflow_provider_neetocal import api_contract as contract
+        from airflow_provider_neetocal.hooks.neetocal import MAX_PAGE_SIZE, _page_items
+
+        version = (await client.settings()).api_version
+        call = contract.list_bookings(version, page_number=page, page_size=MAX_PAGE_SIZE, filters=filters)
+        data = await client.request(call)
+        if not isinstance(data, dict):
+            raise NeetoCalServerError(
+                method="GET", endpoint=call.path, status=None, message="expected a JSON object in the answer"
+            )
+        found = _page_items(data, "bookings", call.path)
+        raw = data.get("pagination")
+        return found, (raw if isinstance(raw, dict) else {})
+
+    async def _walk(
+        self,
+        client: NeetoCalAsyncClient,
+        filters: dict[str, Any],
+        *,
+        max_pages: int,
+        enough: Callable[[list[dict[str, Any]]], bool] | None = None,
+    ) -> tuple[Walk, bool, str | None]:
+        """Pages of ``GET /bookings`` with ``filters``: the walk, whether it was complete (not cut by
+        ``max_pages``; ``enough`` may end it early, complete for its purpose), and the first answer's
+        ``Date`` (NeetoCal's time when the walk began)."""
+        from airflow_provider_neetocal.hooks.neetocal import MAX_PAGE_SIZE
+
+        walk = Walk()
+        first_date: str | None = None
+        for page in range(1, max_pages + 1):
+            found, pagination = await self._page(client, filters, page)
+            if first_date is None:
+                first_date = client.last_server_date
+            walk.add_page(found, pagination)
+            total = pagination.get("total_pages")
+            if not found or (isinstance(total, int) and page >= total) or len(found) < MAX_PAGE_SIZE:
+                return walk, True, first_date
+            if enough is not None and enough(found):
+                return walk, True, first_date
+        return walk, False, first_date
+
+    async def _baseline(
+        self,
+        client: NeetoCalAsyncClient,
+        memory: WatcherMemory,
+        *,
+        listed: tuple[list[dict[str, Any]], bool, str | None, list[str] | None, int] | None = None,
+        started: list[dict[str, Any]] | None = None,
     ) -> None:
-        """Compare one listing with the memory, then re-check the known bookings missing from it."""
-        tracker = memory.tracker
+        """The first poll of a watcher without memory: what is known from now on, nothing emitted.
+
+        * The upcoming listing is walked until two walks in a row agree
+          (:func:`~airflow_provider_neetocal.listing.proven`, at most ``MAX_WALKS``): a booking
+          skipped by a page shift during one walk would otherwise be unknown until it is listed
+          again. A watcher of a shared poll (``listed``: the shared listing, its completeness and
+          ``Date``; ``started``: the shared poll's read of started bookings) takes those instead.
+        * NeetoCal's time when the walk began (``Date`` of its first answer, less a
+          second; compared with a margin of :data:`~airflow_provider_neetocal.booking_changes.SINCE_MARGIN`) is the
+          tracker's ``since``: a booking listed later that was made before it is not ``created``
+          (awaiting approval or started then, beyond the page cap, skipped by a page shift).
+        * Up to :attr:`STARTED_PAGES` pages of ``type=past`` (on v2 the latest start first; v1 has no
+          sort parameter nor date filter, so its first page and its last ones: the latest starts are at
+          one end whichever way NeetoCal orders them): remembered as retired, so one of them
+          moved to a later slot is ``rescheduled``. Read after the baseline is taken; when that read
+          fails, the baseline stands and the read is tried again before each poll until it succeeds.
+        """
+        if listed is not None:
+            bookings, complete, first_date, present, grown = listed
+        else:
+            bookings, complete, first_date, present, grown = await self._proven_listing(client)
+        since = _date_header_time(first_date)
+        memory.tracker.observe_listing(
+            bookings,
+            complete=complete,
+            since=since - dt.timedelta(seconds=1) if since else None,
+            present=present,
+            grown=grown,
+        )
+        if started is not None:
+            memory.tracker.remember_started(started)
+        else:
+            memory.tracker.started_owed = True
+            await self._read_started(client, memory.tracker)
         if not complete:
             self.log.warning(
                 "More than %d upcoming NeetoCal bookings: watching the first %d by start time (raise max_pages)",
                 self.max_pages * 100,
                 self.max_pages * 100,
             )
+
+    async def _read_started(self, client: NeetoCalAsyncClient, tracker: BookingChangeTracker) -> None:
+        """The baseline's look at bookings that had already started (see :meth:`_baseline`), until it
+        succeeds once: a failed read is logged and tried again before the next poll's comparison (the
+        baseline itself stands; the tracker's ``started_owed``, saved in the memory, so a restart too).
+        A 401 is raised, as for any read."""
+        if not tracker.started_owed:
+            return
+        started = await self._started_bookings(client)
+        if started is not None:
+            tracker.remember_started(started)
+            tracker.started_owed = False
+
+    async def _started_bookings(self, client: NeetoCalAsyncClient) -> list[dict[str, Any]] | None:
+        """Up to :attr:`STARTED_PAGES` pages of bookings that already started (``None``, logged, when
+        they could not be read; a 401 is raised)."""
+        filters: dict[str, Any] = {"type": "past", "host_email": self.host_email}
+        v2 = (await client.settings()).api_version == "v2"
+        if v2:
+            filters.update(sorting_key="starts_at", sorting_order="desc")
+        pages = min(self.STARTED_PAGES, self.max_pages)
+        try:
+            started, complete, _date = await self._walk(client, filters, max_pages=1 if not v2 else pages)
+            if not v2 and not complete and pages > 1:
+                # v1 has no sort parameter: read the first page and the last ones, so whichever end
+                # NeetoCal lists the latest starts at (the last, by start ascending, as the sandbox does),
+                # they are read.
+                total = max((t for _r, t in started.announced if isinstance(t, int)), default=1)
+                for page in range(max(2, total - pages + 2), total + 1):
+                    found, pagination = await self._page(client, filters, page)
+                    started.add_page(found, pagination)
+        except NeetoCalAuthError as error:
+            if error.status == 401:
+                raise
+            self.log.warning("NeetoCal's started bookings could not be read, trying again next poll: %s", error)
+            return None
+        except NeetoCalApiError as error:
+            self.log.warning("NeetoCal's started bookings could not be read, trying again next poll: %s", error)
+            return None
+        return list(started.bookings.values())
+
+    async def _proven_listing(
+        self, client: NeetoCalAsyncClient
+    ) -> tuple[list[dict[str, Any]], bool, str | None, list[str], int]:
+        """The upcoming listing walked until two walks agree (see :meth:`_baseline`), whether the page
+        cap cut it, the ``Date`` of its first answer, the sids that answer listed and how many bookings
+        the listing gained since it (net)."""
+        filters = await self._listing_filters(client)
+        previous: Walk | None = None
+        walk, complete, first_date = await self._walk(client, filters, max_pages=self.max_pages)
+        first = walk
+        seen = dict(walk.bookings)
+        tries = 1
+        while complete and not proven(previous, walk) and tries < MAX_WALKS:
+            previous = walk
+            walk, complete, _date = await self._walk(client, filters, max_pages=self.max_pages)
+            seen.update(walk.bookings)
+            tries += 1
+        if complete and not proven(previous, walk):
+            self.log.warning(
+                "NeetoCal's upcoming listing changed during each of %d walks (%s): the baseline knows every "
+                "booking any walk read",
+                tries,
+                walk.why_raced(),
+            )
+            return list(seen.values()), complete, first_date, first.first_page, 0
+        final = list(walk.bookings.values())
+        return final, complete, first_date, first.first_page, first.made_since_first_page(len(final)) if complete else 0
+
+    async def _newest(self, client: NeetoCalAsyncClient, tracker: BookingChangeTracker) -> list[dict[str, Any]]:
+        """On v2, beyond a cut listing: upcoming bookings newest first, until a page reaches one that is
+        known or was made before the baseline (so it costs the pages of new bookings, usually one), at
+        most ``NEWEST_PAGES_FACTOR * max_pages`` pages."""
+        if (await client.settings()).api_version != "v2":
+            return []
+
+        def reached_known(page: list[dict[str, Any]]) -> bool:
+            for booking in page:
+                sid = booking.get("sid")
+                created = parse_instant(booking.get("created_at"))
+                if sid in tracker.known or sid in tracker.retired:
+                    return True
+                if created is not None and tracker.since is not None and created < tracker.since - SINCE_MARGIN:
+                    return True
+            return False
+
+        filters = await self._listing_filters(client, sorting_key="created_at", sorting_order="desc")
+        pages = self.NEWEST_PAGES_FACTOR * self.max_pages
+        walk, reached, _date = await self._walk(client, filters, max_pages=pages, enough=reached_known)
+        if not reached:
+            self.log.warning(
+                "More than %d NeetoCal bookings made since the last poll: the oldest of them are seen once they "
+                "come into view by start time",
+                pages * 100,
+            )
+        return list(walk.bookings.values())
+
+    async def _observe(
+        self, client: NeetoCalAsyncClient, memory: WatcherMemory, listing: list[dict[str, Any]], complete: bool
+    ) -> None:
+        """Compare one listing with the memory, then re-check the known bookings missing from it."""
+        tracker = memory.tracker
+        await self._read_started(client, tracker)
+        newest: list[dict[str, Any]] = []
+        if not complete:
+            newest = await self._newest(client, tracker)
+            self.log.warning(
+                "More than %d upcoming NeetoCal bookings: watching the first %d by start time%s (raise max_pages)",
+                self.max_pages * 100,
+                self.max_pages * 100,
+                ", and new ones (read newest first)" if newest else "",
+            )
         room = max(self.max_changes_per_event - len(memory.outbox), 0)
-        changes = tracker.observe_listing(listing, complete=complete, limit=room)
+        changes = tracker.observe_listing(listing, complete=complete, limit=room, newest=newest)
         memory.add(changes)
         room -= len(changes)
         if tracker.held_back:
@@ -578,6 +911,10 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
                 tracker.defer_recheck(sid)
                 self.log.warning("NeetoCal booking %s could not be re-read, trying again next poll: %s", sid, error)
                 continue
+            if booking is None:
+                self.log.warning(
+                    "NeetoCal answered 404 for known booking %s: kept until %d polls in a row say so", sid, GONE_AFTER
+                )
             neetocal_now = server_now(client.last_server_date, dt.datetime.now(dt.timezone.utc))
             memory.add(tracker.observe_recheck(sid, booking, now=neetocal_now))
 
@@ -681,6 +1018,37 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
                 self.log.info("NeetoCal connection %r changed: the watcher polls again", self.neetocal_conn_id)
                 return candidate
             await candidate.aclose()
+
+
+def _date_header_time(date_header: str | None) -> dt.datetime | None:
+    """NeetoCal's time from an answer's ``Date`` header; ``None`` when there is none to read."""
+    if not date_header:
+        return None
+    moment = server_now(date_header, dt.datetime.min)
+    return None if moment == dt.datetime.min else moment
+
+
+def _left_listing(
+    before: dict[str, dict[str, Any]], listing: Iterable[Any], left: OrderedDict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """The shared poll's memory of bookings that left its upcoming listing (started, mostly): ``left``
+    gains those listed ``before`` and not now (the newest last, at most :data:`RETIRED_MEMORY`) and loses
+    those listed again; returns the listing by sid, the ``before`` of the next poll.
+
+    A watcher that joins the poll later takes them with the stream's look at started bookings (read
+    once, when the stream began): a booking that started since was listed as upcoming by an earlier
+    poll, so it is in ``left``, and moved to a later slot it is ``rescheduled`` for that watcher too.
+    """
+    now = {str(b["sid"]): b for b in listing if isinstance(b, dict) and isinstance(b.get("sid"), str)}
+    for sid, booking in before.items():
+        if sid not in now:
+            left.pop(sid, None)
+            left[sid] = booking
+    for sid in now:
+        left.pop(sid, None)
+    while len(left) > RETIRED_MEMORY:
+        left.popitem(last=False)
+    return now
 
 
 def _without_time(value: dict[str, Any]) -> dict[str, Any]:

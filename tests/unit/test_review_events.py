@@ -1,5 +1,5 @@
 """Review 19 repros (pure): the event trigger's memory format, change ids and argument checks.
-Each test states what should hold and is a strict xfail while it does not."""
+Each test states what should hold; those still open are strict xfails (README, "Known gaps")."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from airflow_provider_neetocal.booking_changes import (
     CHANGE_KINDS,
     SAVED_RETIRED,
     BookingChangeTracker,
-    Change,
     WatcherMemory,
     _Known,
     changes_of,
@@ -30,11 +29,6 @@ def _sid(i: int) -> str:
     return f"b{i:06d}"  # NeetoCal sids are 7 characters
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="memory exceeds the store's limit: 1,000 upcoming bookings (the default max_pages=10) plus the "
-    "saved retired ones make a value above [state_store] max_value_storage_bytes (64 KB); 'known' is unbounded",
-)
 def test_the_saved_memory_of_a_default_watcher_fits_the_asset_state_store_limit() -> None:
     start = dt.datetime(2030, 1, 7, 10, tzinfo=dt.timezone.utc)
     tracker = BookingChangeTracker(baselined=True)
@@ -52,22 +46,29 @@ def _event(*items: dict[str, Any]) -> dict[str, Any]:
     return {"extra": {"payload": {"changes": list(items), "more": False}}}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="change_id collision: a booking moved A->B, back to A, then to B again gets the id "
-    "rescheduled:<sid>@B twice, so changes_of (and a DAG de-duplicating on change_id) drops a real move",
-)
 def test_distinct_moves_of_one_booking_have_distinct_change_ids() -> None:
     at_a, at_b = "2030-01-07T10:00:00Z", "2030-01-08T10:00:00Z"
     booking = {"sid": "abc1234", "status": "confirmed"}
-    moves = [
-        Change("rescheduled", {**booking, "starts_at": at_b}, previous_starts_at=at_a),
-        Change("rescheduled", {**booking, "starts_at": at_a}, previous_starts_at=at_b),
-        Change("rescheduled", {**booking, "starts_at": at_b}, previous_starts_at=at_a),
-    ]
+    tracker = BookingChangeTracker()
+    tracker.observe_listing([{**booking, "starts_at": at_a}])  # the baseline
+    moves = [tracker.observe_listing([{**booking, "starts_at": start}]) for start in (at_b, at_a, at_b)]
+    assert [[c.kind for c in changes] for changes in moves] == [["rescheduled"]] * 3
     # Three polls, three events; Airflow merges events that arrive together into one DAG run.
-    merged = {"asset": [_event(move.payload()) for move in moves]}
+    merged = {"asset": [_event(*(c.payload() for c in changes)) for changes in moves]}
     assert len(changes_of(merged)) == 3
+
+
+def test_a_move_found_by_a_recheck_is_numbered_like_one_found_by_the_listing() -> None:
+    at_a, at_b = "2030-01-07T10:00:00Z", "2030-01-08T10:00:00Z"
+    booking = {"sid": "abc1234", "status": "confirmed"}
+    tracker = BookingChangeTracker()
+    tracker.observe_listing([{**booking, "starts_at": at_a}])
+    (first,) = tracker.observe_listing([{**booking, "starts_at": at_b}])
+    tracker.observe_listing([])  # missing: re-checked
+    now = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+    (second,) = tracker.observe_recheck("abc1234", {**booking, "starts_at": at_a}, now=now)
+    ids = [first.payload()["change_id"], second.payload()["change_id"]]
+    assert ids == [f"rescheduled:abc1234@{at_b}#1", f"rescheduled:abc1234@{at_a}#2"]
 
 
 HOST_EMAIL_GAP = pytest.mark.xfail(
@@ -93,11 +94,6 @@ def test_an_argument_the_watcher_can_never_use_is_refused_when_the_dag_is_parsed
         NeetoCalBookingEventTrigger(**kwargs)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="normalisation gap: changes=None and changes=[all three kinds] are the same watch but serialise and "
-    "fingerprint differently, so switching replaces the watcher and its memory (fresh baseline, changes lost)",
-)
 def test_every_kind_written_out_is_the_same_watch_as_the_default() -> None:
     default = NeetoCalBookingEventTrigger()
     spelled = NeetoCalBookingEventTrigger(changes=list(CHANGE_KINDS))
