@@ -1,0 +1,154 @@
+"""Second hostile review of the sync operator (issue 21): convergence and ownership under faults.
+
+Each problem found is a strict xfail repro: it fails on the current code and will pass (and then
+fail, reminding us to drop the marker) the day it is fixed. Bookings go to the group meeting, so a
+duplicate would be accepted by the sandbox and counted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
+from airflow_provider_neetocal.operators.sync import NeetoCalSyncBookingsOperator
+
+from tests.compat import DAG
+from tests.integration.runs import live_bookings, run_in_airflow
+from tests.integration.test_sync import FIRST, needs_store, per_key, plan_of, row, sync, sync_id
+from tests.integration.test_sync import no_waits as no_waits
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("airflow_db")]
+
+
+def live_of(sandbox: Any, email: str) -> list[dict[str, Any]]:
+    return [b for b in live_bookings(sandbox) if b["email"] == email]
+
+
+@needs_store
+@pytest.mark.xfail(
+    strict=True,
+    reason="the cancel half of a replace landed but could not be confirmed: the pending record is removed, "
+    "the key keeps owning a cancelled booking, and every later run reports it drifted: the row is never booked",
+)
+def test_a_replace_whose_cancel_landed_unconfirmed_books_the_row_on_the_next_run(sandbox):
+    """A row whose attendee changed is a replace (cancel the old booking, book the new attendee). If the
+    cancel landed but its answer and the confirming read were lost, the next run must still book the
+    row (the cancel was the sync's own). Today the key is ``drifted`` forever and the row is lost."""
+    sid = sync_id()
+    assert sync(sid, [row("ann", "a"), row("bob", "b")]).state == "success"
+    (ann,) = live_of(sandbox, "ann@example.com")
+    sandbox.inject("commit_then_drop", method="POST", path=f"/bookings/{ann['sid']}/cancel")
+    sandbox.inject("commit_then_drop", method="DELETE", path=f"/bookings/{ann['sid']}")
+    sandbox.inject("server_error", times=30, method="GET", path=f"/bookings/{ann['sid']}")
+    rows = [row("ann", "a", email="ann.new@example.com"), row("bob", "b")]
+    sync(sid, rows)
+    sandbox.faults = None
+    assert sandbox.booking(ann["sid"])["status"] == "cancelled"  # the cancel landed
+
+    sync(sid, rows)
+    sync(sid, rows)
+    assert len(live_of(sandbox, "ann.new@example.com")) == 1, per_key(sandbox)
+
+
+def sync_in(dag_id: str, sid: str, rows: Any, **kwargs: Any) -> Any:
+    """One run of DAG ``dag_id`` syncing ``rows`` under ``sid``."""
+    with DAG(dag_id=dag_id, schedule=None, catchup=False) as dag:
+        NeetoCalSyncBookingsOperator(
+            task_id="sync",
+            rows=rows,
+            sync_id=sid,
+            key_field="row_id",
+            mode="apply",
+            meeting_slug="weekly-webinar",
+            time_zone="Europe/London",
+            **{"retries": 0, **kwargs},
+        )
+    return run_in_airflow(dag)
+
+
+@needs_store
+@pytest.mark.xfail(
+    strict=True,
+    reason="a create whose answer was lost and could not be looked up is recorded as failed and its pending "
+    "entry removed: the booking it made is owned by nobody; the next run refuses the row as 'exists, not "
+    "made by this sync' forever, and removing the row never cancels the orphan",
+)
+def test_a_create_that_landed_unconfirmed_is_owned_on_the_next_run(sandbox, monkeypatch):
+    """A create that landed, whose answer was lost and whose look-up failed, must stay pending so the
+    next run adopts it: the run after converges (success, one booking per key), and removing the
+    row later cancels that booking. Today the pending entry is dropped with the batch."""
+    sid = sync_id()
+    real_create = NeetoCalHook.create_booking
+
+    def lost_then_blind(self: NeetoCalHook, payload: dict[str, Any]) -> dict[str, Any]:
+        sandbox.inject("commit_then_drop", method="POST", path="/bookings")
+        try:
+            return real_create(self, payload)
+        finally:
+            sandbox.inject("server_error", times=60, method="GET")
+
+    monkeypatch.setattr(NeetoCalHook, "create_booking", lost_then_blind)
+    sync(sid, FIRST[:1], max_concurrency=1)
+    monkeypatch.setattr(NeetoCalHook, "create_booking", real_create)
+    sandbox.faults = None
+    sandbox._fault_switch._queue.clear()  # the GET errors left over
+    assert len(live_of(sandbox, "ann@example.com")) == 1  # the create landed
+
+    run = sync(sid, FIRST[:1])
+    second = sync(sid, FIRST[:1])
+    assert len(live_of(sandbox, "ann@example.com")) == 1, per_key(sandbox)
+    assert second.state == "success", plan_of(second)["changes"]
+    sync(sid, [], max_cancellations=None)
+    assert live_of(sandbox, "ann@example.com") == [], "the booking the sync made was never cancelled"
+    del run
+
+
+@needs_store
+@pytest.mark.xfail(
+    strict=True,
+    reason="the store's meta names the sync id and workspace only: a second DAG reusing the sync_id "
+    "takes over the first DAG's ownership and cancels its bookings (within the default guard)",
+)
+def test_a_second_dag_with_the_same_sync_id_never_cancels_the_first_dags_bookings(sandbox):
+    """Two DAGs that (by mistake) use one sync_id must not cancel each other's bookings: the second
+    should be refused (as another workspace's meta is), not plan the first DAG's rows as removed.
+    Today the second DAG's apply cancels cat and dan, booked by the first DAG, under the default 0.5 guard."""
+    sid = sync_id()
+    assert sync_in(f"first_{sid}", sid, FIRST).state == "success"
+    sync_in(f"second_{sid}", sid, FIRST[:2] + [row("eve", "e")])
+    assert per_key(sandbox).get("cat") == 1 and per_key(sandbox).get("dan") == 1, per_key(sandbox)
+
+
+@needs_store
+@pytest.mark.xfail(
+    strict=True,
+    reason="a templated XCom renders to Python's repr (single quotes), not JSON: the rows are refused "
+    "although docs/sync.md says a JSON string is 'what a templated XCom renders to'",
+)
+def test_rows_from_a_templated_xcom_pull_are_synced(sandbox):
+    """``rows="{{ ti.xcom_pull(task_ids='table') }}"`` (the documented templated-XCom form) books the rows."""
+    from airflow.sdk import task
+
+    sid = sync_id()
+    with DAG(dag_id=f"xcom_{sid}", schedule=None, catchup=False) as dag:
+
+        @task(task_id="table")
+        def table() -> list[dict[str, Any]]:
+            return FIRST[:2]
+
+        upstream = table()
+        upstream >> NeetoCalSyncBookingsOperator(
+            task_id="sync",
+            rows="{{ ti.xcom_pull(task_ids='table') }}",
+            sync_id=sid,
+            key_field="row_id",
+            mode="apply",
+            meeting_slug="weekly-webinar",
+            time_zone="Europe/London",
+            retries=0,
+        )
+    run = run_in_airflow(dag)
+    assert run.state == "success"
+    assert per_key(sandbox) == {"ann": 1, "bob": 1}
