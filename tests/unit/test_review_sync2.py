@@ -1,0 +1,58 @@
+"""Second hostile review of the sync (issue 21), pure parts: row files and the store's size limit.
+
+Each problem is a strict xfail repro that fails on the current code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from airflow_provider_neetocal.operators.sync import DEFAULT_BATCH_SIZE, load_rows
+from airflow_provider_neetocal.sync import MAX_CHUNK_BYTES, MAX_KEY_LENGTH, desired_from_rows, pending_record
+
+HEADER = "row_id,name,email,meeting_slug,time_zone,slot_date,slot_start_time"
+#: Airflow's default ``[state_store] max_value_storage_bytes``.
+AIRFLOW_DEFAULT_LIMIT = 65_535
+LINE = "ann,Ann,ann@example.com,weekly-webinar,Europe/London,2030-07-15,10:00 AM"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the CSV is read as plain utf-8: a byte-order mark (Excel's 'CSV UTF-8') sticks to the first "
+    "header, so key_field is missing from every row and the whole table is refused",
+)
+def test_a_csv_with_a_byte_order_mark_is_read(tmp_path):
+    """A CSV saved by Excel as "CSV UTF-8" starts with a BOM; its rows must be read like any other."""
+    path = tmp_path / "rows.csv"
+    path.write_bytes(("\ufeff" + HEADER + "\r\n" + LINE + "\r\n").encode("utf-8"))
+    rows = load_rows(f"file://{path}")
+    assert set(desired_from_rows(rows, key_field="row_id")) == {"ann"}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the pending record is one store value, not chunked: a default batch of 200 creates with keys "
+    "of the allowed length exceeds Airflow's default max_value_storage_bytes (65,535; the REST API refuses "
+    "above it, workers warn), the limit every ownership chunk is kept well under (MAX_CHUNK_BYTES)",
+)
+def test_the_pending_record_of_a_default_batch_fits_the_store_limit():
+    """Every value the sync writes must stay under the size it promises for its chunks (48,000 bytes,
+    under Airflow's default 65,535): including ``neetocal.sync.pending`` for a full default batch of
+    creates whose keys are as long as ``MAX_KEY_LENGTH`` allows."""
+    ops = [
+        {
+            "key": f"{i:06d}-" + "k" * (MAX_KEY_LENGTH - 7),
+            "op": "create",
+            "meeting": "onboarding-call",
+            "email": f"customer.{i}.onboarding-team@enterprise-customer.example.com",
+            "start": "2030-07-15T09:00:00+00:00",
+        }
+        for i in range(DEFAULT_BATCH_SIZE)
+    ]
+    record = pending_record(ops, now=dt.datetime(2030, 7, 1, tzinfo=dt.timezone.utc))
+    size = len(json.dumps(record, separators=(",", ":")))
+    assert size <= AIRFLOW_DEFAULT_LIMIT, f"the pending record is {size} bytes"
+    assert size <= MAX_CHUNK_BYTES, f"the pending record is {size} bytes"
