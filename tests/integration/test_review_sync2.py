@@ -213,3 +213,29 @@ def test_a_templated_mode_that_renders_to_plan_emits_no_asset_event(sandbox):
             .where(AssetModel.uri == uri)
         )
     assert events == 0, f"a plan run emitted {events} asset event(s) on {uri}"
+
+
+
+@needs_store
+@pytest.mark.xfail(
+    strict=True,
+    reason="a mapped sync gets no asset state store (its asset is added to outlets in __init__, which a "
+    "MappedOperator never runs at parse time), and fails with 'needs Airflow 3.3 or later (running 3.3.2)'",
+)
+def test_mapped_syncs_each_with_its_own_sync_id_run_on_airflow_3_3(sandbox):
+    """One sync per region via ``.partial(...).expand_kwargs([{sync_id, rows}, ...])`` (each map index
+    its own sync_id, so its own asset and ownership) must book every row on Airflow 3.3, or at least be
+    refused for what it is. Today each index fails claiming Airflow 3.3.2 is older than 3.3."""
+    sid = sync_id()
+    with DAG(dag_id=f"mapped_{sid}", schedule=None, catchup=False) as dag:
+        NeetoCalSyncBookingsOperator.partial(
+            task_id="sync",
+            key_field="row_id",
+            mode="apply",
+            meeting_slug="weekly-webinar",
+            time_zone="Europe/London",
+            retries=0,
+        ).expand_kwargs([{"sync_id": f"{sid}-north", "rows": FIRST[:2]}, {"sync_id": f"{sid}-south", "rows": FIRST[2:]}])
+    run = run_in_airflow(dag)
+    assert run.state == "success"
+    assert per_key(sandbox) == {"ann": 1, "bob": 1, "cat": 1, "dan": 1}
