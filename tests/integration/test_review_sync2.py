@@ -13,7 +13,6 @@ import pytest
 
 from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
 from airflow_provider_neetocal.operators.sync import NeetoCalSyncBookingsOperator
-
 from tests.compat import DAG
 from tests.integration.runs import live_bookings, run_in_airflow
 from tests.integration.test_sync import FIRST, needs_store, per_key, plan_of, row, sync, sync_id
@@ -96,13 +95,12 @@ def test_a_create_that_landed_unconfirmed_is_owned_on_the_next_run(sandbox, monk
     sandbox._fault_switch._queue.clear()  # the GET errors left over
     assert len(live_of(sandbox, "ann@example.com")) == 1  # the create landed
 
-    run = sync(sid, FIRST[:1])
+    sync(sid, FIRST[:1])
     second = sync(sid, FIRST[:1])
     assert len(live_of(sandbox, "ann@example.com")) == 1, per_key(sandbox)
     assert second.state == "success", plan_of(second)["changes"]
     sync(sid, [], max_cancellations=None)
     assert live_of(sandbox, "ann@example.com") == [], "the booking the sync made was never cancelled"
-    del run
 
 
 @needs_store
@@ -117,8 +115,10 @@ def test_a_second_dag_with_the_same_sync_id_never_cancels_the_first_dags_booking
     Today the second DAG's apply cancels cat and dan, booked by the first DAG, under the default 0.5 guard."""
     sid = sync_id()
     assert sync_in(f"first_{sid}", sid, FIRST).state == "success"
-    sync_in(f"second_{sid}", sid, FIRST[:2] + [row("eve", "e")])
-    assert per_key(sandbox).get("cat") == 1 and per_key(sandbox).get("dan") == 1, per_key(sandbox)
+    sync_in(f"second_{sid}", sid, [*FIRST[:2], row("eve", "e")])
+    counts = per_key(sandbox)
+    assert counts.get("cat") == 1, counts
+    assert counts.get("dan") == 1, counts
 
 
 @needs_store
@@ -152,7 +152,6 @@ def test_rows_from_a_templated_xcom_pull_are_synced(sandbox):
     run = run_in_airflow(dag)
     assert run.state == "success"
     assert per_key(sandbox) == {"ann": 1, "bob": 1}
-
 
 
 @needs_store
@@ -209,11 +208,12 @@ def test_a_templated_mode_that_renders_to_plan_emits_no_asset_event(sandbox):
     uri = sync_asset_uri("neetocal_default", sid)
     with create_session() as session:
         events = session.scalar(
-            select(func.count()).select_from(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            select(func.count())
+            .select_from(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
             .where(AssetModel.uri == uri)
         )
     assert events == 0, f"a plan run emitted {events} asset event(s) on {uri}"
-
 
 
 @needs_store
@@ -235,7 +235,9 @@ def test_mapped_syncs_each_with_its_own_sync_id_run_on_airflow_3_3(sandbox):
             meeting_slug="weekly-webinar",
             time_zone="Europe/London",
             retries=0,
-        ).expand_kwargs([{"sync_id": f"{sid}-north", "rows": FIRST[:2]}, {"sync_id": f"{sid}-south", "rows": FIRST[2:]}])
+        ).expand_kwargs(
+            [{"sync_id": f"{sid}-north", "rows": FIRST[:2]}, {"sync_id": f"{sid}-south", "rows": FIRST[2:]}]
+        )
     run = run_in_airflow(dag)
     assert run.state == "success"
     assert per_key(sandbox) == {"ann": 1, "bob": 1, "cat": 1, "dan": 1}
