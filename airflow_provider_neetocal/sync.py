@@ -334,7 +334,9 @@ class OwnershipStore:
     """The sync's memory in one asset's state store: a meta record, chunks of owned keys, a pending batch.
 
     * ``neetocal.sync.meta``: format, the sync id and workspace it belongs to, the chunk generation
-      and count (written last when the chunking changes, so a reader never sees half a generation).
+      and count. It is written after the chunks: a new generation's chunks are only read once the meta
+      names them (so a reader never sees half a generation), and within a generation the chunks are the
+      truth (a count left stale by a save cut short is corrected by the next save, never refused).
     * ``neetocal.sync.owned.<generation>.<i>``: ``{key: [sid, meeting, email, start]}``, each under
       :data:`MAX_CHUNK_BYTES`; keys are spread by hash, so a changed key rewrites one chunk.
     * ``neetocal.sync.pending``: the batch of writes in flight (see :func:`fold_pending`).
@@ -351,6 +353,7 @@ class OwnershipStore:
         self.generation = 0
         self.buckets = 1
         self._written: list[str] = []
+        self._meta_count: Any = None
         self.writes = 0
 
     def load(self) -> tuple[dict[str, Owned], Any]:
@@ -388,9 +391,10 @@ class OwnershipStore:
                     raise SyncStoreError(f"booking {owned[key].sid!r} is owned by two keys ({key!r} and another)")
                 sids.add(owned[key].sid)
             written.append(json.dumps(chunk, separators=(",", ":"), sort_keys=True))
-        if meta.get("count") != len(owned):
-            raise SyncStoreError(f"the ownership meta counts {meta.get('count')!r} keys, the chunks hold {len(owned)}")
+        # The chunks are the truth: a save writes its chunks before the meta, so a save cut short between the
+        # two leaves a stale count (rewritten by the next save), never a lost key.
         self.generation, self.buckets, self._written = generation, buckets, written
+        self._meta_count = meta.get("count")
         return owned, pending
 
     def save(self, owned: Mapping[str, Owned]) -> int:
@@ -415,7 +419,7 @@ class OwnershipStore:
                 self._set(chunk_key(self.generation, index), json.loads(text))
                 self._written[index] = text
                 changed = True
-        if changed:
+        if changed or self._meta_count != len(owned):
             self._set_meta(len(owned))
         return self.writes - before
 
@@ -435,6 +439,7 @@ class OwnershipStore:
             "count": count,
         }
         self._set(META_KEY, meta)
+        self._meta_count = count
 
     def _get(self, key: str) -> Any:
         try:

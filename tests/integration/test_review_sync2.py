@@ -244,12 +244,6 @@ def test_mapped_syncs_each_with_its_own_sync_id_run_on_airflow_3_3(sandbox):
 
 
 @needs_store
-@pytest.mark.xfail(
-    strict=True,
-    reason="a save writes the changed chunk, then the meta with the new count: a store write that fails (or "
-    "a worker that dies) in between leaves a count mismatch that every later run refuses to load: the sync "
-    "is wedged until someone edits the store by hand",
-)
 def test_a_crash_between_a_chunk_write_and_the_meta_write_converges(sandbox, monkeypatch):
     """The store's own two-step write must be crash-safe like the rest of the apply: a failure after the
     changed chunk was written and before the meta was must leave a store the next run loads (and
