@@ -33,7 +33,7 @@ from airflow_provider_neetocal.operators.base import NeetoCalBaseOperator
 from airflow_provider_neetocal.pacing import checked_rate
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from airflow_provider_neetocal._compat import Context
     from airflow_provider_neetocal.sync import Desired, Owned, OwnershipStore, Plan, Step
@@ -46,7 +46,7 @@ ON_REMOVED_CHOICES = ("cancel", "keep")
 ON_DRIFT_CHOICES = ("respect", "enforce")
 MODE_CHOICES = ("plan", "apply")
 #: Writes recorded as one pending batch (one store write before, a few after).
-DEFAULT_BATCH_SIZE = 200
+DEFAULT_BATCH_SIZE = 100
 #: Default guard: an apply may cancel at most half of the bookings the sync owns.
 DEFAULT_MAX_CANCELLATIONS = 0.5
 _SYNC_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
@@ -228,6 +228,9 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
         plan = plan_sync(
             desired, owned, current, on_removed=self.on_removed, on_drift=self.on_drift, unresolved=unresolved
         )
+        # A pending move or cancel whose key could not be read this run stays pending: its outcome is still unknown.
+        unknown_keys = {s.key for s in plan.steps if s.action == "unknown"}
+        self._carry += carried_ops(pending, unknown_keys, kinds=("cancel", "reschedule"))
         limit = cancellation_limit(self.max_cancellations, len(owned))
         refusal = None
         if limit is not None and plan.cancellations > limit:
@@ -405,6 +408,7 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
         moves = [s for s in writes if s.action == "reschedule"]
         creates = [s for s in writes if s.action == "create"]
         cancelled_for_replace: set[str] = set()
+        self._unconfirmed: set[str] = set()
 
         def record(
             step: Step, booking: dict[str, Any] | None, error: Exception | None, as_cancel: bool = False
@@ -413,6 +417,9 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
                 if error is not None:
                     action = "cancel" if as_cancel else step.action
                     failures.append({"key": step.key, "action": action, "sid": step.sid, "error": str(error)})
+                    if is_unconfirmed(error, action):
+                        # It may have landed: its pending entry stays for the next run to resolve.
+                        self._unconfirmed.add(step.key)
                     return
                 if as_cancel and step.replace:
                     cancelled_for_replace.add(step.key)
@@ -499,9 +506,11 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
         pending_op: Callable[[Step], dict[str, Any]],
         group_by_attendee: Mapping[str, str] | None = None,
     ) -> None:
-        for first in range(0, len(steps), self.batch_size):
-            batch = steps[first : first + self.batch_size]
-            ownership.set_pending(self._pending_or_none([pending_op(s) for s in batch]))
+        for batch in self._batches(steps, pending_op):
+            ops = [pending_op(s) for s in batch]
+            record = self._pending_or_none(ops)
+            ownership.set_pending(record)
+            self._unconfirmed = set()
             if group_by_attendee is None:
                 self._in_threads(work, batch)
             else:
@@ -515,7 +524,32 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
 
                 self._in_threads(run_group, list(groups.values()))
             self._save(ownership, state["owned"])
+            # Writes whose outcome is not confirmed stay pending (an unknown is not a failure).
+            sent_at = record["sent_at"] if record else None
+            self._carry += [{**op, "sent_at": sent_at} for op in ops if op["key"] in self._unconfirmed]
             ownership.set_pending(self._pending_or_none([]))
+
+    def _batches(self, steps: list[Step], pending_op: Callable[[Step], dict[str, Any]]) -> Iterator[list[Step]]:
+        """``steps`` in batches of at most ``batch_size`` whose pending record (with the operations carried
+        from earlier batches and runs) stays under the store's value limit, as each ownership chunk does."""
+        from airflow_provider_neetocal.sync import MAX_CHUNK_BYTES
+
+        batch: list[Step] = []
+        budget = size = 0
+        for step in steps:
+            if not batch:
+                carried = self._pending_or_none([])
+                budget = MAX_CHUNK_BYTES - (len(json.dumps(carried)) if carried else 100)
+            op_bytes = len(json.dumps(pending_op(step))) + 2
+            if batch and (len(batch) >= self.batch_size or size + op_bytes > budget):
+                yield batch
+                batch, size = [], 0
+                carried = self._pending_or_none([])
+                budget = MAX_CHUNK_BYTES - (len(json.dumps(carried)) if carried else 100)
+            batch.append(step)
+            size += op_bytes
+        if batch:
+            yield batch
 
     def _pending_or_none(self, ops: list[dict[str, Any]]) -> dict[str, Any] | None:
         """The pending record for ``ops`` plus the creates still unresolved from earlier runs."""
@@ -609,6 +643,37 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
                 for future in futures:
                     future.cancel()
                 raise
+
+
+def is_unconfirmed(error: Exception, action: str) -> bool:
+    """Whether a failed write may have landed after all (its answer lost and no read settled it).
+
+    A 4xx refusal, or a create that was never sent, is a failure; anything else is an unknown, whose
+    pending entry must outlive the run.
+    """
+    from airflow_provider_neetocal.exceptions import (
+        NeetoCalBookingUnknownError,
+        NeetoCalClientError,
+        NeetoCalOutcomeUnknownError,
+        NeetoCalRetryableError,
+    )
+
+    if isinstance(error, NeetoCalBookingUnknownError):
+        return error.sent or action != "create"
+    if action == "create":
+        return isinstance(error, NeetoCalOutcomeUnknownError)
+    return isinstance(error, NeetoCalRetryableError) and not isinstance(error, NeetoCalClientError)
+
+
+def carried_ops(pending: Any, keys: set[str], *, kinds: Sequence[str]) -> list[dict[str, Any]]:
+    """The operations of a (validated) pending record for ``keys`` and ``kinds``, each with its send time."""
+    if not isinstance(pending, dict) or not keys:
+        return []
+    return [
+        {**op, "sent_at": op.get("sent_at", pending.get("sent_at"))}
+        for op in pending.get("ops", [])
+        if isinstance(op, dict) and op.get("key") in keys and op.get("op") in kinds
+    ]
 
 
 def checked_max_cancellations(value: Any) -> int | float | None:

@@ -26,11 +26,6 @@ def live_of(sandbox: Any, email: str) -> list[dict[str, Any]]:
 
 
 @needs_store
-@pytest.mark.xfail(
-    strict=True,
-    reason="the cancel half of a replace landed but could not be confirmed: the pending record is removed, "
-    "the key keeps owning a cancelled booking, and every later run reports it drifted: the row is never booked",
-)
 def test_a_replace_whose_cancel_landed_unconfirmed_books_the_row_on_the_next_run(sandbox):
     """A row whose attendee changed is a replace (cancel the old booking, book the new attendee). If the
     cancel landed but its answer and the confirming read were lost, the next run must still book the
@@ -68,12 +63,6 @@ def sync_in(dag_id: str, sid: str, rows: Any, **kwargs: Any) -> Any:
 
 
 @needs_store
-@pytest.mark.xfail(
-    strict=True,
-    reason="a create whose answer was lost and could not be looked up is recorded as failed and its pending "
-    "entry removed: the booking it made is owned by nobody; the next run refuses the row as 'exists, not "
-    "made by this sync' forever, and removing the row never cancels the orphan",
-)
 def test_a_create_that_landed_unconfirmed_is_owned_on_the_next_run(sandbox, monkeypatch):
     """A create that landed, whose answer was lost and whose look-up failed, must stay pending so the
     next run adopts it: the run after converges (success, one booking per key), and removing the

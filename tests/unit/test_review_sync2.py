@@ -32,12 +32,6 @@ def test_a_csv_with_a_byte_order_mark_is_read(tmp_path):
     assert set(desired_from_rows(rows, key_field="row_id")) == {"ann"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the pending record is one store value, not chunked: a default batch of 200 creates with keys "
-    "of the allowed length exceeds Airflow's default max_value_storage_bytes (65,535; the REST API refuses "
-    "above it, workers warn), the limit every ownership chunk is kept well under (MAX_CHUNK_BYTES)",
-)
 def test_the_pending_record_of_a_default_batch_fits_the_store_limit():
     """Every value the sync writes must stay under the size it promises for its chunks (48,000 bytes,
     under Airflow's default 65,535): including ``neetocal.sync.pending`` for a full default batch of
