@@ -10,7 +10,8 @@ A sync compares three things and names, per row key, what to do:
 
 :func:`plan_sync` turns them into a :class:`Plan` of :class:`Step` s: ``create``, ``reschedule``,
 ``cancel``, ``unchanged``, ``drifted`` (changed in NeetoCal by someone else, left alone),
-``keep`` (row gone, ``on_removed="keep"``), ``forget`` (row gone and the booking already cancelled)
+``keep`` (row gone, ``on_removed="keep"``; or a changed row whose meeting has started), ``forget``
+(row gone and the booking already cancelled, or its meeting started: history is never cancelled)
 and ``unknown`` (what NeetoCal holds could not be read: no write for that key).
 
 **Ownership is the safety property.** A step that writes to an existing booking (reschedule,
@@ -546,10 +547,13 @@ def plan_sync(
     on_removed: str = "cancel",
     on_drift: str = "respect",
     unresolved: Collection[str] = (),
+    now: dt.datetime | None = None,
 ) -> Plan:
     """The plan (pure). ``current`` maps each owned sid read to its booking, ``None`` for a 404; an
     owned sid missing from it could not be read (``unknown``: nothing is written for that key).
     ``unresolved`` are keys whose interrupted create could not be looked up (``unknown`` too).
+    ``now`` (NeetoCal's clock when known): a live booking that started by then is history, never
+    cancelled or moved: its removed row is ``forget`` (no longer tracked), a changed row ``keep``.
     """
     steps: list[Step] = []
     for key in sorted(set(desired) | set(owned) | set(unresolved)):
@@ -566,7 +570,7 @@ def plan_sync(
         if record.sid not in current:
             steps.append(Step(key, "unknown", record.sid, target=target, note="the booking could not be read"))
             continue
-        steps.append(_owned_step(key, row, record, current[record.sid], target, on_removed, on_drift))
+        steps.append(_owned_step(key, row, record, current[record.sid], target, on_removed, on_drift, now))
     return Plan(tuple(steps), owned=len(owned))
 
 
@@ -578,6 +582,7 @@ def _owned_step(
     target: str | None,
     on_removed: str,
     on_drift: str,
+    clock: dt.datetime | None = None,
 ) -> Step:
     sid = record.sid
     live = booking is not None and is_live(booking)
@@ -602,12 +607,17 @@ def _owned_step(
             key, "drifted", sid, now, target, note="its attendee is not the one this sync booked; never touched"
         )
     moved_by_hand = now not in ours
+    started = clock is not None and parse_instant(now) is not None and parse_instant(now) <= clock
     if row is None:
         if on_removed == "keep":
             return Step(key, "keep", sid, now, None, note="row removed; on_removed='keep'")
+        if started:
+            return Step(key, "forget", sid, now, None, note="row removed; the meeting has started: never cancelled")
         if moved_by_hand and on_drift == "respect":
             return Step(key, "drifted", sid, now, None, note="row removed, but moved by someone else; left alone")
         return Step(key, "cancel", sid, now, None, note="row removed")
+    if started and (now != target or row.meeting != record.meeting or row.email != record.email):
+        return Step(key, "keep", sid, now, target, note="the meeting has started: never moved or cancelled")
     if row.meeting != record.meeting or row.email != record.email:
         if moved_by_hand and on_drift == "respect":
             return Step(key, "drifted", sid, now, target, note="moved by someone else; meeting/attendee change left")

@@ -168,6 +168,7 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate the rows, read ownership and NeetoCal, log the plan; in apply mode, carry it out."""
         from airflow_provider_neetocal._compat import AIRFLOW_VERSION, asset_state_store_of
+        from airflow_provider_neetocal.booking_wait import server_now
         from airflow_provider_neetocal.exactly_once import workspace_of
         from airflow_provider_neetocal.exceptions import NeetoCalSyncError, NeetoCalSyncRefusedError
         from airflow_provider_neetocal.operators.bulk import check_rows_for_version
@@ -226,7 +227,13 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
         current = self._read_owned(owned)
         clock.append(time.perf_counter())  # NeetoCal read
         plan = plan_sync(
-            desired, owned, current, on_removed=self.on_removed, on_drift=self.on_drift, unresolved=unresolved
+            desired,
+            owned,
+            current,
+            on_removed=self.on_removed,
+            on_drift=self.on_drift,
+            unresolved=unresolved,
+            now=server_now(hook.last_server_date, dt.datetime.now(dt.timezone.utc)),
         )
         # A pending move or cancel whose key could not be read this run stays pending: its outcome is still unknown.
         unknown_keys = {s.key for s in plan.steps if s.action == "unknown"}

@@ -144,11 +144,6 @@ def test_rows_from_a_templated_xcom_pull_are_synced(sandbox):
 
 
 @needs_store
-@pytest.mark.xfail(
-    strict=True,
-    reason="a removed row's booking is cancelled even when its meeting already took place: a rolling table "
-    "that drops yesterday's calls makes the sync mark held meetings cancelled (and notify the attendees)",
-)
 def test_a_booking_whose_meeting_already_happened_is_not_cancelled_when_its_row_goes(sandbox):
     """A table recomputed daily typically drops finished calls. A booking whose start has passed is
     history, not a plan: when its row goes, it must be left as it is (kept or forgotten), not
