@@ -334,7 +334,8 @@ def buckets_for(owned: Mapping[str, Owned], *, at_least: int = 1, max_bytes: int
 class OwnershipStore:
     """The sync's memory in one asset's state store: a meta record, chunks of owned keys, a pending batch.
 
-    * ``neetocal.sync.meta``: format, the sync id and workspace it belongs to, the chunk generation
+    * ``neetocal.sync.meta``: format, the sync id, workspace and task (``<dag_id>/<task_id>``) it belongs
+      to (another task is refused unless it names the owner in ``take_over_from``), the chunk generation
       and count. It is written after the chunks: a new generation's chunks are only read once the meta
       names them (so a reader never sees half a generation), and within a generation the chunks are the
       truth (a count left stale by a save cut short is corrected by the next save, never refused).
@@ -346,10 +347,23 @@ class OwnershipStore:
     or touch a booking that is not the sync's.
     """
 
-    def __init__(self, store: KeyValueStore, *, sync_id: str, workspace: str, max_bytes: int = MAX_CHUNK_BYTES):
+    def __init__(
+        self,
+        store: KeyValueStore,
+        *,
+        sync_id: str,
+        workspace: str,
+        owner: str | None = None,
+        take_over_from: str | None = None,
+        max_bytes: int = MAX_CHUNK_BYTES,
+    ):
         self.store = store
         self.sync_id = sync_id
         self.workspace = workspace
+        #: ``<dag_id>/<task_id>`` of the task running the sync: the only one that may write this store.
+        self.owner = owner
+        self.take_over_from = take_over_from
+        self._meta_owner: Any = None
         self.max_bytes = max_bytes
         self.generation = 0
         self.buckets = 1
@@ -376,6 +390,14 @@ class OwnershipStore:
                 f"{meta.get('workspace')!r}, not of sync {self.sync_id!r} in {self.workspace!r}: give each sync "
                 "its own sync_id (and asset), and keep one workspace per sync"
             )
+        stored_owner = meta.get("owner")
+        if self.owner is not None and stored_owner is not None and stored_owner != self.owner:
+            if stored_owner != self.take_over_from:
+                raise SyncStoreError(
+                    f"sync {self.sync_id!r} belongs to the task {stored_owner!r}, not to {self.owner!r}: two tasks "
+                    "on one sync_id would cancel each other's bookings. Give this task its own sync_id, or hand "
+                    f"the sync over with take_over_from={stored_owner!r} (and stop the old task)"
+                )
         generation, buckets = meta.get("generation"), meta.get("chunks")
         if not (isinstance(generation, int) and isinstance(buckets, int) and buckets >= 1):
             raise SyncStoreError(f"the ownership meta names no readable chunks: {meta!r}")
@@ -396,6 +418,7 @@ class OwnershipStore:
         # two leaves a stale count (rewritten by the next save), never a lost key.
         self.generation, self.buckets, self._written = generation, buckets, written
         self._meta_count = meta.get("count")
+        self._meta_owner = stored_owner
         return owned, pending
 
     def save(self, owned: Mapping[str, Owned]) -> int:
@@ -420,7 +443,7 @@ class OwnershipStore:
                 self._set(chunk_key(self.generation, index), json.loads(text))
                 self._written[index] = text
                 changed = True
-        if changed or self._meta_count != len(owned):
+        if changed or self._meta_count != len(owned) or self._meta_owner != self.owner:
             self._set_meta(len(owned))
         return self.writes - before
 
@@ -439,8 +462,11 @@ class OwnershipStore:
             "chunks": self.buckets,
             "count": count,
         }
+        if self.owner is not None:
+            meta["owner"] = self.owner
         self._set(META_KEY, meta)
         self._meta_count = count
+        self._meta_owner = meta.get("owner")
 
     def _get(self, key: str) -> Any:
         try:

@@ -89,6 +89,9 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
     :param adopt_existing: a row whose booking (same meeting, attendee and start) already exists but
         was not made by this sync: adopt it (``True``) or report the row as failed (default).
     :param cancel_reason: shown to attendees whose booking the sync cancels.
+    :param take_over_from: ``"<dag_id>/<task_id>"`` of the task that ran this ``sync_id`` until now:
+        hands its ownership to this task. Without it, a second task on the same ``sync_id`` is refused
+        (nothing sent): two tasks on one sync would cancel each other's bookings.
     :param max_concurrency: writes in flight at once (as for the bulk operator).
     :param max_requests_per_second: client-side pace for all requests of the task (``None``: none).
     :param batch_size: writes recorded as one pending batch in the store.
@@ -122,6 +125,7 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
         max_cancellations: int | float | None = DEFAULT_MAX_CANCELLATIONS,
         adopt_existing: bool = False,
         cancel_reason: str | None = None,
+        take_over_from: str | None = None,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         max_requests_per_second: float | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
@@ -153,6 +157,12 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
         self.max_cancellations = checked_max_cancellations(max_cancellations)
         self.adopt_existing = bool(adopt_existing)
         self.cancel_reason = cancel_reason
+        if take_over_from is not None and (not isinstance(take_over_from, str) or take_over_from.count("/") != 1):
+            raise ValueError(
+                f"take_over_from={take_over_from!r}: expected '<dag_id>/<task_id>' of the task that ran this sync "
+                "until now (the refusal names it)"
+            )
+        self.take_over_from = take_over_from
         if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or not 1 <= max_concurrency <= 64:
             raise ValueError(
                 f"max_concurrency={max_concurrency!r}: expected a whole number from 1 to {MAX_CONCURRENCY}"
@@ -203,7 +213,14 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
         check_rows_for_version(hook.api_version, [d.payload for d in desired.values()])
         hook.pacer = pacer = Pacer(self.max_requests_per_second, sleep=hook._sleep)
         hook.pool_maxsize = max(hook.pool_maxsize, self.max_concurrency)
-        ownership = OwnershipStore(store, sync_id=self.sync_id, workspace=workspace_of(hook.base_url).lower())
+        ownership = OwnershipStore(
+            store,
+            sync_id=self.sync_id,
+            workspace=workspace_of(hook.base_url).lower(),
+            # Only the applying task owns the sync (a plan task beside it only reads).
+            owner=f"{self.dag_id}/{self.task_id}" if mode == "apply" else None,
+            take_over_from=self.take_over_from,
+        )
         try:
             stored, pending = ownership.load()
             owned, pending_creates = fold_pending(stored, pending)

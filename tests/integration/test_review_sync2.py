@@ -93,11 +93,6 @@ def test_a_create_that_landed_unconfirmed_is_owned_on_the_next_run(sandbox, monk
 
 
 @needs_store
-@pytest.mark.xfail(
-    strict=True,
-    reason="the store's meta names the sync id and workspace only: a second DAG reusing the sync_id "
-    "takes over the first DAG's ownership and cancels its bookings (within the default guard)",
-)
 def test_a_second_dag_with_the_same_sync_id_never_cancels_the_first_dags_bookings(sandbox):
     """Two DAGs that (by mistake) use one sync_id must not cancel each other's bookings: the second
     should be refused (as another workspace's meta is), not plan the first DAG's rows as removed.
@@ -108,6 +103,21 @@ def test_a_second_dag_with_the_same_sync_id_never_cancels_the_first_dags_booking
     counts = per_key(sandbox)
     assert counts.get("cat") == 1, counts
     assert counts.get("dan") == 1, counts
+
+
+@needs_store
+def test_a_second_dag_takes_a_sync_over_only_when_it_names_the_owner(sandbox):
+    """The refusal names the owning task; ``take_over_from`` with that name hands the sync over (its
+    bookings become the new task's to reschedule or cancel), and the old task is refused from then on."""
+    sid = sync_id()
+    assert sync_in(f"first_{sid}", sid, FIRST).state == "success"
+    assert sync_in(f"second_{sid}", sid, FIRST[:2]).state == "failed"
+    assert per_key(sandbox) == {"ann": 1, "bob": 1, "cat": 1, "dan": 1}
+    taken = sync_in(f"second_{sid}", sid, FIRST[:3], take_over_from=f"first_{sid}/sync")
+    assert taken.state == "success"
+    assert per_key(sandbox) == {"ann": 1, "bob": 1, "cat": 1}
+    assert sync_in(f"first_{sid}", sid, FIRST).state == "failed"
+    assert per_key(sandbox) == {"ann": 1, "bob": 1, "cat": 1}
 
 
 @needs_store
