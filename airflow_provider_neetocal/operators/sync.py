@@ -769,9 +769,12 @@ def _read_file(path: Any) -> list[Any]:
     from airflow_provider_neetocal.exceptions import FieldProblem, NeetoCalValidationError
 
     suffix = str(path.suffix).lower()
-    text = path.read_text(encoding="utf-8")
+    # utf-8-sig: a spreadsheet's "CSV UTF-8" starts with a byte-order mark, which is not part of the first header.
+    text = path.read_text(encoding="utf-8-sig")
     if suffix == ".csv":
-        return [{k: v for k, v in row.items() if v != ""} for row in csv.DictReader(io.StringIO(text))]
+        rows = [{k: v for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(io.StringIO(text))]
+        # A line of empty cells (a spreadsheet's trailing rows) carries no data: skipped like a blank line.
+        return [row for row in rows if any(str(v).strip() for v in row.values())]
     if suffix == ".json":
         return load_rows(text if text.strip().startswith("[") else "not json")
     raise NeetoCalValidationError(

@@ -19,11 +19,6 @@ AIRFLOW_DEFAULT_LIMIT = 65_535
 LINE = "ann,Ann,ann@example.com,weekly-webinar,Europe/London,2030-07-15,10:00 AM"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the CSV is read as plain utf-8: a byte-order mark (Excel's 'CSV UTF-8') sticks to the first "
-    "header, so key_field is missing from every row and the whole table is refused",
-)
 def test_a_csv_with_a_byte_order_mark_is_read(tmp_path):
     """A CSV saved by Excel as "CSV UTF-8" starts with a BOM; its rows must be read like any other."""
     path = tmp_path / "rows.csv"
@@ -52,11 +47,6 @@ def test_the_pending_record_of_a_default_batch_fits_the_store_limit():
     assert size <= MAX_CHUNK_BYTES, f"the pending record is {size} bytes"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a CSV line of empty cells (',,,,,,' as spreadsheets export trailing blank rows) becomes an empty "
-    "row that has no key: the whole table is refused, though truly blank lines are skipped",
-)
 def test_a_csv_line_of_empty_cells_is_skipped_like_a_blank_line(tmp_path):
     """A spreadsheet's trailing rows of empty cells carry no data: they must be skipped like blank lines."""
     path = tmp_path / "rows.csv"
