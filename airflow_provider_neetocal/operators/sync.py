@@ -17,6 +17,7 @@ booking another key owns), a move or cancel that landed is recognised as the syn
 
 from __future__ import annotations
 
+import ast
 import csv
 import datetime as dt
 import io
@@ -72,7 +73,8 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
     sends nothing. Returns the compact plan (also pushed as the ``plan`` XCom) with ``applied``.
     Needs Airflow 3.3 or later (the ownership lives in the asset state store); see docs/sync.md.
 
-    :param rows: a list of mappings, an upstream ``XComArg``, a JSON string of such a list, or a
+    :param rows: a list of mappings, an upstream ``XComArg``, a JSON string of such a list (or the
+        Python repr a templated ``{{ ti.xcom_pull(...) }}`` renders to), or a
         file: an ``ObjectStoragePath`` or a URL string (``file://``, ``s3://conn@bucket/key``) of a
         ``.csv`` (header row) or ``.json`` file.
     :param sync_id: names the sync (letters, digits, ``_.-``); one ownership per sync id and connection.
@@ -743,9 +745,21 @@ def load_rows(value: Any) -> list[Any]:
             try:
                 value = json.loads(text)
             except ValueError:
-                raise NeetoCalValidationError(
-                    [FieldProblem("rows", value, "a string that is not JSON: expected a list of rows or a file URL")]
-                ) from None
+                # A templated XCom (``{{ ti.xcom_pull(...) }}``) renders to Python's repr of the list, not JSON:
+                # read as a literal (never evaluated as code).
+                try:
+                    value = ast.literal_eval(text)
+                except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                    raise NeetoCalValidationError(
+                        [
+                            FieldProblem(
+                                "rows",
+                                value,
+                                "a string that is neither JSON nor a Python literal list: expected a list of rows "
+                                "(JSON, or a templated XCom) or a file URL",
+                            )
+                        ]
+                    ) from None
         elif "://" in text:
             from airflow_provider_neetocal._compat import object_storage_path
 

@@ -121,11 +121,6 @@ def test_a_second_dag_takes_a_sync_over_only_when_it_names_the_owner(sandbox):
 
 
 @needs_store
-@pytest.mark.xfail(
-    strict=True,
-    reason="a templated XCom renders to Python's repr (single quotes), not JSON: the rows are refused "
-    "although docs/sync.md says a JSON string is 'what a templated XCom renders to'",
-)
 def test_rows_from_a_templated_xcom_pull_are_synced(sandbox):
     """``rows="{{ ti.xcom_pull(task_ids='table') }}"`` (the documented templated-XCom form) books the rows."""
     from airflow.sdk import task
