@@ -141,11 +141,10 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
             )
         self.asset = sync_asset(sync_asset_uri(neetocal_conn_id, sync_id))
         if self.asset is not None:
-            # A plan only reads the ownership (an inlet); an apply changes it (an outlet: downstream
-            # DAGs scheduled on the asset run after an apply, not after a plan).
-            role = "inlets" if mode == "plan" else "outlets"
-            assets = list(kwargs.pop(role, None) or [])
-            kwargs[role] = [*assets, self.asset] if self.asset not in assets else assets
+            # Always an outlet (``mode`` may be templated, so plan or apply is only known in execute):
+            # a plan drops it from the outlets before it returns, so only an apply emits an asset event.
+            assets = list(kwargs.pop("outlets", None) or [])
+            kwargs["outlets"] = [*assets, self.asset] if self.asset not in assets else assets
         super().__init__(neetocal_conn_id=neetocal_conn_id, **kwargs)
         self.rows = rows
         self.sync_id = sync_id
@@ -196,6 +195,9 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
 
         mode = checked_choice("mode", self.mode, MODE_CHOICES)
         store = asset_state_store_of(context, self.asset)
+        if mode == "plan":
+            # A plan changes nothing: no asset event (the task's outlets are read when it succeeds).
+            self.outlets = [asset for asset in self.outlets if asset != self.asset]
         if store is None:
             raise NeetoCalSyncRefusedError(
                 f"NeetoCalSyncBookingsOperator needs Airflow 3.3 or later (running {AIRFLOW_VERSION}): the bookings a "

@@ -164,12 +164,6 @@ def test_a_booking_whose_meeting_already_happened_is_not_cancelled_when_its_row_
 
 
 @needs_store
-@pytest.mark.xfail(
-    strict=True,
-    reason="the plan/apply role of the asset is decided from the unrendered mode: a templated mode that "
-    "renders to 'plan' still makes the asset an outlet, so a plan emits an asset event and triggers "
-    "the DAGs scheduled on it",
-)
 def test_a_templated_mode_that_renders_to_plan_emits_no_asset_event(sandbox):
     """``mode="{{ params.mode }}"`` (mode is a template field) rendering to ``"plan"`` must behave
     like ``mode="plan"``: no write and no asset event (docs: "a plan emits no asset event")."""
