@@ -174,6 +174,21 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
             raise ValueError(f"batch_size={batch_size!r}: expected a whole number >= 1")
         self.batch_size = batch_size
 
+    @classmethod
+    def partial(cls, **kwargs: Any) -> Any:  # type: ignore[override]
+        """Refused: a sync cannot be mapped (``.partial().expand()``), whatever its arguments.
+
+        Each sync keeps its ownership in the state store of its own asset, and Airflow only gives a task
+        the store of an asset it knew when it parsed the DAG; a mapped task's sync_id (so its asset) is
+        only known when it runs, and map indexes sharing one sync_id would cancel each other's rows.
+        """
+        raise TypeError(
+            f"{cls.__name__} cannot be mapped (.partial().expand()): each sync keeps the bookings it owns in "
+            "its own asset, which Airflow must know when it parses the DAG, and a mapped task's sync_id is only "
+            "known when it runs. Create one operator per sync instead, e.g. a for loop over the regions in the "
+            "DAG file, each with its own task_id and sync_id (see docs/sync.md)"
+        )
+
     # -- the task ------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> dict[str, Any]:

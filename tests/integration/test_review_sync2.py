@@ -202,8 +202,9 @@ def test_a_templated_mode_that_renders_to_plan_emits_no_asset_event(sandbox):
 @needs_store
 @pytest.mark.xfail(
     strict=True,
-    reason="a mapped sync gets no asset state store (its asset is added to outlets in __init__, which a "
-    "MappedOperator never runs at parse time), and fails with 'needs Airflow 3.3 or later (running 3.3.2)'",
+    reason="not fixed, refused instead: a mapped task's sync_id (so its asset) is only known when it runs, and "
+    "Airflow 3.3 serves the state store of an asset only once the DAG's parse has registered it; so mapping "
+    "the sync is refused at parse time with that reason (test_mapping_a_sync_is_refused_when_the_dag_is_parsed)",
 )
 def test_mapped_syncs_each_with_its_own_sync_id_run_on_airflow_3_3(sandbox):
     """One sync per region via ``.partial(...).expand_kwargs([{sync_id, rows}, ...])`` (each map index

@@ -331,6 +331,15 @@ def test_bad_arguments_fail_when_the_dag_is_parsed_naming_the_argument(arguments
         NeetoCalSyncBookingsOperator(**{"task_id": "s", "rows": [], "sync_id": "s", **arguments})
 
 
+def test_mapping_a_sync_is_refused_when_the_dag_is_parsed():
+    """A mapped sync's asset (named by its sync_id) is only known when it runs: refused for that reason,
+    not later with a false 'needs Airflow 3.3'."""
+    from airflow_provider_neetocal.operators.sync import NeetoCalSyncBookingsOperator
+
+    with pytest.raises(TypeError, match="cannot be mapped.*one operator per sync"):
+        NeetoCalSyncBookingsOperator.partial(task_id="sync", key_field="row_id")
+
+
 def test_rows_come_from_a_csv_url_a_json_string_or_a_list(tmp_path):
     from airflow_provider_neetocal.operators.sync import load_rows
 
