@@ -391,13 +391,12 @@ class OwnershipStore:
                 "its own sync_id (and asset), and keep one workspace per sync"
             )
         stored_owner = meta.get("owner")
-        if self.owner is not None and stored_owner is not None and stored_owner != self.owner:
-            if stored_owner != self.take_over_from:
-                raise SyncStoreError(
-                    f"sync {self.sync_id!r} belongs to the task {stored_owner!r}, not to {self.owner!r}: two tasks "
-                    "on one sync_id would cancel each other's bookings. Give this task its own sync_id, or hand "
-                    f"the sync over with take_over_from={stored_owner!r} (and stop the old task)"
-                )
+        if self.owner is not None and stored_owner not in (None, self.owner, self.take_over_from):
+            raise SyncStoreError(
+                f"sync {self.sync_id!r} belongs to the task {stored_owner!r}, not to {self.owner!r}: two tasks "
+                "on one sync_id would cancel each other's bookings. Give this task its own sync_id, or hand "
+                f"the sync over with take_over_from={stored_owner!r} (and stop the old task)"
+            )
         generation, buckets = meta.get("generation"), meta.get("chunks")
         if not (isinstance(generation, int) and isinstance(buckets, int) and buckets >= 1):
             raise SyncStoreError(f"the ownership meta names no readable chunks: {meta!r}")
@@ -633,7 +632,8 @@ def _owned_step(
             key, "drifted", sid, now, target, note="its attendee is not the one this sync booked; never touched"
         )
     moved_by_hand = now not in ours
-    started = clock is not None and parse_instant(now) is not None and parse_instant(now) <= clock
+    begins = parse_instant(now)
+    started = clock is not None and begins is not None and begins <= clock
     if row is None:
         if on_removed == "keep":
             return Step(key, "keep", sid, now, None, note="row removed; on_removed='keep'")

@@ -175,7 +175,7 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
         self.batch_size = batch_size
 
     @classmethod
-    def partial(cls, **kwargs: Any) -> Any:  # type: ignore[override]
+    def partial(cls, **kwargs: Any) -> Any:
         """Refused: a sync cannot be mapped (``.partial().expand()``), whatever its arguments.
 
         Each sync keeps its ownership in the state store of its own asset, and Airflow only gives a task

@@ -8,8 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-import pytest
-
 from airflow_provider_neetocal.operators.sync import DEFAULT_BATCH_SIZE, load_rows
 from airflow_provider_neetocal.sync import MAX_CHUNK_BYTES, MAX_KEY_LENGTH, desired_from_rows, pending_record
 

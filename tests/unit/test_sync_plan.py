@@ -336,7 +336,7 @@ def test_mapping_a_sync_is_refused_when_the_dag_is_parsed():
     not later with a false 'needs Airflow 3.3'."""
     from airflow_provider_neetocal.operators.sync import NeetoCalSyncBookingsOperator
 
-    with pytest.raises(TypeError, match="cannot be mapped.*one operator per sync"):
+    with pytest.raises(TypeError, match=r"cannot be mapped.*one operator per sync"):
         NeetoCalSyncBookingsOperator.partial(task_id="sync", key_field="row_id")
 
 
