@@ -65,7 +65,9 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
     (with a fixed slot). The sync remembers, per key, the booking it created (or adopted) in Airflow
     3.3's **asset state store** of its outlet asset ``neetocal://<conn_id>/sync/<sync_id>``, and only
     ever reschedules or cancels those bookings: a host's own bookings, and every booking of another
-    sync, are never touched. A row whose start changed is rescheduled (the same booking).
+    sync, are never touched. A row whose start changed is rescheduled (the same booking). A booking
+    whose meeting has started (NeetoCal's clock) is never cancelled or moved. One task applies a
+    sync (the store names it; see ``take_over_from``); the operator cannot be mapped.
 
     ``mode="plan"`` reads and logs the plan (create / reschedule / cancel / unchanged / drifted per
     key) and sends no write; ``mode="apply"`` carries it out, each write exactly once, and refuses
