@@ -10,7 +10,8 @@ A sync compares three things and names, per row key, what to do:
 
 :func:`plan_sync` turns them into a :class:`Plan` of :class:`Step` s: ``create``, ``reschedule``,
 ``cancel``, ``unchanged``, ``drifted`` (changed in NeetoCal by someone else, left alone),
-``keep`` (row gone, ``on_removed="keep"``), ``forget`` (row gone and the booking already cancelled)
+``keep`` (row gone, ``on_removed="keep"``; or a changed row whose meeting has started), ``forget``
+(row gone and the booking already cancelled, or its meeting started: history is never cancelled)
 and ``unknown`` (what NeetoCal holds could not be read: no write for that key).
 
 **Ownership is the safety property.** A step that writes to an existing booking (reschedule,
@@ -333,8 +334,11 @@ def buckets_for(owned: Mapping[str, Owned], *, at_least: int = 1, max_bytes: int
 class OwnershipStore:
     """The sync's memory in one asset's state store: a meta record, chunks of owned keys, a pending batch.
 
-    * ``neetocal.sync.meta``: format, the sync id and workspace it belongs to, the chunk generation
-      and count (written last when the chunking changes, so a reader never sees half a generation).
+    * ``neetocal.sync.meta``: format, the sync id, workspace and task (``<dag_id>/<task_id>``) it belongs
+      to (another task is refused unless it names the owner in ``take_over_from``), the chunk generation
+      and count. It is written after the chunks: a new generation's chunks are only read once the meta
+      names them (so a reader never sees half a generation), and within a generation the chunks are the
+      truth (a count left stale by a save cut short is corrected by the next save, never refused).
     * ``neetocal.sync.owned.<generation>.<i>``: ``{key: [sid, meeting, email, start]}``, each under
       :data:`MAX_CHUNK_BYTES`; keys are spread by hash, so a changed key rewrites one chunk.
     * ``neetocal.sync.pending``: the batch of writes in flight (see :func:`fold_pending`).
@@ -343,14 +347,28 @@ class OwnershipStore:
     or touch a booking that is not the sync's.
     """
 
-    def __init__(self, store: KeyValueStore, *, sync_id: str, workspace: str, max_bytes: int = MAX_CHUNK_BYTES):
+    def __init__(
+        self,
+        store: KeyValueStore,
+        *,
+        sync_id: str,
+        workspace: str,
+        owner: str | None = None,
+        take_over_from: str | None = None,
+        max_bytes: int = MAX_CHUNK_BYTES,
+    ):
         self.store = store
         self.sync_id = sync_id
         self.workspace = workspace
+        #: ``<dag_id>/<task_id>`` of the task running the sync: the only one that may write this store.
+        self.owner = owner
+        self.take_over_from = take_over_from
+        self._meta_owner: Any = None
         self.max_bytes = max_bytes
         self.generation = 0
         self.buckets = 1
         self._written: list[str] = []
+        self._meta_count: Any = None
         self.writes = 0
 
     def load(self) -> tuple[dict[str, Owned], Any]:
@@ -372,6 +390,13 @@ class OwnershipStore:
                 f"{meta.get('workspace')!r}, not of sync {self.sync_id!r} in {self.workspace!r}: give each sync "
                 "its own sync_id (and asset), and keep one workspace per sync"
             )
+        stored_owner = meta.get("owner")
+        if self.owner is not None and stored_owner not in (None, self.owner, self.take_over_from):
+            raise SyncStoreError(
+                f"sync {self.sync_id!r} belongs to the task {stored_owner!r}, not to {self.owner!r}: two tasks "
+                "on one sync_id would cancel each other's bookings. Give this task its own sync_id, or hand "
+                f"the sync over with take_over_from={stored_owner!r} (and stop the old task)"
+            )
         generation, buckets = meta.get("generation"), meta.get("chunks")
         if not (isinstance(generation, int) and isinstance(buckets, int) and buckets >= 1):
             raise SyncStoreError(f"the ownership meta names no readable chunks: {meta!r}")
@@ -388,9 +413,11 @@ class OwnershipStore:
                     raise SyncStoreError(f"booking {owned[key].sid!r} is owned by two keys ({key!r} and another)")
                 sids.add(owned[key].sid)
             written.append(json.dumps(chunk, separators=(",", ":"), sort_keys=True))
-        if meta.get("count") != len(owned):
-            raise SyncStoreError(f"the ownership meta counts {meta.get('count')!r} keys, the chunks hold {len(owned)}")
+        # The chunks are the truth: a save writes its chunks before the meta, so a save cut short between the
+        # two leaves a stale count (rewritten by the next save), never a lost key.
         self.generation, self.buckets, self._written = generation, buckets, written
+        self._meta_count = meta.get("count")
+        self._meta_owner = stored_owner
         return owned, pending
 
     def save(self, owned: Mapping[str, Owned]) -> int:
@@ -415,7 +442,7 @@ class OwnershipStore:
                 self._set(chunk_key(self.generation, index), json.loads(text))
                 self._written[index] = text
                 changed = True
-        if changed:
+        if changed or self._meta_count != len(owned) or self._meta_owner != self.owner:
             self._set_meta(len(owned))
         return self.writes - before
 
@@ -434,7 +461,11 @@ class OwnershipStore:
             "chunks": self.buckets,
             "count": count,
         }
+        if self.owner is not None:
+            meta["owner"] = self.owner
         self._set(META_KEY, meta)
+        self._meta_count = count
+        self._meta_owner = meta.get("owner")
 
     def _get(self, key: str) -> Any:
         try:
@@ -541,10 +572,13 @@ def plan_sync(
     on_removed: str = "cancel",
     on_drift: str = "respect",
     unresolved: Collection[str] = (),
+    now: dt.datetime | None = None,
 ) -> Plan:
     """The plan (pure). ``current`` maps each owned sid read to its booking, ``None`` for a 404; an
     owned sid missing from it could not be read (``unknown``: nothing is written for that key).
     ``unresolved`` are keys whose interrupted create could not be looked up (``unknown`` too).
+    ``now`` (NeetoCal's clock when known): a live booking that started by then is history, never
+    cancelled or moved: its removed row is ``forget`` (no longer tracked), a changed row ``keep``.
     """
     steps: list[Step] = []
     for key in sorted(set(desired) | set(owned) | set(unresolved)):
@@ -561,7 +595,7 @@ def plan_sync(
         if record.sid not in current:
             steps.append(Step(key, "unknown", record.sid, target=target, note="the booking could not be read"))
             continue
-        steps.append(_owned_step(key, row, record, current[record.sid], target, on_removed, on_drift))
+        steps.append(_owned_step(key, row, record, current[record.sid], target, on_removed, on_drift, now))
     return Plan(tuple(steps), owned=len(owned))
 
 
@@ -573,6 +607,7 @@ def _owned_step(
     target: str | None,
     on_removed: str,
     on_drift: str,
+    clock: dt.datetime | None = None,
 ) -> Step:
     sid = record.sid
     live = booking is not None and is_live(booking)
@@ -597,12 +632,18 @@ def _owned_step(
             key, "drifted", sid, now, target, note="its attendee is not the one this sync booked; never touched"
         )
     moved_by_hand = now not in ours
+    begins = parse_instant(now)
+    started = clock is not None and begins is not None and begins <= clock
     if row is None:
         if on_removed == "keep":
             return Step(key, "keep", sid, now, None, note="row removed; on_removed='keep'")
+        if started:
+            return Step(key, "forget", sid, now, None, note="row removed; the meeting has started: never cancelled")
         if moved_by_hand and on_drift == "respect":
             return Step(key, "drifted", sid, now, None, note="row removed, but moved by someone else; left alone")
         return Step(key, "cancel", sid, now, None, note="row removed")
+    if started and (now != target or row.meeting != record.meeting or row.email != record.email):
+        return Step(key, "keep", sid, now, target, note="the meeting has started: never moved or cancelled")
     if row.meeting != record.meeting or row.email != record.email:
         if moved_by_hand and on_drift == "respect":
             return Step(key, "drifted", sid, now, target, note="moved by someone else; meeting/attendee change left")

@@ -17,6 +17,7 @@ booking another key owns), a move or cancel that landed is recognised as the syn
 
 from __future__ import annotations
 
+import ast
 import csv
 import datetime as dt
 import io
@@ -33,7 +34,7 @@ from airflow_provider_neetocal.operators.base import NeetoCalBaseOperator
 from airflow_provider_neetocal.pacing import checked_rate
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from airflow_provider_neetocal._compat import Context
     from airflow_provider_neetocal.sync import Desired, Owned, OwnershipStore, Plan, Step
@@ -46,7 +47,7 @@ ON_REMOVED_CHOICES = ("cancel", "keep")
 ON_DRIFT_CHOICES = ("respect", "enforce")
 MODE_CHOICES = ("plan", "apply")
 #: Writes recorded as one pending batch (one store write before, a few after).
-DEFAULT_BATCH_SIZE = 200
+DEFAULT_BATCH_SIZE = 100
 #: Default guard: an apply may cancel at most half of the bookings the sync owns.
 DEFAULT_MAX_CANCELLATIONS = 0.5
 _SYNC_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
@@ -64,7 +65,9 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
     (with a fixed slot). The sync remembers, per key, the booking it created (or adopted) in Airflow
     3.3's **asset state store** of its outlet asset ``neetocal://<conn_id>/sync/<sync_id>``, and only
     ever reschedules or cancels those bookings: a host's own bookings, and every booking of another
-    sync, are never touched. A row whose start changed is rescheduled (the same booking).
+    sync, are never touched. A row whose start changed is rescheduled (the same booking). A booking
+    whose meeting has started (NeetoCal's clock) is never cancelled or moved. One task applies a
+    sync (the store names it; see ``take_over_from``); the operator cannot be mapped.
 
     ``mode="plan"`` reads and logs the plan (create / reschedule / cancel / unchanged / drifted per
     key) and sends no write; ``mode="apply"`` carries it out, each write exactly once, and refuses
@@ -72,7 +75,8 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
     sends nothing. Returns the compact plan (also pushed as the ``plan`` XCom) with ``applied``.
     Needs Airflow 3.3 or later (the ownership lives in the asset state store); see docs/sync.md.
 
-    :param rows: a list of mappings, an upstream ``XComArg``, a JSON string of such a list, or a
+    :param rows: a list of mappings, an upstream ``XComArg``, a JSON string of such a list (or the
+        Python repr a templated ``{{ ti.xcom_pull(...) }}`` renders to), or a
         file: an ``ObjectStoragePath`` or a URL string (``file://``, ``s3://conn@bucket/key``) of a
         ``.csv`` (header row) or ``.json`` file.
     :param sync_id: names the sync (letters, digits, ``_.-``); one ownership per sync id and connection.
@@ -89,6 +93,9 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
     :param adopt_existing: a row whose booking (same meeting, attendee and start) already exists but
         was not made by this sync: adopt it (``True``) or report the row as failed (default).
     :param cancel_reason: shown to attendees whose booking the sync cancels.
+    :param take_over_from: ``"<dag_id>/<task_id>"`` of the task that ran this ``sync_id`` until now:
+        hands its ownership to this task. Without it, a second task on the same ``sync_id`` is refused
+        (nothing sent): two tasks on one sync would cancel each other's bookings.
     :param max_concurrency: writes in flight at once (as for the bulk operator).
     :param max_requests_per_second: client-side pace for all requests of the task (``None``: none).
     :param batch_size: writes recorded as one pending batch in the store.
@@ -122,6 +129,7 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
         max_cancellations: int | float | None = DEFAULT_MAX_CANCELLATIONS,
         adopt_existing: bool = False,
         cancel_reason: str | None = None,
+        take_over_from: str | None = None,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         max_requests_per_second: float | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
@@ -135,11 +143,10 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
             )
         self.asset = sync_asset(sync_asset_uri(neetocal_conn_id, sync_id))
         if self.asset is not None:
-            # A plan only reads the ownership (an inlet); an apply changes it (an outlet: downstream
-            # DAGs scheduled on the asset run after an apply, not after a plan).
-            role = "inlets" if mode == "plan" else "outlets"
-            assets = list(kwargs.pop(role, None) or [])
-            kwargs[role] = [*assets, self.asset] if self.asset not in assets else assets
+            # Always an outlet (``mode`` may be templated, so plan or apply is only known in execute):
+            # a plan drops it from the outlets before it returns, so only an apply emits an asset event.
+            assets = list(kwargs.pop("outlets", None) or [])
+            kwargs["outlets"] = [*assets, self.asset] if self.asset not in assets else assets
         super().__init__(neetocal_conn_id=neetocal_conn_id, **kwargs)
         self.rows = rows
         self.sync_id = sync_id
@@ -153,6 +160,12 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
         self.max_cancellations = checked_max_cancellations(max_cancellations)
         self.adopt_existing = bool(adopt_existing)
         self.cancel_reason = cancel_reason
+        if take_over_from is not None and (not isinstance(take_over_from, str) or take_over_from.count("/") != 1):
+            raise ValueError(
+                f"take_over_from={take_over_from!r}: expected '<dag_id>/<task_id>' of the task that ran this sync "
+                "until now (the refusal names it)"
+            )
+        self.take_over_from = take_over_from
         if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or not 1 <= max_concurrency <= 64:
             raise ValueError(
                 f"max_concurrency={max_concurrency!r}: expected a whole number from 1 to {MAX_CONCURRENCY}"
@@ -163,11 +176,27 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
             raise ValueError(f"batch_size={batch_size!r}: expected a whole number >= 1")
         self.batch_size = batch_size
 
+    @classmethod
+    def partial(cls, **kwargs: Any) -> Any:
+        """Refused: a sync cannot be mapped (``.partial().expand()``), whatever its arguments.
+
+        Each sync keeps its ownership in the state store of its own asset, and Airflow only gives a task
+        the store of an asset it knew when it parsed the DAG; a mapped task's sync_id (so its asset) is
+        only known when it runs, and map indexes sharing one sync_id would cancel each other's rows.
+        """
+        raise TypeError(
+            f"{cls.__name__} cannot be mapped (.partial().expand()): each sync keeps the bookings it owns in "
+            "its own asset, which Airflow must know when it parses the DAG, and a mapped task's sync_id is only "
+            "known when it runs. Create one operator per sync instead, e.g. a for loop over the regions in the "
+            "DAG file, each with its own task_id and sync_id (see docs/sync.md)"
+        )
+
     # -- the task ------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate the rows, read ownership and NeetoCal, log the plan; in apply mode, carry it out."""
         from airflow_provider_neetocal._compat import AIRFLOW_VERSION, asset_state_store_of
+        from airflow_provider_neetocal.booking_wait import server_now
         from airflow_provider_neetocal.exactly_once import workspace_of
         from airflow_provider_neetocal.exceptions import NeetoCalSyncError, NeetoCalSyncRefusedError
         from airflow_provider_neetocal.operators.bulk import check_rows_for_version
@@ -183,6 +212,9 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
 
         mode = checked_choice("mode", self.mode, MODE_CHOICES)
         store = asset_state_store_of(context, self.asset)
+        if mode == "plan":
+            # A plan changes nothing: no asset event (the task's outlets are read when it succeeds).
+            self.outlets = [asset for asset in self.outlets if asset != self.asset]
         if store is None:
             raise NeetoCalSyncRefusedError(
                 f"NeetoCalSyncBookingsOperator needs Airflow 3.3 or later (running {AIRFLOW_VERSION}): the bookings a "
@@ -202,7 +234,14 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
         check_rows_for_version(hook.api_version, [d.payload for d in desired.values()])
         hook.pacer = pacer = Pacer(self.max_requests_per_second, sleep=hook._sleep)
         hook.pool_maxsize = max(hook.pool_maxsize, self.max_concurrency)
-        ownership = OwnershipStore(store, sync_id=self.sync_id, workspace=workspace_of(hook.base_url).lower())
+        ownership = OwnershipStore(
+            store,
+            sync_id=self.sync_id,
+            workspace=workspace_of(hook.base_url).lower(),
+            # Only the applying task owns the sync (a plan task beside it only reads).
+            owner=f"{self.dag_id}/{self.task_id}" if mode == "apply" else None,
+            take_over_from=self.take_over_from,
+        )
         try:
             stored, pending = ownership.load()
             owned, pending_creates = fold_pending(stored, pending)
@@ -226,8 +265,17 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
         current = self._read_owned(owned)
         clock.append(time.perf_counter())  # NeetoCal read
         plan = plan_sync(
-            desired, owned, current, on_removed=self.on_removed, on_drift=self.on_drift, unresolved=unresolved
+            desired,
+            owned,
+            current,
+            on_removed=self.on_removed,
+            on_drift=self.on_drift,
+            unresolved=unresolved,
+            now=server_now(hook.last_server_date, dt.datetime.now(dt.timezone.utc)),
         )
+        # A pending move or cancel whose key could not be read this run stays pending: its outcome is still unknown.
+        unknown_keys = {s.key for s in plan.steps if s.action == "unknown"}
+        self._carry += carried_ops(pending, unknown_keys, kinds=("cancel", "reschedule"))
         limit = cancellation_limit(self.max_cancellations, len(owned))
         refusal = None
         if limit is not None and plan.cancellations > limit:
@@ -405,6 +453,7 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
         moves = [s for s in writes if s.action == "reschedule"]
         creates = [s for s in writes if s.action == "create"]
         cancelled_for_replace: set[str] = set()
+        self._unconfirmed: set[str] = set()
 
         def record(
             step: Step, booking: dict[str, Any] | None, error: Exception | None, as_cancel: bool = False
@@ -413,6 +462,9 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
                 if error is not None:
                     action = "cancel" if as_cancel else step.action
                     failures.append({"key": step.key, "action": action, "sid": step.sid, "error": str(error)})
+                    if is_unconfirmed(error, action):
+                        # It may have landed: its pending entry stays for the next run to resolve.
+                        self._unconfirmed.add(step.key)
                     return
                 if as_cancel and step.replace:
                     cancelled_for_replace.add(step.key)
@@ -499,9 +551,11 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
         pending_op: Callable[[Step], dict[str, Any]],
         group_by_attendee: Mapping[str, str] | None = None,
     ) -> None:
-        for first in range(0, len(steps), self.batch_size):
-            batch = steps[first : first + self.batch_size]
-            ownership.set_pending(self._pending_or_none([pending_op(s) for s in batch]))
+        for batch in self._batches(steps, pending_op):
+            ops = [pending_op(s) for s in batch]
+            record = self._pending_or_none(ops)
+            ownership.set_pending(record)
+            self._unconfirmed = set()
             if group_by_attendee is None:
                 self._in_threads(work, batch)
             else:
@@ -515,7 +569,32 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
 
                 self._in_threads(run_group, list(groups.values()))
             self._save(ownership, state["owned"])
+            # Writes whose outcome is not confirmed stay pending (an unknown is not a failure).
+            sent_at = record["sent_at"] if record else None
+            self._carry += [{**op, "sent_at": sent_at} for op in ops if op["key"] in self._unconfirmed]
             ownership.set_pending(self._pending_or_none([]))
+
+    def _batches(self, steps: list[Step], pending_op: Callable[[Step], dict[str, Any]]) -> Iterator[list[Step]]:
+        """``steps`` in batches of at most ``batch_size`` whose pending record (with the operations carried
+        from earlier batches and runs) stays under the store's value limit, as each ownership chunk does."""
+        from airflow_provider_neetocal.sync import MAX_CHUNK_BYTES
+
+        batch: list[Step] = []
+        budget = size = 0
+        for step in steps:
+            if not batch:
+                carried = self._pending_or_none([])
+                budget = MAX_CHUNK_BYTES - (len(json.dumps(carried)) if carried else 100)
+            op_bytes = len(json.dumps(pending_op(step))) + 2
+            if batch and (len(batch) >= self.batch_size or size + op_bytes > budget):
+                yield batch
+                batch, size = [], 0
+                carried = self._pending_or_none([])
+                budget = MAX_CHUNK_BYTES - (len(json.dumps(carried)) if carried else 100)
+            batch.append(step)
+            size += op_bytes
+        if batch:
+            yield batch
 
     def _pending_or_none(self, ops: list[dict[str, Any]]) -> dict[str, Any] | None:
         """The pending record for ``ops`` plus the creates still unresolved from earlier runs."""
@@ -611,6 +690,37 @@ class NeetoCalSyncBookingsOperator(NeetoCalBaseOperator):
                 raise
 
 
+def is_unconfirmed(error: Exception, action: str) -> bool:
+    """Whether a failed write may have landed after all (its answer lost and no read settled it).
+
+    A 4xx refusal, or a create that was never sent, is a failure; anything else is an unknown, whose
+    pending entry must outlive the run.
+    """
+    from airflow_provider_neetocal.exceptions import (
+        NeetoCalBookingUnknownError,
+        NeetoCalClientError,
+        NeetoCalOutcomeUnknownError,
+        NeetoCalRetryableError,
+    )
+
+    if isinstance(error, NeetoCalBookingUnknownError):
+        return error.sent or action != "create"
+    if action == "create":
+        return isinstance(error, NeetoCalOutcomeUnknownError)
+    return isinstance(error, NeetoCalRetryableError) and not isinstance(error, NeetoCalClientError)
+
+
+def carried_ops(pending: Any, keys: set[str], *, kinds: Sequence[str]) -> list[dict[str, Any]]:
+    """The operations of a (validated) pending record for ``keys`` and ``kinds``, each with its send time."""
+    if not isinstance(pending, dict) or not keys:
+        return []
+    return [
+        {**op, "sent_at": op.get("sent_at", pending.get("sent_at"))}
+        for op in pending.get("ops", [])
+        if isinstance(op, dict) and op.get("key") in keys and op.get("op") in kinds
+    ]
+
+
 def checked_max_cancellations(value: Any) -> int | float | None:
     """``None``, a whole number >= 0, or a fraction from 0 to 1; a DAG-parse-time error otherwise."""
     if value is None:
@@ -654,9 +764,21 @@ def load_rows(value: Any) -> list[Any]:
             try:
                 value = json.loads(text)
             except ValueError:
-                raise NeetoCalValidationError(
-                    [FieldProblem("rows", value, "a string that is not JSON: expected a list of rows or a file URL")]
-                ) from None
+                # A templated XCom (``{{ ti.xcom_pull(...) }}``) renders to Python's repr of the list, not JSON:
+                # read as a literal (never evaluated as code).
+                try:
+                    value = ast.literal_eval(text)
+                except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                    raise NeetoCalValidationError(
+                        [
+                            FieldProblem(
+                                "rows",
+                                value,
+                                "a string that is neither JSON nor a Python literal list: expected a list of rows "
+                                "(JSON, or a templated XCom) or a file URL",
+                            )
+                        ]
+                    ) from None
         elif "://" in text:
             from airflow_provider_neetocal._compat import object_storage_path
 
@@ -680,9 +802,12 @@ def _read_file(path: Any) -> list[Any]:
     from airflow_provider_neetocal.exceptions import FieldProblem, NeetoCalValidationError
 
     suffix = str(path.suffix).lower()
-    text = path.read_text(encoding="utf-8")
+    # utf-8-sig: a spreadsheet's "CSV UTF-8" starts with a byte-order mark, which is not part of the first header.
+    text = path.read_text(encoding="utf-8-sig")
     if suffix == ".csv":
-        return [{k: v for k, v in row.items() if v != ""} for row in csv.DictReader(io.StringIO(text))]
+        rows = [{k: v for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(io.StringIO(text))]
+        # A line of empty cells (a spreadsheet's trailing rows) carries no data: skipped like a blank line.
+        return [row for row in rows if any(str(v).strip() for v in row.values())]
     if suffix == ".json":
         return load_rows(text if text.strip().startswith("[") else "not json")
     raise NeetoCalValidationError(

@@ -309,6 +309,42 @@ def test_one_booking_owned_by_two_keys_is_refused_on_load():
         OwnershipStore(store, sync_id="s", workspace="w").load()
 
 
+def test_a_booking_whose_meeting_has_started_is_never_cancelled_or_moved():
+    """NeetoCal's clock past a booking's start: a removed row is forgotten, a moved row kept (no write)."""
+    record = {"a": owned("a", "S1", T10)}
+    current = {"S1": live("S1", T10)}
+    after = pendulum.parse(T11)
+    assert actions(plan_sync({}, record, current, now=after)) == {"a": "forget"}
+    assert actions(plan_sync(rows_at(a=T12), record, current, now=after)) == {"a": "keep"}
+    assert actions(plan_sync(rows_at(a=T10), record, current, now=after)) == {"a": "unchanged"}
+    before = pendulum.parse("2030-07-15T09:00:00+00:00")
+    assert actions(plan_sync({}, record, current, now=before)) == {"a": "cancel"}
+    assert actions(plan_sync(rows_at(a=T12), record, current, now=before)) == {"a": "reschedule"}
+
+
+def test_a_stale_meta_count_is_read_with_the_chunks_as_truth_and_corrected_by_the_next_save():
+    store = FakeAssetStateStore()
+    OwnershipStore(store, sync_id="s", workspace="w").save({"a": owned("a", "S1", T10)})
+    store.set(META_KEY, {**store.get(META_KEY), "count": 7})
+    loaded, _ = (reader := OwnershipStore(store, sync_id="s", workspace="w")).load()
+    assert set(loaded) == {"a"}
+    reader.save(loaded)
+    assert store.get(META_KEY)["count"] == 1
+
+
+def test_another_task_applying_a_sync_is_refused_unless_it_takes_it_over():
+    store = FakeAssetStateStore()
+    OwnershipStore(store, sync_id="s", workspace="w", owner="first/sync").save({"a": owned("a", "S1", T10)})
+    with pytest.raises(SyncStoreError, match=r"belongs to the task 'first/sync'.*take_over_from='first/sync'"):
+        OwnershipStore(store, sync_id="s", workspace="w", owner="second/sync").load()
+    assert set(OwnershipStore(store, sync_id="s", workspace="w").load()[0]) == {"a"}  # a plan only reads
+    taker = OwnershipStore(store, sync_id="s", workspace="w", owner="second/sync", take_over_from="first/sync")
+    taker.save(taker.load()[0])
+    assert store.get(META_KEY)["owner"] == "second/sync"
+    with pytest.raises(SyncStoreError, match="belongs to the task 'second/sync'"):
+        OwnershipStore(store, sync_id="s", workspace="w", owner="first/sync").load()
+
+
 # -- the operator's arguments (parse time) and rows -------------------------------------------
 
 
@@ -329,6 +365,15 @@ def test_bad_arguments_fail_when_the_dag_is_parsed_naming_the_argument(arguments
 
     with pytest.raises(ValueError, match=match):
         NeetoCalSyncBookingsOperator(**{"task_id": "s", "rows": [], "sync_id": "s", **arguments})
+
+
+def test_mapping_a_sync_is_refused_when_the_dag_is_parsed():
+    """A mapped sync's asset (named by its sync_id) is only known when it runs: refused for that reason,
+    not later with a false 'needs Airflow 3.3'."""
+    from airflow_provider_neetocal.operators.sync import NeetoCalSyncBookingsOperator
+
+    with pytest.raises(TypeError, match=r"cannot be mapped.*one operator per sync"):
+        NeetoCalSyncBookingsOperator.partial(task_id="sync", key_field="row_id")
 
 
 def test_rows_come_from_a_csv_url_a_json_string_or_a_list(tmp_path):
