@@ -1,0 +1,93 @@
+"""Hostile newcomer review of issue 20 (README path, the examples command, bad inputs): reproduced problems.
+
+Each test states what should hold and fails on the code it was written against (``xfail(strict=True)``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_neetocal import examples
+from airflow_provider_neetocal.exceptions import NeetoCalValidationError
+
+FIRST_LINE_WIDTH = 120
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="neetocal_pipeline builds its default CSV URL with Path.as_uri(), which percent-encodes a space "
+    "('file:///…/my%20dags/…'); ObjectStoragePath does not decode it, so extract_attendees fails with "
+    "FileNotFoundError in any DAGs folder whose path has a space (reproduced with `airflow dags test` "
+    "after the README's copy command into '/tmp/rvnc home/af/dags')",
+)
+def test_pipeline_example_reads_its_csv_from_a_dags_folder_with_a_space(tmp_path: Path) -> None:
+    """The README's one command copies the examples into any DAGs folder, quoted paths with spaces
+    included; the pipeline DAG copied there must then read its own sample CSV with its default Param."""
+    dags = tmp_path / "my dags"
+    examples.copy_examples(dags)
+    spec = importlib.util.spec_from_file_location("review_newcomer_pipeline", dags / "neetocal_pipeline.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        extract = module.dag.get_task("extract_attendees")
+        rows = extract.python_callable(params={"attendees_csv": module.ATTENDEES_CSV_URL})
+    finally:
+        sys.modules.pop(spec.name, None)
+    assert rows, "the sample CSV has rows"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason='`copy ""` (what `copy "$(airflow config get-value core dags_folder)"` becomes when `airflow` is '
+    "not on PATH, e.g. the venv is not activated, or the config command fails) silently copies the six "
+    "files into the current directory and exits 0",
+)
+def test_copy_into_an_empty_destination_fails_and_writes_nothing(tmp_path: Path, monkeypatch, capsys) -> None:
+    """An empty destination is a failed command substitution, not "here": the command must refuse it
+    (exit status ≠ 0, saying the DAGs folder is missing) and write nothing into the working directory."""
+    monkeypatch.chdir(tmp_path)
+
+    status = examples.main(["copy", ""])
+
+    assert status != 0
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the refusal to overwrite lists every existing file with its full path on one line: with the usual "
+    "~/airflow/dags folder the first line is far past 120 characters",
+)
+def test_copy_refusal_first_line_fits(tmp_path: Path) -> None:
+    """Issue 20: every failure reads in one line without scrolling: the first line of the copy command's
+    refusal (what happened, and `--force`) fits in 120 characters; the file list can follow."""
+    dags = tmp_path / "home" / "alice" / "airflow" / "dags"
+    examples.copy_examples(dags)
+
+    with pytest.raises(FileExistsError) as refused:
+        examples.copy_examples(dags)
+
+    first = str(refused.value).splitlines()[0]
+    assert "--force" in first
+    assert len(first) <= FIRST_LINE_WIDTH, first
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="NeetoCalBookingEventTrigger(host_email='x') is accepted when built (and polls with it in the "
+    "triggerer), while NeetoCalListBookingsOperator(host_email='x') refuses the same value before any request",
+)
+def test_event_trigger_refuses_a_host_email_that_is_not_an_email() -> None:
+    """The trigger's docstring says its arguments are checked when built: a host_email that is no email
+    address fails at DAG parse time, naming host_email, as the list operator's does."""
+    from airflow_provider_neetocal.triggers.booking import NeetoCalBookingEventTrigger
+
+    with pytest.raises(NeetoCalValidationError, match="host_email"):
+        NeetoCalBookingEventTrigger(host_email="not-an-email")
