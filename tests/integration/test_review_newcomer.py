@@ -77,7 +77,8 @@ def test_a_gateway_error_during_the_lookup_says_temporary_in_the_first_line(sand
 
 @pytest.mark.xfail(
     strict=True,
-    reason="with a wrong API key and no slot given (the form left empty: first free slot), the log first warns 'Could not list the attendee's bookings before sending "
+    reason="with a wrong API key and no slot given (the form left empty: first free slot), the log first warns "
+    "'Could not list the attendee's bookings before sending "
     "(NeetoCal refused the API key …): if the answer is lost, only creation times can tell this booking from "
     "earlier ones' — an exactly-once warning implying the booking is sent anyway — before the 401 error",
 )
