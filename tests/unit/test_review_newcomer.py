@@ -142,3 +142,22 @@ def test_plain_http_host_first_line_says_why(neetocal_conn) -> None:
     first = str(refused.value).splitlines()[0]
     assert len(first) <= FIRST_LINE_WIDTH
     assert "http" in first.replace("https", ""), first
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an extra the provider does not know (here 'read_timeout', what the README's 'Read timeout' row "
+    "suggests; the key is 'timeout') is silently ignored: the task runs with the default 30 s, and a "
+    "misspelt 'api_version' silently speaks v1",
+)
+def test_an_unknown_connection_extra_fails_naming_it(neetocal_conn, requests_mock) -> None:
+    """A newcomer writing the extras as JSON from the README's table gets the key wrong: an unknown extra
+    fails before any request, naming it and the known ones."""
+    from airflow_provider_neetocal.exceptions import NeetoCalConfigError
+    from airflow_provider_neetocal.operators.read import NeetoCalListBookingsOperator
+
+    neetocal_conn("acme", read_timeout=5)
+
+    with pytest.raises(NeetoCalConfigError, match="read_timeout"):
+        NeetoCalListBookingsOperator(task_id="list").execute({"ti": _TI(), "dag_run": None})
+    assert requests_mock.call_count == 0
