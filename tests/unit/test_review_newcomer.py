@@ -1,0 +1,188 @@
+"""Hostile newcomer review of issue 20 (README path, the examples command, bad inputs): reproduced problems.
+
+Each test states what should hold and fails on the code it was written against (``xfail(strict=True)``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_neetocal import examples
+from airflow_provider_neetocal.exceptions import NeetoCalValidationError
+
+FIRST_LINE_WIDTH = 120
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="neetocal_pipeline builds its default CSV URL with Path.as_uri(), which percent-encodes a space "
+    "('file:///…/my%20dags/…'); ObjectStoragePath does not decode it, so extract_attendees fails with "
+    "FileNotFoundError in any DAGs folder whose path has a space (reproduced with `airflow dags test` "
+    "after the README's copy command into '/tmp/rvnc home/af/dags')",
+)
+def test_pipeline_example_reads_its_csv_from_a_dags_folder_with_a_space(tmp_path: Path) -> None:
+    """The README's one command copies the examples into any DAGs folder, quoted paths with spaces
+    included; the pipeline DAG copied there must then read its own sample CSV with its default Param."""
+    dags = tmp_path / "my dags"
+    examples.copy_examples(dags)
+    spec = importlib.util.spec_from_file_location("review_newcomer_pipeline", dags / "neetocal_pipeline.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        extract = module.attendees.operator  # the XComArg of extract_attendees()
+        rows = extract.python_callable(params={"attendees_csv": module.ATTENDEES_CSV_URL})
+    finally:
+        sys.modules.pop(spec.name, None)
+    assert rows, "the sample CSV has rows"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason='`copy ""` (what `copy "$(airflow config get-value core dags_folder)"` becomes when `airflow` is '
+    "not on PATH, e.g. the venv is not activated, or the config command fails) silently copies the six "
+    "files into the current directory and exits 0",
+)
+def test_copy_into_an_empty_destination_fails_and_writes_nothing(tmp_path: Path, monkeypatch, capsys) -> None:
+    """An empty destination is a failed command substitution, not "here": the command must refuse it
+    (exit status ≠ 0, saying the DAGs folder is missing) and write nothing into the working directory."""
+    monkeypatch.chdir(tmp_path)
+
+    status = examples.main(["copy", ""])
+
+    assert status != 0
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the refusal to overwrite lists every existing file with its full path on one line: with the usual "
+    "~/airflow/dags folder the first line is far past 120 characters",
+)
+def test_copy_refusal_first_line_fits(tmp_path: Path) -> None:
+    """Issue 20: every failure reads in one line without scrolling: the first line of the copy command's
+    refusal (what happened, and `--force`) fits in 120 characters; the file list can follow."""
+    dags = tmp_path / "home" / "alice" / "airflow" / "dags"
+    examples.copy_examples(dags)
+
+    with pytest.raises(FileExistsError) as refused:
+        examples.copy_examples(dags)
+
+    first = str(refused.value).splitlines()[0]
+    assert "--force" in first
+    assert len(first) <= FIRST_LINE_WIDTH, first
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="NeetoCalBookingEventTrigger(host_email='x') is accepted when built (and polls with it in the "
+    "triggerer), while NeetoCalListBookingsOperator(host_email='x') refuses the same value before any request",
+)
+def test_event_trigger_refuses_a_host_email_that_is_not_an_email() -> None:
+    """The trigger's docstring says its arguments are checked when built: a host_email that is no email
+    address fails at DAG parse time, naming host_email, as the list operator's does."""
+    from airflow_provider_neetocal.triggers.booking import NeetoCalBookingEventTrigger
+
+    with pytest.raises(NeetoCalValidationError, match="host_email"):
+        NeetoCalBookingEventTrigger(host_email="not-an-email")
+
+
+class _TI:
+    try_number = 1
+
+    def xcom_push(self, key: str, value: object) -> None:
+        pass
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="with the Workspace set and the API key left empty (the form's 'API key' field), the first line reads "
+    "'Invalid NeetoCal connection password — fix the connection; nothing was sent': it names neither the "
+    "API key the form shows nor that it is missing, though 45 characters are free",
+)
+def test_missing_api_key_first_line_says_the_api_key_is_missing(neetocal_conn) -> None:
+    """A connection without a key is the first thing a newcomer gets wrong: the first line names the field as
+    the form labels it (API key) and says it is missing."""
+    from airflow_provider_neetocal.exceptions import NeetoCalConfigError
+    from airflow_provider_neetocal.operators.read import NeetoCalListBookingsOperator
+
+    neetocal_conn("acme", password="")
+
+    with pytest.raises(NeetoCalConfigError) as refused:
+        NeetoCalListBookingsOperator(task_id="list").execute({"ti": _TI(), "dag_run": None})
+
+    first = str(refused.value).splitlines()[0]
+    assert len(first) <= FIRST_LINE_WIDTH
+    assert "API key" in first, first
+    assert "no " in first or "missing" in first or "empty" in first, first
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an http:// host that is not loopback fails with the first line 'Invalid NeetoCal connection host — fix "
+    "the connection; nothing was sent': why (plain http would send the key in clear text; use https://) is "
+    "only on the second line, though the first has room",
+)
+def test_plain_http_host_first_line_says_why(neetocal_conn) -> None:
+    """The first line says what is wrong with the host (plain http / use https://), not only which field."""
+    from airflow_provider_neetocal.exceptions import NeetoCalConfigError
+    from airflow_provider_neetocal.operators.read import NeetoCalListBookingsOperator
+
+    neetocal_conn("http://example.com")
+
+    with pytest.raises(NeetoCalConfigError) as refused:
+        NeetoCalListBookingsOperator(task_id="list").execute({"ti": _TI(), "dag_run": None})
+
+    first = str(refused.value).splitlines()[0]
+    assert len(first) <= FIRST_LINE_WIDTH
+    assert "http" in first.replace("https", ""), first
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an extra the provider does not know (here 'read_timeout', what the README's 'Read timeout' row "
+    "suggests; the key is 'timeout') is silently ignored: the task runs with the default 30 s, and a "
+    "misspelt 'api_version' silently speaks v1",
+)
+def test_an_unknown_connection_extra_fails_naming_it(neetocal_conn, requests_mock) -> None:
+    """A newcomer writing the extras as JSON from the README's table gets the key wrong: an unknown extra
+    fails before any request, naming it and the known ones."""
+    from airflow_provider_neetocal.exceptions import NeetoCalConfigError
+    from airflow_provider_neetocal.operators.read import NeetoCalListBookingsOperator
+
+    neetocal_conn("acme", read_timeout=5)
+
+    with pytest.raises(NeetoCalConfigError, match="read_timeout"):
+        NeetoCalListBookingsOperator(task_id="list").execute({"ti": _TI(), "dag_run": None})
+    assert requests_mock.call_count == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="operators.bulk imports booking, exactly_once, journal, exceptions and pacing at module import "
+    "(bench_parse_cost: +13.8 ms fastest / +21.5 ms median over EmptyOperator; docs/benchmarks.md: "
+    "'≤ 5 ms: met except bulk'): issue 20's 'done when' asks ≤ 5 ms per operator module",
+)
+def test_bulk_operator_module_loads_no_more_of_the_provider_than_the_create_operator() -> None:
+    """A DAG file importing operators.bulk pays what one importing operators.booking pays: the payload
+    builder, exactly-once machinery, journal and error classes load when a task runs, not at parse."""
+    import subprocess
+
+    probe = (
+        "import sys, airflow.sdk\n"
+        "import airflow_provider_neetocal.operators.booking\n"
+        "before = set(sys.modules)\n"
+        "import airflow_provider_neetocal.operators.bulk\n"
+        "added = set(sys.modules) - before - {'airflow_provider_neetocal.operators.bulk'}\n"
+        "print('ADDED:' + ' '.join(sorted(added)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    added = next(line for line in out.splitlines() if line.startswith("ADDED:"))[len("ADDED:") :].split()
+
+    assert added == [], added
