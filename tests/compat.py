@@ -138,10 +138,10 @@ def stdout_without_log_copies(stdout: str, records: list[logging.LogRecord]) -> 
     """
     if AIRFLOW_V_3_0_PLUS:
         return stdout
-    messages = {record.getMessage() for record in records}
-    return "\n".join(
-        line for line in stdout.splitlines() if not any(message and line.endswith(message) for message in messages)
-    )
+    # A message of several lines (a first line to act on, the details after) is printed line by line,
+    # the first one after the handler's prefix.
+    messages = {part for record in records for part in record.getMessage().splitlines() if part.strip()}
+    return "\n".join(line for line in stdout.splitlines() if not any(line.endswith(message) for message in messages))
 
 
 def xcoms_of(dag_id: str, run_id: str) -> dict[tuple[str, int, str], Any]:
