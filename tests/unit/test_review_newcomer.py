@@ -17,13 +17,6 @@ from airflow_provider_neetocal.exceptions import NeetoCalValidationError
 FIRST_LINE_WIDTH = 120
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="neetocal_pipeline builds its default CSV URL with Path.as_uri(), which percent-encodes a space "
-    "('file:///…/my%20dags/…'); ObjectStoragePath does not decode it, so extract_attendees fails with "
-    "FileNotFoundError in any DAGs folder whose path has a space (reproduced with `airflow dags test` "
-    "after the README's copy command into '/tmp/rvnc home/af/dags')",
-)
 def test_pipeline_example_reads_its_csv_from_a_dags_folder_with_a_space(tmp_path: Path) -> None:
     """The README's one command copies the examples into any DAGs folder, quoted paths with spaces
     included; the pipeline DAG copied there must then read its own sample CSV with its default Param."""
@@ -41,6 +34,27 @@ def test_pipeline_example_reads_its_csv_from_a_dags_folder_with_a_space(tmp_path
     finally:
         sys.modules.pop(spec.name, None)
     assert rows, "the sample CSV has rows"
+
+
+def test_sync_example_reads_its_csv_from_a_dags_folder_with_a_space(tmp_path: Path) -> None:
+    """The daily sync example's default table URL, copied into a DAGs folder whose path has a space, is
+    read by the sync operator's row loader (the same ObjectStoragePath road as the pipeline's)."""
+    from airflow_provider_neetocal.operators.sync import load_rows
+
+    dags = tmp_path / "my dags"
+    examples.copy_examples(dags)
+    spec = importlib.util.spec_from_file_location("review_newcomer_sync", dags / "neetocal_daily_sync.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        url = module.ONBOARDING_CSV_URL
+    finally:
+        sys.modules.pop(spec.name, None)
+    assert " " in url
+    assert load_rows(url), "the sample CSV has rows"
 
 
 @pytest.mark.xfail(
