@@ -57,12 +57,6 @@ def test_sync_example_reads_its_csv_from_a_dags_folder_with_a_space(tmp_path: Pa
     assert load_rows(url), "the sample CSV has rows"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='`copy ""` (what `copy "$(airflow config get-value core dags_folder)"` becomes when `airflow` is '
-    "not on PATH, e.g. the venv is not activated, or the config command fails) silently copies the six "
-    "files into the current directory and exits 0",
-)
 def test_copy_into_an_empty_destination_fails_and_writes_nothing(tmp_path: Path, monkeypatch, capsys) -> None:
     """An empty destination is a failed command substitution, not "here": the command must refuse it
     (exit status ≠ 0, saying the DAGs folder is missing) and write nothing into the working directory."""
@@ -74,11 +68,6 @@ def test_copy_into_an_empty_destination_fails_and_writes_nothing(tmp_path: Path,
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the refusal to overwrite lists every existing file with its full path on one line: with the usual "
-    "~/airflow/dags folder the first line is far past 120 characters",
-)
 def test_copy_refusal_first_line_fits(tmp_path: Path) -> None:
     """Issue 20: every failure reads in one line without scrolling: the first line of the copy command's
     refusal (what happened, and `--force`) fits in 120 characters; the file list can follow."""
