@@ -166,12 +166,6 @@ def test_an_unknown_connection_extra_fails_naming_it(neetocal_conn, requests_moc
     assert requests_mock.call_count == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="operators.bulk imports booking, exactly_once, journal, exceptions and pacing at module import "
-    "(bench_parse_cost: +13.8 ms fastest / +21.5 ms median over EmptyOperator; docs/benchmarks.md: "
-    "'≤ 5 ms: met except bulk'): issue 20's 'done when' asks ≤ 5 ms per operator module",
-)
 def test_bulk_operator_module_loads_no_more_of_the_provider_than_the_create_operator() -> None:
     """A DAG file importing operators.bulk pays what one importing operators.booking pays: the payload
     builder, exactly-once machinery, journal and error classes load when a task runs, not at parse."""
