@@ -105,9 +105,14 @@ class NeetoCalValidationError(AirflowFailException, ValueError):
 class NeetoCalConfigError(AirflowFailException, ValueError):
     """The ``neetocal`` Airflow connection is unusable (bad workspace, URL or missing key)."""
 
-    def __init__(self, field: str, problem: str) -> None:
+    def __init__(self, field: str, problem: str, *, lead: str | None = None) -> None:
+        """:param lead: a first line saying what is wrong in the form's own terms and what to do (used when
+        it fits :data:`FIRST_LINE_WIDTH`); ``field: problem`` follows it."""
         self.field = field
         self.problem = problem
+        if lead and "\n" not in lead and len(lead) <= FIRST_LINE_WIDTH:
+            super().__init__(f"{lead}\n{field}: {problem}")
+            return
         super().__init__(
             _fitted(
                 f"Invalid NeetoCal connection {field}: {problem}",

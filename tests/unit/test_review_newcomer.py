@@ -122,12 +122,6 @@ class _TI:
         pass
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with the Workspace set and the API key left empty (the form's 'API key' field), the first line reads "
-    "'Invalid NeetoCal connection password — fix the connection; nothing was sent': it names neither the "
-    "API key the form shows nor that it is missing, though 45 characters are free",
-)
 def test_missing_api_key_first_line_says_the_api_key_is_missing(neetocal_conn) -> None:
     """A connection without a key is the first thing a newcomer gets wrong: the first line names the field as
     the form labels it (API key) and says it is missing."""
@@ -145,12 +139,6 @@ def test_missing_api_key_first_line_says_the_api_key_is_missing(neetocal_conn) -
     assert "no " in first or "missing" in first or "empty" in first, first
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an http:// host that is not loopback fails with the first line 'Invalid NeetoCal connection host — fix "
-    "the connection; nothing was sent': why (plain http would send the key in clear text; use https://) is "
-    "only on the second line, though the first has room",
-)
 def test_plain_http_host_first_line_says_why(neetocal_conn) -> None:
     """The first line says what is wrong with the host (plain http / use https://), not only which field."""
     from airflow_provider_neetocal.exceptions import NeetoCalConfigError
@@ -166,12 +154,6 @@ def test_plain_http_host_first_line_says_why(neetocal_conn) -> None:
     assert "http" in first.replace("https", ""), first
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an extra the provider does not know (here 'read_timeout', what the README's 'Read timeout' row "
-    "suggests; the key is 'timeout') is silently ignored: the task runs with the default 30 s, and a "
-    "misspelt 'api_version' silently speaks v1",
-)
 def test_an_unknown_connection_extra_fails_naming_it(neetocal_conn, requests_mock) -> None:
     """A newcomer writing the extras as JSON from the README's table gets the key wrong: an unknown extra
     fails before any request, naming it and the known ones."""
@@ -202,3 +184,40 @@ def test_bulk_operator_module_loads_no_more_of_the_provider_than_the_create_oper
     added = next(line for line in out.splitlines() if line.startswith("ADDED:"))[len("ADDED:") :].split()
 
     assert added == [], added
+
+
+@pytest.mark.parametrize(
+    ("extra", "read_timeout"),
+    [
+        pytest.param(
+            {"timeout": 5, "api_version": "v2", "base_url": "", "proxy": None, "ca_bundle": None}, 5, id="form"
+        ),
+        pytest.param({"extra__neetocal__timeout": "5"}, 5, id="airflow-2-form-prefix"),
+        pytest.param({"read_timeout": ""}, 30, id="an-unknown-key-left-empty"),
+    ],
+)
+def test_the_extras_the_connection_form_writes_are_accepted(neetocal_conn, extra, read_timeout) -> None:
+    """The form's own fields (set or cleared), with Airflow 2's prefix or without, never trip the refusal."""
+    from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
+
+    neetocal_conn("acme", **extra)
+
+    hook = NeetoCalHook()
+    assert hook.base_url.startswith("https://acme.neetocal.com/")
+    assert hook.timeout[1] == read_timeout
+
+
+def test_an_unknown_extra_names_the_accepted_ones(neetocal_conn) -> None:
+    from airflow_provider_neetocal.exceptions import NeetoCalConfigError
+    from airflow_provider_neetocal.hooks.neetocal import NeetoCalHook
+    from airflow_provider_neetocal.provider_info import CONN_FIELDS
+
+    neetocal_conn("acme", apiversion="v2")
+
+    with pytest.raises(NeetoCalConfigError) as refused:
+        NeetoCalHook().base_url  # noqa: B018 - reading it resolves the connection
+
+    first, details = str(refused.value).split("\n", 1)
+    assert "'apiversion'" in first
+    assert len(first) <= FIRST_LINE_WIDTH
+    assert all(name in details for name in CONN_FIELDS)
