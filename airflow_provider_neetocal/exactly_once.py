@@ -927,6 +927,15 @@ class ExactlyOnce:
         """The sids of the attendee's bookings before this try's POST (``None`` if they cannot be listed)."""
         try:
             return _sids(self._listed(payload, fresh=False))
+        except NeetoCalAuthError as error:
+            if error.status == 401:
+                raise  # a key NeetoCal does not know: the POST would be refused too, so nothing is sent
+            self.hook.log.warning(
+                "Could not list the attendee's bookings before sending (%s): if the answer is lost, only "
+                "creation times can tell this booking from earlier ones",
+                error.brief(),
+            )
+            return None
         except NeetoCalApiError as error:
             self.hook.log.warning(
                 "Could not list the attendee's bookings before sending (%s): if the answer is lost, only "

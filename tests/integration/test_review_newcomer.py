@@ -64,13 +64,6 @@ def test_a_gateway_error_during_the_lookup_says_temporary_in_the_first_line(sand
     assert "fix" not in first.lower(), first
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with a wrong API key and no slot given (the form left empty: first free slot), the log first warns "
-    "'Could not list the attendee's bookings before sending "
-    "(NeetoCal refused the API key …): if the answer is lost, only creation times can tell this booking from "
-    "earlier ones' — an exactly-once warning implying the booking is sent anyway — before the 401 error",
-)
 def test_a_refused_key_logs_no_exactly_once_warning_before_the_error(sandbox, monkeypatch, log_output) -> None:
     """After a 401 nothing more is sent (issue 20, point 7), so nothing is logged as if it would be: the
     newcomer's log holds the auth error, not a warning about telling this booking from earlier ones."""

@@ -240,3 +240,13 @@ def test_listed_meeting_name_is_a_readable_name_a_look_up_already_listed(listed:
     if listed is not None:
         exactly_once._meetings["demo"] = listed
     assert exactly_once.listed_meeting_name("demo") == name
+
+
+def test_a_slotless_request_whose_pre_send_listing_gets_a_401_sends_nothing_and_warns_nothing(caplog) -> None:
+    """The key is refused: the POST would be too, so the auth error is raised, not an exactly-once warning."""
+    hook = Hook(bookings=api_error(NeetoCalAuthError, 401, "/bookings"))
+
+    with caplog.at_level(logging.WARNING), pytest.raises(NeetoCalAuthError):
+        driver(hook).obtain(dict(SLOTLESS))
+
+    assert "before sending" not in caplog.text
