@@ -28,14 +28,18 @@ _DNS_LABEL = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 _HOSTNAME = r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$"
 
 
-def _config_error(field: str, problem: str) -> NeetoCalConfigError:
+#: The connection form's label of each field a refusal can name.
+FORM_LABELS = {"host": "Workspace", "base_url": "Base URL"}
+
+
+def _config_error(field: str, problem: str, *, lead: str | None = None) -> NeetoCalConfigError:
     """The error for an unusable connection field; its module is imported only when one is refused.
 
     Every operator module imports this one (for :data:`DEFAULT_CONN_ID`) on each DAG parse.
     """
     from airflow_provider_neetocal.exceptions import NeetoCalConfigError
 
-    return NeetoCalConfigError(field, problem)
+    return NeetoCalConfigError(field, problem, lead=lead)
 
 
 def is_loopback(hostname: str) -> bool:
@@ -143,6 +147,8 @@ def _from_url(value: str, field: str, api_path: str) -> str:
                 field,
                 f"plain http:// to {hostname!r} would send the API key in clear text: use https://, "
                 "or a loopback address (127.0.0.1, localhost) for a local server",
+                lead=f"Plain http:// in the connection's {FORM_LABELS.get(field, field)} would send the API key "
+                "in clear text — use https://; nothing sent",
             )
     netloc = f"[{hostname}]" if ":" in hostname else hostname
     origin = f"{parts.scheme}://{netloc}{f':{explicit_port}' if explicit_port else ''}"

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 import pendulum
 
 from airflow_provider_neetocal.exceptions import (
+    FIRST_LINE_WIDTH,
     NeetoCalApiError,
     NeetoCalAuthError,
     NeetoCalBookingClaimedError,
@@ -56,6 +57,7 @@ from airflow_provider_neetocal.exceptions import (
     NeetoCalJournalUnreadableError,
     NeetoCalNotFoundError,
     NeetoCalOutcomeUnknownError,
+    NeetoCalRetryableError,
 )
 from airflow_provider_neetocal.journal import (
     Entry,
@@ -123,9 +125,48 @@ class Absent:
 
 @dataclass(frozen=True)
 class Unknowable:
-    """The look-up could not decide; ``reason`` says why, for a person to act on."""
+    """The look-up could not decide; ``reason`` says why, for a person to act on.
+
+    :param lead: the first line of the error when this is why nothing was sent (what happened and what
+        to do, e.g. an unknown meeting or NeetoCal's temporary failure); ``None`` for the generic one.
+    :param advice: what to do, after ``reason`` in the error's details; ``None`` for the generic advice.
+
+    Two are equal when their reasons are: ``lead`` and ``advice`` only present the same finding.
+    """
 
     reason: str
+    lead: str | None = dataclasses.field(default=None, compare=False)
+    advice: str | None = dataclasses.field(default=None, compare=False)
+
+
+def unknown_meeting(slug: str) -> Unknowable:
+    """Why nothing was sent when the request's meeting is not listed but the attendee has a candidate booking."""
+    return Unknowable(
+        f"meeting {slug!r} is not listed by GET /meetings (a mistyped slug, a hidden meeting, or one this "
+        "API key cannot see), and this attendee has a booking that may be this request's",
+        lead=_fitted_lead(
+            f"Meeting {slug!r} not found in this NeetoCal workspace; nothing sent — check meeting_slug",
+            "Meeting not found in this NeetoCal workspace; nothing sent — check meeting_slug (below)",
+        ),
+        advice="fix meeting_slug (the last part of the meeting's booking URL) or the connection's Workspace; "
+        "for a meeting hidden from GET /meetings, accepting the risk of a duplicate, set if_exists='create'",
+    )
+
+
+def temporary_failure(error: NeetoCalApiError, reason: str) -> Unknowable:
+    """Why nothing was sent when NeetoCal failed a look-up request in a way that may pass (5xx, 429, network)."""
+    status = f" (HTTP {error.status})" if error.status is not None and error.status >= 400 else ""
+    rest = f"{status} while checking for an earlier booking; nothing sent — a retry looks again"
+    return Unknowable(
+        reason,
+        lead=_fitted_lead(f"{error.what_happened()}{rest}", f"NeetoCal failed{rest}"),
+        advice="probably temporary: Airflow retries the task (after retry_delay) if it has retries left, and the "
+        "retry looks for the booking again before sending; with no retries left, clear the task",
+    )
+
+
+def _fitted_lead(lead: str, shorter: str) -> str:
+    return lead if len(lead) <= FIRST_LINE_WIDTH else shorter
 
 
 Lookup = Found | Absent | Unknowable
@@ -232,6 +273,8 @@ def judge_lookup(
     email = str(payload["email"]).lower()
     matches: list[dict[str, Any]] = []
     doubts: list[str] = []
+    # The meeting's own problem (not listed, or GET /meetings failed), when a candidate booking met it.
+    blocker: Unknowable | None = None
     for booking in bookings:
         if not isinstance(booking, Mapping):
             doubts.append(f"an entry of the listing is not a booking object ({type(booking).__name__})")
@@ -272,11 +315,14 @@ def judge_lookup(
                 )
         if isinstance(meeting, Unknowable):
             doubt = doubt or f"cannot be attributed to a meeting: {meeting.reason}"
+            blocker = blocker or meeting
         elif meeting is None:
             doubt = doubt or (
                 f"cannot be attributed: meeting {payload['meeting_slug']!r} is not listed by GET /meetings "
                 "(hidden, not visible to this API key, or another slug)"
             )
+            # Whatever else is doubtful about it, no booking can be matched to a meeting NeetoCal does not list.
+            blocker = blocker or unknown_meeting(str(payload["meeting_slug"]))
         else:
             same = belongs_to_meeting(booking, meeting)
             if same is False:
@@ -295,6 +341,8 @@ def judge_lookup(
             f"during this DAG run ({sids}) and the request names no slot: cannot tell which one it made"
         )
     if doubts:
+        if blocker is not None:
+            return Unknowable("; ".join(doubts), lead=blocker.lead, advice=blocker.advice)
         return Unknowable("; ".join(doubts))
     if matches:
         return _found(matches, run_started)
@@ -858,7 +906,10 @@ class ExactlyOnce:
             reason = f"listing the attendee's bookings failed ({error.brief()}): the key needs GET /bookings"
             return Unknowable(reason), None
         except NeetoCalApiError as error:
-            return Unknowable(f"listing the attendee's bookings failed: {error.brief()}"), None
+            reason = f"listing the attendee's bookings failed: {error.brief()}"
+            if isinstance(error, NeetoCalRetryableError):
+                return temporary_failure(error, reason), None
+            return Unknowable(reason), None
         with self._lock:
             lookup = judge_lookup(
                 bookings,
@@ -876,6 +927,15 @@ class ExactlyOnce:
         """The sids of the attendee's bookings before this try's POST (``None`` if they cannot be listed)."""
         try:
             return _sids(self._listed(payload, fresh=False))
+        except NeetoCalAuthError as error:
+            if error.status == 401:
+                raise  # a key NeetoCal does not know: the POST would be refused too, so nothing is sent
+            self.hook.log.warning(
+                "Could not list the attendee's bookings before sending (%s): if the answer is lost, only "
+                "creation times can tell this booking from earlier ones",
+                error.brief(),
+            )
+            return None
         except NeetoCalApiError as error:
             self.hook.log.warning(
                 "Could not list the attendee's bookings before sending (%s): if the answer is lost, only "
@@ -891,7 +951,10 @@ class ExactlyOnce:
                     self._meetings[slug] = resolve_meeting(self.hook.list_meetings(), slug)
                 except NeetoCalApiError as error:
                     # Not cached: the next look-up may get through.
-                    return Unknowable(f"GET /meetings failed: {error.brief()}")
+                    reason = f"GET /meetings failed: {error.brief()}"
+                    if isinstance(error, NeetoCalRetryableError):
+                        return temporary_failure(error, reason)
+                    return Unknowable(reason)
             return self._meetings[slug]
 
     def listed_meeting_name(self, slug: str) -> str | None:
@@ -923,8 +986,13 @@ class ExactlyOnce:
         reason = lookup.reason if isinstance(lookup, Unknowable) else "no booking found (yet)"
         # What NeetoCal (or the network) answered, in one line: it goes inside this message.
         answer = last_error.cause if isinstance(last_error, NeetoCalOutcomeUnknownError) else last_error
+        blocker = lookup if isinstance(lookup, Unknowable) else None
         return NeetoCalBookingUnknownError(
-            reason=reason, sent=verdict is Verdict.STILL_UNKNOWN, cause=answer.brief() if answer else None
+            reason=reason,
+            sent=verdict is Verdict.STILL_UNKNOWN,
+            cause=answer.brief() if answer else None,
+            lead=blocker.lead if blocker else None,
+            advice=blocker.advice if blocker else None,
         )
 
 

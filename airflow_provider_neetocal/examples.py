@@ -53,8 +53,12 @@ def copy_examples(destination: Path, *, force: bool = False) -> list[Path]:
         raise NotADirectoryError(f"{destination} is not a directory: give the DAGs folder to copy into")
     existing = [destination / name for name in files if (destination / name).exists()]
     if existing and not force:
-        names = ", ".join(str(path) for path in existing)
-        raise FileExistsError(f"Not copying: {len(existing)} file(s) already exist ({names}); add --force to overwrite")
+        # The first line says what happened and what to do; the (long) paths follow, one a line.
+        names = "".join(f"\n  {path}" for path in existing)
+        raise FileExistsError(
+            f"Not copying: {len(existing)} file(s) already exist (listed below); nothing written, "
+            f"add --force to overwrite them{names}"
+        )
     written = []
     for name in files:
         target = destination / name
@@ -72,9 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     copy = commands.add_parser("copy", help="copy the example DAGs and their data into a DAGs folder")
-    copy.add_argument(
-        "destination", type=Path, help='the DAGs folder, e.g. "$(airflow config get-value core dags_folder)"'
-    )
+    # A string, not a Path: Path("") is ".", and an empty argument must be refused, not read as "here".
+    copy.add_argument("destination", help='the DAGs folder, e.g. "$(airflow config get-value core dags_folder)"')
     copy.add_argument("--force", action="store_true", help="overwrite files that already exist")
     commands.add_parser("list", help="name the files that copy would write")
     commands.add_parser("path", help="print the folder the examples are installed in")
@@ -86,8 +89,18 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "list":
             for name in example_files():
                 print(name)
+        elif not args.destination.strip():
+            # What `copy "$(airflow config get-value core dags_folder)"` becomes when that command fails.
+            print(
+                "error: no DAGs folder given (the destination is empty); nothing written. "
+                "Pass the folder's path\n"
+                'If you wrote "$(airflow config get-value core dags_folder)", that command failed: '
+                "activate the environment where Airflow is installed, or type the path",
+                file=sys.stderr,
+            )
+            return 2
         else:
-            written = copy_examples(args.destination, force=args.force)
+            written = copy_examples(Path(args.destination), force=args.force)
             for path in written:
                 print(f"copied {path}")
             print(f"{len(written)} files copied into {args.destination}")

@@ -105,9 +105,14 @@ class NeetoCalValidationError(AirflowFailException, ValueError):
 class NeetoCalConfigError(AirflowFailException, ValueError):
     """The ``neetocal`` Airflow connection is unusable (bad workspace, URL or missing key)."""
 
-    def __init__(self, field: str, problem: str) -> None:
+    def __init__(self, field: str, problem: str, *, lead: str | None = None) -> None:
+        """:param lead: a first line saying what is wrong in the form's own terms and what to do (used when
+        it fits :data:`FIRST_LINE_WIDTH`); ``field: problem`` follows it."""
         self.field = field
         self.problem = problem
+        if lead and "\n" not in lead and len(lead) <= FIRST_LINE_WIDTH:
+            super().__init__(f"{lead}\n{field}: {problem}")
+            return
         super().__init__(
             _fitted(
                 f"Invalid NeetoCal connection {field}: {problem}",
@@ -158,9 +163,20 @@ class NeetoCalBookingUnknownError(AirflowException):
     :param reason: why the look-up could not prove the booking absent, or what it found.
     :param sent: whether this try sent a POST whose outcome is unknown.
     :param cause: the lost answer's error, when there was one.
+    :param lead: when nothing was sent, a first line naming what blocked the look-up and what to do
+        (an unknown meeting, NeetoCal's temporary failure); ``None`` for the generic one.
+    :param advice: when nothing was sent, what to do, after ``reason``; ``None`` for the generic advice.
     """
 
-    def __init__(self, *, reason: str, sent: bool, cause: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        reason: str,
+        sent: bool,
+        cause: str | None = None,
+        lead: str | None = None,
+        advice: str | None = None,
+    ) -> None:
         self.reason = reason
         self.sent = sent
         if sent:
@@ -168,6 +184,11 @@ class NeetoCalBookingUnknownError(AirflowException):
                 "The booking was sent but its outcome is unknown. Not sent again by this try — a retry looks it up\n"
                 f"The answer: {cause or 'no answer'}; looking it up: {reason}. An Airflow retry (after retry_delay) "
                 "looks it up again and adopts it, or books it once if it is proven absent"
+            )
+        elif lead:
+            head = (
+                f"{lead}\nCannot prove NeetoCal does not already hold this booking: {reason}. Nothing was sent, "
+                f"to avoid a duplicate: {advice or 'fix what blocks the look-up'}"
             )
         else:
             head = (

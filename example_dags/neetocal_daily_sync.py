@@ -16,8 +16,9 @@ import pendulum
 from airflow_provider_neetocal._compat import DAG, Param, task
 from airflow_provider_neetocal.operators.sync import NeetoCalSyncBookingsOperator
 
-#: The sample table shipped beside this file, as a URL: the default of the ``rows_csv`` Param.
-ONBOARDING_CSV_URL = (Path(__file__).parent / "data" / "onboarding_calls.csv").resolve().as_uri()
+#: The sample table shipped beside this file, as a URL: the default of the ``rows_csv`` Param. Plain
+#: ``file://`` + path, not ``Path.as_uri()``: ObjectStoragePath does not decode the ``%20`` written for a space.
+ONBOARDING_CSV_URL = "file://" + (Path(__file__).parent / "data" / "onboarding_calls.csv").resolve().as_posix()
 #: Names the sync, and its asset ``neetocal://neetocal_default/sync/onboarding-calls``.
 SYNC_ID = "onboarding-calls"
 #: The most cancellations the check lets through to the apply, whatever the operator's own guard says.

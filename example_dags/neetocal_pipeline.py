@@ -21,7 +21,9 @@ from airflow_provider_neetocal._compat import DAG, Param, object_storage_path, t
 from airflow_provider_neetocal.operators.booking import NeetoCalCreateBookingOperator
 
 #: The sample rows shipped beside this file, as a URL (``file://``): the default of the ``attendees_csv`` Param.
-ATTENDEES_CSV_URL = (Path(__file__).parent / "data" / "attendees.csv").resolve().as_uri()
+#: Plain ``file://`` + path, not ``Path.as_uri()``: ObjectStoragePath does not decode the ``%20`` that
+#: ``as_uri()`` writes for a space, so a DAGs folder like ``~/my dags`` would not be found.
+ATTENDEES_CSV_URL = "file://" + (Path(__file__).parent / "data" / "attendees.csv").resolve().as_posix()
 
 with DAG(
     dag_id="neetocal_pipeline",
@@ -68,7 +70,7 @@ its own mapped instance, with a message naming the field, and sends nothing to N
         fixed when the DAG was parsed), so it need not exist on the scheduler or the other workers.
         """
         location = (params or {})["attendees_csv"]
-        url = location if "://" in location else Path(location).resolve().as_uri()
+        url = location if "://" in location else "file://" + Path(location).resolve().as_posix()
         text = object_storage_path(url).read_text(encoding="utf-8")
         rows = list(csv.DictReader(io.StringIO(text, newline="")))
         return [

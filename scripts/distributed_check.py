@@ -783,7 +783,8 @@ def main() -> int:
         pipeline = Outcome("neetocal_pipeline", "pipeline", {row_key(r) for r in pipeline_rows})
         outcomes.append(pipeline)
         run_id = trigger(
-            "neetocal_pipeline", {"attendees_csv": pipeline_csv.resolve().as_uri(), "meeting_slug": GROUP_MEETING}
+            "neetocal_pipeline",
+            {"attendees_csv": "file://" + pipeline_csv.resolve().as_posix(), "meeting_slug": GROUP_MEETING},
         )
         finish(pipeline, run_id, set(), 900)
 

@@ -278,8 +278,10 @@ class NeetoCalHook(BaseHook):
                 "password",
                 f"connection {self.neetocal_conn_id!r} has no API key: put it in the API key (password) "
                 "field; generate one in NeetoCal under Admin panel → API Keys",
+                lead="The NeetoCal connection's API key is missing — fill in its API key field; nothing was sent",
             )
         mask_secret_of_any_length(api_key)
+        extra = _known_extras(extra)
         if not all("\x21" <= ch <= "\x7e" for ch in api_key):
             # Never quote the key: requests would, in an InvalidHeader error, for a line break.
             raise NeetoCalConfigError(
@@ -287,6 +289,8 @@ class NeetoCalHook(BaseHook):
                 f"the API key of connection {self.neetocal_conn_id!r} contains characters an HTTP header "
                 "cannot carry (spaces, line breaks, non-ASCII letters): paste the key again exactly as "
                 "NeetoCal shows it under Admin panel → API Keys",
+                lead="The NeetoCal connection's API key has characters a request cannot carry — paste it again; "
+                "nothing was sent",
             )
         if not _is_unset(self._api_version_arg):
             api_version = contract.checked_api_version(self._api_version_arg, "api_version (hook argument)")
@@ -867,6 +871,43 @@ class _SelectWidget:
 def _is_unset(value: Any) -> bool:
     """An argument left to the connection: ``None`` or blank text (a template that rendered empty)."""
     return value is None or (isinstance(value, str) and not value.strip())
+
+
+#: Prefix Airflow 2's connection form may give a provider's extra fields (``extra__<conn type>__<name>``).
+_FORM_PREFIX = "extra__neetocal__"
+
+
+def _known_extras(extra: Any) -> dict[str, Any]:
+    """The extras the provider reads, by their bare names; an unknown one is refused, naming it (nothing sent).
+
+    A misspelt key (``read_timeout`` for ``timeout``, ``apiversion``) would otherwise be ignored without
+    a word: the task would run with the default. Keys the connection form may write are let through: the
+    form's own fields, with or without Airflow 2's ``extra__neetocal__`` prefix (read as the bare name,
+    which wins when both are set), and any key left empty (a cleared field), which changes nothing.
+    """
+    from airflow_provider_neetocal.provider_info import CONN_FIELDS
+
+    if not isinstance(extra, dict):
+        return {}
+    known: dict[str, Any] = {}
+    unknown: list[str] = []
+    for key, value in extra.items():
+        name = str(key)
+        bare = name[len(_FORM_PREFIX) :] if name.startswith(_FORM_PREFIX) else name
+        if bare in CONN_FIELDS:
+            if name == bare or bare not in extra:
+                known[bare] = value
+        elif value not in (None, ""):
+            unknown.append(name)
+    if unknown:
+        names = ", ".join(repr(key) for key in sorted(unknown))
+        raise NeetoCalConfigError(
+            "extra",
+            f"unknown key(s) {names}: the extras NeetoCal reads are {', '.join(CONN_FIELDS)}",
+            # Dropped for the generic first line when the names are too long for it.
+            lead=f"Unknown NeetoCal connection extra {names} — rename or remove it; nothing was sent",
+        )
+    return known
 
 
 def _timeout(argument: float | tuple[float, float] | None, extra: Any) -> tuple[float, float]:

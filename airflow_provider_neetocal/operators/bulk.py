@@ -24,6 +24,11 @@ worker threads sharing the hook's one ``requests.Session``:
   about one request per booking.
 * **Bounded memory**: only a compact outcome per row is kept (and returned) unless
   ``return_full_bookings=True``.
+
+DAG files import this module on every parse, so, like :mod:`~airflow_provider_neetocal.operators.booking`,
+it imports only what building the operator needs. The booking core, the exactly-once machinery, the
+journal, the pacer and the exception types are imported by the functions that use them, when a task
+runs; ``ROW_ERRORS`` stays importable from here (module ``__getattr__``).
 """
 
 from __future__ import annotations
@@ -35,30 +40,16 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_neetocal._compat import AirflowFailException
-from airflow_provider_neetocal.booking import build_booking_payload, is_absent
 from airflow_provider_neetocal.connection import DEFAULT_CONN_ID
-from airflow_provider_neetocal.exactly_once import ExactlyOnce, IfExists, checked_if_exists, slot_start_utc
-from airflow_provider_neetocal.exceptions import (
-    FieldProblem,
-    NeetoCalApiError,
-    NeetoCalBookingClaimedError,
-    NeetoCalBookingExistsError,
-    NeetoCalBookingGoneError,
-    NeetoCalBookingUnknownError,
-    NeetoCalBulkClientError,
-    NeetoCalBulkError,
-    NeetoCalJournalUnreadableError,
-    NeetoCalValidationError,
-)
 from airflow_provider_neetocal.operators.base import NeetoCalBaseOperator
-from airflow_provider_neetocal.operators.booking import run_start_of
-from airflow_provider_neetocal.pacing import Pacer, checked_rate
+from airflow_provider_neetocal.operators.booking import IF_EXISTS_CHOICES, _refused_if_exists
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from airflow_provider_neetocal._compat import Context
+    from airflow_provider_neetocal.exactly_once import IfExists
+    from airflow_provider_neetocal.exceptions import FieldProblem
 
 #: Keys a row may carry: the create operator's booking arguments.
 ROW_FIELDS = (
@@ -85,15 +76,38 @@ DEFAULT_MAX_CONCURRENCY = 4
 MAX_CONCURRENCY = 64
 DEFAULT_PROGRESS_EVERY_ROWS = 100
 DEFAULT_PROGRESS_EVERY_SECONDS = 30.0
-#: Errors that fail one row (reported with the others) rather than the whole task at once.
-ROW_ERRORS = (
-    NeetoCalApiError,
-    NeetoCalBookingExistsError,
-    NeetoCalBookingClaimedError,
-    NeetoCalBookingUnknownError,
-    NeetoCalBookingGoneError,
-    NeetoCalJournalUnreadableError,
-)
+
+
+def row_errors() -> tuple[type[Exception], ...]:
+    """Errors that fail one row (reported with the others) rather than the whole task at once.
+
+    A function, not a module constant, so that importing this module loads no exception types
+    (``ROW_ERRORS`` still imports from here, built on first use).
+    """
+    from airflow_provider_neetocal.exceptions import (
+        NeetoCalApiError,
+        NeetoCalBookingClaimedError,
+        NeetoCalBookingExistsError,
+        NeetoCalBookingGoneError,
+        NeetoCalBookingUnknownError,
+        NeetoCalJournalUnreadableError,
+    )
+
+    return (
+        NeetoCalApiError,
+        NeetoCalBookingExistsError,
+        NeetoCalBookingClaimedError,
+        NeetoCalBookingUnknownError,
+        NeetoCalBookingGoneError,
+        NeetoCalJournalUnreadableError,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    """``ROW_ERRORS`` (see :func:`row_errors`), built on first use."""
+    if name == "ROW_ERRORS":
+        return row_errors()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class NeetoCalCreateBookingsOperator(NeetoCalBaseOperator):
@@ -166,20 +180,26 @@ class NeetoCalCreateBookingsOperator(NeetoCalBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(neetocal_conn_id=neetocal_conn_id, **kwargs)
-        self.if_exists = checked_if_exists(if_exists)
+        self.if_exists = if_exists if if_exists in IF_EXISTS_CHOICES else _refused_if_exists(if_exists)
         self.bookings = bookings
         self.meeting_slug = meeting_slug
         self.time_zone = time_zone
         self.preferred_meeting_spot = preferred_meeting_spot
         self.fail_on_error = fail_on_error
         self.max_concurrency = checked_concurrency(max_concurrency)
-        self.max_requests_per_second = checked_rate(max_requests_per_second)
+        # The pacer's module loads only when a rate is given (the default None needs no check).
+        self.max_requests_per_second = (
+            None if max_requests_per_second is None else _checked_rate(max_requests_per_second)
+        )
         self.return_full_bookings = return_full_bookings
         self.progress_every_rows = progress_every_rows
         self.progress_every_seconds = progress_every_seconds
 
     def build_payloads(self) -> list[dict[str, Any]]:
         """Validate every row (with the operator's defaults) and build its payload, or raise for all."""
+        from airflow_provider_neetocal.booking import build_booking_payload, is_absent
+        from airflow_provider_neetocal.exceptions import FieldProblem, NeetoCalValidationError
+
         rows = _rows(self.bookings)
         defaults = {
             "meeting_slug": self.meeting_slug,
@@ -225,6 +245,11 @@ class NeetoCalCreateBookingsOperator(NeetoCalBaseOperator):
 
     def execute(self, context: Context) -> list[dict[str, Any] | None]:
         """Validate all rows, then create each exactly once; report and fail at the end if any failed."""
+        from airflow_provider_neetocal.exactly_once import ExactlyOnce
+        from airflow_provider_neetocal.exceptions import NeetoCalBulkClientError, NeetoCalBulkError
+        from airflow_provider_neetocal.operators.booking import run_start_of
+        from airflow_provider_neetocal.pacing import Pacer
+
         payloads = self.build_payloads()
         check_rows_for_version(self.hook.api_version, payloads)
         self.warn_if_retry_delay_is_short()
@@ -252,6 +277,8 @@ class NeetoCalCreateBookingsOperator(NeetoCalBaseOperator):
         if once.list_before_sending(payloads):
             self.log.info("Listed the workspace's bookings once for this batch's look-ups")
 
+        errors = row_errors()
+
         def book_group(indexes: list[int]) -> None:
             for index in indexes:
                 if self._stop.is_set():
@@ -259,7 +286,7 @@ class NeetoCalCreateBookingsOperator(NeetoCalBaseOperator):
                 payload = payloads[index]
                 try:
                     booking, created = once.obtain(payload)
-                except ROW_ERRORS as error:
+                except errors as error:
                     self.log.warning("Row %d (%s) was not booked: %s", index, payload["email"], error)
                     batch.failed(index, payload["email"], error)
                 else:
@@ -310,6 +337,7 @@ class NeetoCalCreateBookingsOperator(NeetoCalBaseOperator):
 def check_rows_for_version(version: str, payloads: Sequence[Mapping[str, Any]]) -> None:
     """Refuse, for every row at once, the fields the connection's API version does not take (nothing sent)."""
     from airflow_provider_neetocal.api_contract import check_create_fields, checked_api_version
+    from airflow_provider_neetocal.exceptions import FieldProblem, NeetoCalValidationError
 
     problems: list[FieldProblem] = []
     for index, payload in enumerate(payloads):
@@ -319,6 +347,12 @@ def check_rows_for_version(version: str, payloads: Sequence[Mapping[str, Any]]) 
             problems.extend(FieldProblem(f"bookings[{index}].{p.field}", p.value, p.problem) for p in refused.problems)
     if problems:
         raise NeetoCalValidationError(problems)
+
+
+def _checked_rate(value: Any) -> float | None:
+    from airflow_provider_neetocal.pacing import checked_rate
+
+    return checked_rate(value)
 
 
 def checked_concurrency(value: Any) -> int:
@@ -335,6 +369,8 @@ def attendee_groups(payloads: Sequence[Mapping[str, Any]]) -> list[list[int]]:
     POSTs. Groups with a fixed-slot row come first, then by first row, so one worker books in the
     order a one-at-a-time run always did.
     """
+    from airflow_provider_neetocal.exactly_once import slot_start_utc
+
     groups: dict[str, list[int]] = {}
     for index, payload in enumerate(payloads):
         groups.setdefault(str(payload["email"]).lower(), []).append(index)
@@ -344,6 +380,15 @@ def attendee_groups(payloads: Sequence[Mapping[str, Any]]) -> list[list[int]]:
 
 def failure_reason(error: BaseException) -> str:
     """A short name for why a row failed, for the summary table."""
+    from airflow_provider_neetocal.exceptions import (
+        NeetoCalApiError,
+        NeetoCalBookingClaimedError,
+        NeetoCalBookingExistsError,
+        NeetoCalBookingGoneError,
+        NeetoCalBookingUnknownError,
+        NeetoCalJournalUnreadableError,
+    )
+
     if isinstance(error, NeetoCalBookingExistsError):
         return "already booked (if_exists='fail')"
     if isinstance(error, NeetoCalBookingClaimedError):
@@ -409,6 +454,8 @@ class _Batch:
         first, _, details = str(error).partition("\n")
         text = f"{first} ({' '.join(details.split())})" if details.strip() else first
         self.outcomes[index] = {"row": index, "sid": None, "status": "failed", "starts_at": None, "error": text}
+        from airflow_provider_neetocal._compat import AirflowFailException
+
         permanent = isinstance(error, AirflowFailException)
         with self._lock:
             self._failures.append({"row": index, "email": email, "error": text, "permanent": permanent})
@@ -458,6 +505,8 @@ class _Batch:
 
 
 def _rows(value: Any) -> list[Any]:
+    from airflow_provider_neetocal.exceptions import FieldProblem, NeetoCalValidationError
+
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -477,6 +526,9 @@ def _repeated_requests(payloads: dict[int, dict[str, Any]]) -> list[FieldProblem
     Same meeting, attendee and start; or, without a slot, the same meeting and attendee (NeetoCal
     would pick a slot for each, and a retry could not tell which booking belongs to which row).
     """
+    from airflow_provider_neetocal.exactly_once import slot_start_utc
+    from airflow_provider_neetocal.exceptions import FieldProblem
+
     first_row: dict[tuple[str, str, str | None], int] = {}
     problems: list[FieldProblem] = []
     for index, payload in payloads.items():

@@ -747,11 +747,11 @@ def checked_choice(name: str, value: Any, choices: Sequence[str]) -> str:
 def _row_error(error: Exception) -> bool:
     """Errors that fail one key (reported with the others) rather than the whole task at once."""
     from airflow_provider_neetocal.exceptions import NeetoCalAuthError
-    from airflow_provider_neetocal.operators.bulk import ROW_ERRORS
+    from airflow_provider_neetocal.operators.bulk import row_errors
 
     if isinstance(error, NeetoCalAuthError) and error.status == 401:
         return False
-    return isinstance(error, ROW_ERRORS)
+    return isinstance(error, row_errors())
 
 
 def load_rows(value: Any) -> list[Any]:

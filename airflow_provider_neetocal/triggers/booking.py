@@ -137,6 +137,39 @@ def _checked_slug(value: Any) -> str | None:
     return checked_meeting_slug(value)
 
 
+def _checked_host_email(value: Any) -> str | None:
+    """``None`` (every host) or what can be an email address, as given; refused here, not in the triggerer.
+
+    The list operator's rule (:func:`~airflow_provider_neetocal.booking.checked_email`) needs the email
+    validator, which would load on every DAG parse; this keeps its cheap, syntactic part: one ``@``
+    with something on both sides, a dot in the domain, no spaces (surrounding ones aside, which the
+    list operator strips too). Whatever this refuses, that rule refuses (a unit test pins it).
+    """
+    if value is None:
+        return None
+    address = value.strip() if isinstance(value, str) else ""
+    local, at, domain = address.partition("@")
+    if (
+        not at
+        or not local
+        or "." not in domain.strip(".")
+        or "@" in domain
+        or any(c.isspace() or not c.isprintable() for c in address)
+    ):
+        what = f"got {type(value).__name__}, " if not isinstance(value, str) else ""
+        raise NeetoCalValidationError(
+            [
+                FieldProblem(
+                    "host_email",
+                    value,
+                    f"{what}expected the email address of a team member who hosts, like 'host@example.com', "
+                    "or None for every host",
+                )
+            ]
+        )
+    return value
+
+
 def _normalised_strings(values: Any) -> Any:
     """A list of strings sorted and de-duplicated, so the same choice always serialises (and hashes)
     the same; anything else unchanged, for the trigger's own check to refuse with its message."""
@@ -375,7 +408,7 @@ class NeetoCalBookingEventTrigger(BaseEventTrigger):
         # Every kind written out is the default: one watch, one serialised form, one memory.
         self.changes = None if kinds == frozenset(CHANGE_KINDS) else sorted(kinds)
         self.meeting_slug = _checked_slug(meeting_slug)
-        self.host_email = host_email
+        self.host_email = _checked_host_email(host_email)
         self.poll_interval = _checked_seconds("poll_interval", poll_interval, positive=True)
         self.max_pages = _checked_count("max_pages", max_pages)
         self.max_rechecks = _checked_count("max_rechecks", max_rechecks)

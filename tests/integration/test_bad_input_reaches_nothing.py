@@ -180,7 +180,8 @@ def expect_config_error(sandbox: Any, field: str) -> None:
     assert (from_operator.value.field, from_hook.value.field) == (field, field)
     assert field in str(from_operator.value)
     assert not ok
-    assert f"connection {field}" in message
+    # Named on the first line, or on the details line when the first says why in the form's words.
+    assert f"connection {field}" in message or f"\n{field}: " in message
     assert sandbox.requests == []
 
 

@@ -37,12 +37,6 @@ def book(**overrides: Any) -> NeetoCalCreateBookingOperator:
     return NeetoCalCreateBookingOperator(task_id="book", **arguments)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a mistyped meeting slug, for an attendee who already has a booking at that start (e.g. the form "
-    "re-triggered with a typo), reads 'Cannot prove NeetoCal does not already hold this booking; nothing sent — "
-    "fix the look-up (below)': the unknown slug is only on the second line, past the viewer's edge",
-)
 def test_unknown_meeting_for_a_returning_attendee_is_named_in_the_first_line(sandbox) -> None:
     """The commonest newcomer mistake, a wrong meeting slug, says so in the first line (naming the slug)
     whether or not the attendee already holds a booking at that start on another meeting."""
@@ -56,11 +50,6 @@ def test_unknown_meeting_for_a_returning_attendee_is_named_in_the_first_line(san
     assert "no-such-meeting" in first, first
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a 502 from a gateway during the duplicate check reads 'Cannot prove … — fix the look-up (below)': "
-    "the first line tells the user to fix something when NeetoCal had a temporary error that a retry clears",
-)
 def test_a_gateway_error_during_the_lookup_says_temporary_in_the_first_line(sandbox) -> None:
     """A 5xx while checking for an earlier booking is NeetoCal's (temporary) failure: the first line says
     NeetoCal had a server error (or the status) and that a retry will do, not 'fix'."""
@@ -75,13 +64,6 @@ def test_a_gateway_error_during_the_lookup_says_temporary_in_the_first_line(sand
     assert "fix" not in first.lower(), first
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with a wrong API key and no slot given (the form left empty: first free slot), the log first warns "
-    "'Could not list the attendee's bookings before sending "
-    "(NeetoCal refused the API key …): if the answer is lost, only creation times can tell this booking from "
-    "earlier ones' — an exactly-once warning implying the booking is sent anyway — before the 401 error",
-)
 def test_a_refused_key_logs_no_exactly_once_warning_before_the_error(sandbox, monkeypatch, log_output) -> None:
     """After a 401 nothing more is sent (issue 20, point 7), so nothing is logged as if it would be: the
     newcomer's log holds the auth error, not a warning about telling this booking from earlier ones."""

@@ -281,7 +281,10 @@ def test_bad_base_url_is_refused_naming_base_url() -> None:
     error = refusal("acme", None, "http://proxy.example.com")
 
     assert error.field == "base_url"
-    assert str(error).startswith("Invalid NeetoCal connection base_url — fix the connection; nothing was sent\n")
+    # The first line says why, in the form's words: the Base URL field uses plain http://.
+    assert str(error).startswith(
+        "Plain http:// in the connection's Base URL would send the API key in clear text — use https://; nothing sent\n"
+    )
     assert "\nbase_url: plain http://" in str(error)
 
 

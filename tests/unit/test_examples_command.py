@@ -33,8 +33,10 @@ def test_copy_writes_the_files_unchanged_into_the_dags_folder(tmp_path: Path):
 def test_copy_refuses_to_overwrite_and_writes_nothing_then(tmp_path: Path):
     (tmp_path / "neetocal_pipeline.py").write_text("# my edited copy\n")
 
-    with pytest.raises(FileExistsError, match=r"neetocal_pipeline\.py.*add --force to overwrite"):
+    with pytest.raises(FileExistsError, match=r"add --force to overwrite") as refused:
         examples.copy_examples(tmp_path)
+
+    assert str(tmp_path / "neetocal_pipeline.py") in str(refused.value).splitlines()[1:][0]
 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["neetocal_pipeline.py"]
     assert (tmp_path / "neetocal_pipeline.py").read_text() == "# my edited copy\n"
@@ -68,6 +70,17 @@ def test_the_command_line_copies_and_then_refuses_with_exit_1(tmp_path: Path):
     assert second.returncode == 1
     assert second.stderr.startswith("error: Not copying:")
     assert "--force" in second.stderr
+
+
+def test_the_command_line_refuses_an_empty_destination_saying_so(tmp_path: Path):
+    command = [sys.executable, "-m", "airflow_provider_neetocal.examples", "copy", ""]
+
+    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=60, cwd=tmp_path)
+
+    assert done.returncode != 0
+    assert done.stderr.startswith("error: no DAGs folder given"), done.stderr
+    assert len(done.stderr.splitlines()[0]) <= 120
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_command_imports_no_airflow():

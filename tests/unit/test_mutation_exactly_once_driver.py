@@ -110,6 +110,31 @@ def test_a_failed_booking_listing_is_unknowable_saying_what_failed() -> None:
     )
 
 
+def test_a_server_error_during_the_look_up_fails_saying_temporary_and_that_a_retry_looks_again() -> None:
+    for hook in (
+        Hook(bookings=api_error(NeetoCalServerError, 502, "/bookings")),
+        Hook(bookings=[booking()], meetings=api_error(NeetoCalServerError, 502, "/meetings")),
+    ):
+        with pytest.raises(NeetoCalBookingUnknownError) as failed:
+            driver(hook).obtain(dict(SLOTTED))
+
+        first, details = str(failed.value).split("\n", 1)
+        assert first == (
+            "NeetoCal had a server error (HTTP 502) while checking for an earlier booking; nothing sent — "
+            "a retry looks again"
+        )
+        assert "HTTP 502" in details  # no POST: the hook has none scripted, and one would raise IndexError
+
+
+def test_a_refused_look_up_keeps_the_generic_first_line() -> None:
+    hook = Hook(bookings=api_error(NeetoCalAuthError, 403, "/bookings"))
+
+    with pytest.raises(NeetoCalBookingUnknownError) as failed:
+        driver(hook).obtain(dict(SLOTTED))
+
+    assert str(failed.value).startswith("Cannot prove NeetoCal does not already hold this booking; nothing sent")
+
+
 def test_a_403_on_the_booking_listing_is_unknowable_naming_the_permission_needed() -> None:
     hook = Hook(bookings=api_error(NeetoCalAuthError, 403, "/bookings"))
 
@@ -215,3 +240,13 @@ def test_listed_meeting_name_is_a_readable_name_a_look_up_already_listed(listed:
     if listed is not None:
         exactly_once._meetings["demo"] = listed
     assert exactly_once.listed_meeting_name("demo") == name
+
+
+def test_a_slotless_request_whose_pre_send_listing_gets_a_401_sends_nothing_and_warns_nothing(caplog) -> None:
+    """The key is refused: the POST would be too, so the auth error is raised, not an exactly-once warning."""
+    hook = Hook(bookings=api_error(NeetoCalAuthError, 401, "/bookings"))
+
+    with caplog.at_level(logging.WARNING), pytest.raises(NeetoCalAuthError):
+        driver(hook).obtain(dict(SLOTLESS))
+
+    assert "before sending" not in caplog.text

@@ -415,6 +415,16 @@ def test_a_candidate_for_a_meeting_get_meetings_does_not_list_is_unknowable_sayi
     )
 
 
+def test_a_candidate_for_an_unlisted_meeting_leads_with_the_unknown_slug() -> None:
+    for candidate in (booking(), booking(starts_at=None)):
+        result = judge([candidate], SLOTTED | {"meeting_slug": "no-such-meeting"}, None)
+
+        assert isinstance(result, Unknowable)
+        assert result.lead == (
+            "Meeting 'no-such-meeting' not found in this NeetoCal workspace; nothing sent — check meeting_slug"
+        )
+
+
 def test_a_candidate_that_names_no_meeting_is_unknowable_saying_so() -> None:
     nameless = {k: v for k, v in booking().items() if k != "meeting_id"}
 
