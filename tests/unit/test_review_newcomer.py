@@ -173,7 +173,9 @@ def test_bulk_operator_module_loads_no_more_of_the_provider_than_the_create_oper
     import subprocess
 
     probe = (
-        "import sys, airflow.sdk\n"
+        "import sys\n"
+        "try:\n    import airflow.sdk\n"  # Airflow 3: what a DAG file loads first
+        "except ImportError:\n    import airflow.models.baseoperator\n"  # Airflow 2
         "import airflow_provider_neetocal.operators.booking\n"
         "before = set(sys.modules)\n"
         "import airflow_provider_neetocal.operators.bulk\n"
