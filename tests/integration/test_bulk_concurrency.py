@@ -17,8 +17,8 @@ from typing import Any
 import pendulum
 import pytest
 
+from airflow_provider_neetocal import pacing
 from airflow_provider_neetocal.exceptions import NeetoCalBulkClientError, NeetoCalValidationError
-from airflow_provider_neetocal.operators import bulk as bulk_module
 from airflow_provider_neetocal.operators.bulk import NeetoCalCreateBookingsOperator
 from airflow_provider_neetocal.pacing import Pacer
 from airflow_provider_neetocal.sandbox import Faults, NeetoCalSandbox
@@ -151,7 +151,7 @@ class RecordingPacer(Pacer):
 
 
 def test_a_429_storm_pauses_the_whole_batch_not_one_worker(sandbox, monkeypatch):
-    monkeypatch.setattr(bulk_module, "Pacer", RecordingPacer)
+    monkeypatch.setattr(pacing, "Pacer", RecordingPacer)  # the operator imports it from there when it runs
     RecordingPacer.instances.clear()
     retry_after = 0.4
     sandbox.faults = Faults(rate_limit_every=15, retry_after=retry_after)
